@@ -1,1 +1,16 @@
+//! The domain of closedloop: administrative regions, people and their identity
+//! documents, cases, the daily bulletin and the bilingual message catalogue.
+//!
+//! This crate is pure: no I/O, no SQL, no HTTP. Storage, ingest, the server
+//! and the CLI are adapters around it.
 
+pub mod bulletin;
+pub mod case;
+pub mod error;
+pub mod i18n;
+pub mod person;
+pub mod region;
+pub mod time;
+
+pub use error::{DomainError, ErrorCode};
+pub use i18n::Lang;
