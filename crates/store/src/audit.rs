@@ -1,0 +1,151 @@
+//! The audit log: who changed what, when, written in the same transaction as the change.
+
+use crate::{get_i64, get_str, Actor, ImportSummary, Store, StoreError};
+use serde::Serialize;
+use sqlx::{Any, Transaction};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    pub limit: i64,
+}
+
+pub(crate) async fn record(
+    tx: &mut Transaction<'_, Any>,
+    actor: &Actor,
+    action: &str,
+    entity: &str,
+    entity_id: &str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    record_on(tx, actor, action, entity, entity_id, detail).await
+}
+
+/// Records an import batch and its audit entry; sets `summary.batch`.
+pub(crate) async fn finish_batch(
+    tx: &mut Transaction<'_, Any>,
+    kind: &str,
+    source: &str,
+    actor: &Actor,
+    summary: &mut ImportSummary,
+    at: i64,
+) -> Result<i64, StoreError> {
+    let id = match summary.batch {
+        Some(id) => {
+            sqlx::query("UPDATE import_batches SET created = $1, updated = $2, unchanged = $3, rejected = $4 WHERE id = $5")
+                .bind(summary.created as i64)
+                .bind(summary.updated as i64)
+                .bind(summary.unchanged as i64)
+                .bind(summary.rejected.len() as i64)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            id
+        }
+        None => start_batch(tx, kind, source, actor, at, summary).await?,
+    };
+    summary.batch = Some(id);
+    record(
+        tx,
+        actor,
+        "import",
+        kind,
+        &id.to_string(),
+        serde_json::json!({
+            "source": source,
+            "created": summary.created,
+            "updated": summary.updated,
+            "unchanged": summary.unchanged,
+            "rejected": summary.rejected.len(),
+        }),
+    )
+    .await?;
+    Ok(id)
+}
+
+pub(crate) async fn start_batch(
+    tx: &mut Transaction<'_, Any>,
+    kind: &str,
+    source: &str,
+    actor: &Actor,
+    at: i64,
+    summary: &ImportSummary,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO import_batches (kind, source, actor, at, created, updated, unchanged, rejected) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(kind)
+    .bind(source)
+    .bind(&actor.0)
+    .bind(at)
+    .bind(summary.created as i64)
+    .bind(summary.updated as i64)
+    .bind(summary.unchanged as i64)
+    .bind(summary.rejected.len() as i64)
+    .fetch_one(&mut **tx)
+    .await?;
+    get_i64(&row, "id")
+}
+
+impl Store {
+    /// Audit entries, newest first.
+    pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = if filter.limit <= 0 { 100 } else { filter.limit.min(10_000) };
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, entity, entity_id, detail FROM audit_log
+             WHERE ($1 = '' OR entity = $1) AND ($2 = '' OR entity_id = $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(filter.entity.clone().unwrap_or_default())
+        .bind(filter.entity_id.clone().unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: get_i64(r, "id")?,
+                    at: get_i64(r, "at")?,
+                    actor: get_str(r, "actor")?,
+                    action: get_str(r, "action")?,
+                    entity: get_str(r, "entity")?,
+                    entity_id: get_str(r, "entity_id")?,
+                    detail: serde_json::from_str(&get_str(r, "detail")?).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Like [`record`], on a connection already inside a transaction.
+pub(crate) async fn record_on(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    action: &str,
+    entity: &str,
+    entity_id: &str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_log (at, actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(crate::now())
+        .bind(&actor.0)
+        .bind(action)
+        .bind(entity)
+        .bind(entity_id)
+        .bind(detail.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,428 @@
+use crate::{
+    audit, decode, decode_date, get_i64, get_opt_i64, get_opt_str, get_str, now, placeholders, Actor, ImportMode, ImportSummary, RowRejection,
+    Store, StoreError, StoreRowError,
+};
+use closedloop_domain::person::{duplicate_key, Document, DocumentType, PersonDraft, Sex};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::collections::{HashMap, HashSet};
+
+/// A stored person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PersonRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub person: PersonDraft,
+    /// Set when this record was merged into another person.
+    pub merged_into: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub(crate) const PERSON_COLUMNS: &str =
+    "p.id, p.document_type, p.document_number, p.name, p.sex, p.birth_date, p.phone, p.address, p.region_code, p.household_id, p.merged_into, p.created_at, p.updated_at";
+
+pub(crate) fn person_from_row(row: &AnyRow) -> Result<PersonRecord, StoreError> {
+    let kind = decode(&get_str(row, "document_type")?, DocumentType::parse)?;
+    let number = get_str(row, "document_number")?;
+    Ok(PersonRecord {
+        id: get_i64(row, "id")?,
+        person: PersonDraft {
+            document: Document { kind, number },
+            name: get_str(row, "name")?,
+            sex: get_opt_str(row, "sex")?.map(|s| decode(&s, Sex::parse)).transpose()?,
+            birth_date: decode_date(get_opt_str(row, "birth_date")?)?,
+            phone: get_opt_str(row, "phone")?,
+            address: get_opt_str(row, "address")?,
+            region_code: get_opt_str(row, "region_code")?,
+            household_id: get_opt_str(row, "household_id")?,
+        },
+        merged_into: get_opt_i64(row, "merged_into")?,
+        created_at: get_i64(row, "created_at")?,
+        updated_at: get_i64(row, "updated_at")?,
+    })
+}
+
+/// Fields a file may give for a person, as text, in contract order.
+fn fields(p: &PersonDraft) -> [(&'static str, Option<String>); 7] {
+    [
+        ("name", Some(p.name.clone())),
+        ("sex", p.sex.map(|s| s.as_str().to_string())),
+        ("birth_date", p.birth_date.map(|d| d.to_string())),
+        ("phone", p.phone.clone()),
+        ("address", p.address.clone()),
+        ("region_code", p.region_code.clone()),
+        ("household_id", p.household_id.clone()),
+    ]
+}
+
+/// What the file says about a stored person: a contradiction (unless `update`),
+/// or the merged record (file values fill gaps, and overwrite with `update`).
+pub(crate) fn reconcile(stored: &PersonDraft, incoming: &PersonDraft, update: bool) -> Result<PersonDraft, (&'static str, StoreRowError)> {
+    let mut merged = stored.clone();
+    for ((col, old), (_, new)) in fields(stored).into_iter().zip(fields(incoming)) {
+        match (old, new) {
+            (Some(o), Some(n)) if o != n && !update => {
+                return Err((col, StoreRowError::Conflict { stored: o, incoming: n }));
+            }
+            _ => {}
+        }
+    }
+    let pick = |o: &Option<String>, n: &Option<String>| if n.is_some() { n.clone() } else { o.clone() };
+    merged.name = incoming.name.clone();
+    merged.sex = incoming.sex.or(stored.sex);
+    merged.birth_date = incoming.birth_date.or(stored.birth_date);
+    merged.phone = pick(&stored.phone, &incoming.phone);
+    merged.address = pick(&stored.address, &incoming.address);
+    merged.region_code = pick(&stored.region_code, &incoming.region_code);
+    merged.household_id = pick(&stored.household_id, &incoming.household_id);
+    Ok(merged)
+}
+
+/// The surviving person holding `document`, following merges.
+pub(crate) async fn find_by_document(conn: &mut AnyConnection, document: &Document) -> Result<Option<PersonRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.document_type = $1 AND p.document_number = $2"))
+        .bind(document.kind.as_str())
+        .bind(&document.number)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(mut person) = row.as_ref().map(person_from_row).transpose()? else {
+        return Ok(None);
+    };
+    let mut hops = 0;
+    while let Some(into) = person.merged_into {
+        hops += 1;
+        if hops > 64 {
+            return Err(StoreError::Corrupt(format!("merge chain of person {}", person.id)));
+        }
+        person = fetch_person(conn, into).await?.ok_or(StoreError::NotFound { entity: "person", id: into.to_string() })?;
+    }
+    Ok(Some(person))
+}
+
+pub(crate) async fn fetch_person(conn: &mut AnyConnection, id: i64) -> Result<Option<PersonRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(person_from_row).transpose()
+}
+
+pub(crate) async fn insert_person(conn: &mut AnyConnection, p: &PersonDraft, batch: Option<i64>) -> Result<i64, StoreError> {
+    let at = now();
+    let row = sqlx::query(
+        "INSERT INTO persons (document_type, document_number, name, sex, birth_date, phone, address, region_code, household_id, duplicate_key, import_batch, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+    )
+    .bind(p.document.kind.as_str())
+    .bind(&p.document.number)
+    .bind(&p.name)
+    .bind(p.sex.map(|s| s.as_str()))
+    .bind(p.birth_date.map(|d| d.to_string()))
+    .bind(p.phone.clone())
+    .bind(p.address.clone())
+    .bind(p.region_code.clone())
+    .bind(p.household_id.clone())
+    .bind(duplicate_key(&p.name, p.birth_date, p.phone.as_deref()))
+    .bind(batch)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await?;
+    get_i64(&row, "id")
+}
+
+pub(crate) async fn update_person(conn: &mut AnyConnection, id: i64, p: &PersonDraft) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE persons SET name = $1, sex = $2, birth_date = $3, phone = $4, address = $5, region_code = $6, household_id = $7, duplicate_key = $8, updated_at = $9 WHERE id = $10",
+    )
+    .bind(&p.name)
+    .bind(p.sex.map(|s| s.as_str()))
+    .bind(p.birth_date.map(|d| d.to_string()))
+    .bind(p.phone.clone())
+    .bind(p.address.clone())
+    .bind(p.region_code.clone())
+    .bind(p.household_id.clone())
+    .bind(duplicate_key(&p.name, p.birth_date, p.phone.as_deref()))
+    .bind(now())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Outcome of matching one incoming person against the store.
+pub(crate) enum PersonPlan {
+    Create,
+    Unchanged(i64),
+    Update { id: i64, before: PersonDraft, after: PersonDraft },
+}
+
+pub(crate) async fn plan_person(conn: &mut AnyConnection, incoming: &PersonDraft, update: bool) -> Result<Result<PersonPlan, (&'static str, StoreRowError)>, StoreError> {
+    let Some(stored) = find_by_document(conn, &incoming.document).await? else {
+        return Ok(Ok(PersonPlan::Create));
+    };
+    Ok(reconcile(&stored.person, incoming, update).map(|merged| {
+        // A merged-away document keeps pointing at the survivor, whose own document stays.
+        let merged = PersonDraft { document: stored.person.document.clone(), ..merged };
+        if merged == stored.person {
+            PersonPlan::Unchanged(stored.id)
+        } else {
+            PersonPlan::Update { id: stored.id, before: stored.person, after: merged }
+        }
+    }))
+}
+
+/// Applies a plan; returns the person's id.
+pub(crate) async fn apply_person(
+    conn: &mut AnyConnection,
+    plan: PersonPlan,
+    incoming: &PersonDraft,
+    batch: Option<i64>,
+    actor: &Actor,
+) -> Result<(i64, Change), StoreError> {
+    match plan {
+        PersonPlan::Create => Ok((insert_person(conn, incoming, batch).await?, Change::Created)),
+        PersonPlan::Unchanged(id) => Ok((id, Change::Unchanged)),
+        PersonPlan::Update { id, before, after } => {
+            update_person(conn, id, &after).await?;
+            audit::record_on(conn, actor, "update", "person", &id.to_string(), serde_json::json!({"before": before, "after": after})).await?;
+            Ok((id, Change::Updated))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl ImportSummary {
+    pub(crate) fn count(&mut self, c: Change) {
+        match c {
+            Change::Created => self.created += 1,
+            Change::Updated => self.updated += 1,
+            Change::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+/// Filters of the person list. `scope` limits to people living in these region codes.
+#[derive(Debug, Clone, Default)]
+pub struct PersonFilter {
+    pub scope: Option<Vec<String>>,
+    /// Matches name (prefix), document number or phone (exact).
+    pub query: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// People with the same name, birth date and phone but different documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateGroup {
+    pub key: String,
+    pub persons: Vec<PersonRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergeOutcome {
+    pub merge_id: i64,
+    pub kept: i64,
+    pub merged: i64,
+    pub moved_cases: u64,
+}
+
+impl Store {
+    pub async fn person(&self, id: i64) -> Result<Option<PersonRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        fetch_person(&mut conn, id).await
+    }
+
+    pub async fn person_by_document(&self, document: &Document) -> Result<Option<PersonRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        find_by_document(&mut conn, document).await
+    }
+
+    /// People (not merged away) matching the filter, and how many match in all.
+    pub async fn persons(&self, filter: &PersonFilter) -> Result<(Vec<PersonRecord>, i64), StoreError> {
+        let mut conditions = vec!["p.merged_into IS NULL".to_string()];
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(scope) = &filter.scope {
+            conditions.push(format!("p.region_code IN ({})", placeholders(binds.len() + 1, scope.len().max(1))));
+            binds.extend(scope.iter().cloned());
+            if scope.is_empty() {
+                binds.push(String::new());
+            }
+        }
+        if let Some(q) = filter.query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let n = binds.len();
+            conditions.push(format!("(p.name LIKE ${} OR p.document_number = ${} OR p.phone = ${})", n + 1, n + 2, n + 3));
+            binds.push(format!("{}%", q.replace(['%', '_'], "")));
+            binds.push(q.to_uppercase());
+            binds.push(q.to_string());
+        }
+        let where_ = conditions.join(" AND ");
+        let count_sql = format!("SELECT COUNT(*) AS n FROM persons p WHERE {where_}");
+        let mut count = sqlx::query(&count_sql);
+        for b in &binds {
+            count = count.bind(b.clone());
+        }
+        let total = get_i64(&count.fetch_one(&self.pool).await?, "n")?;
+        // A limit of 0 or less returns every match (for exports).
+        let paging = if filter.limit > 0 { format!(" LIMIT {} OFFSET {}", filter.limit.min(10_000), filter.offset.max(0)) } else { String::new() };
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE {where_} ORDER BY p.id{paging}");
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok((rows.iter().map(person_from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Imports people keyed on their document, in one transaction.
+    pub async fn import_persons(
+        &self,
+        records: &[(u64, PersonDraft)],
+        mode: ImportMode,
+        source: &str,
+        actor: &Actor,
+    ) -> Result<ImportSummary, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let regions: HashSet<String> = sqlx::query("SELECT code FROM regions")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        let mut summary = ImportSummary::default();
+        let batch = audit::start_batch(&mut tx, "persons", source, actor, now(), &summary).await?;
+        summary.batch = Some(batch);
+        let mut seen: HashMap<&Document, (u64, &PersonDraft)> = HashMap::new();
+        let mut rejected = Vec::new();
+        for (line, p) in records {
+            if let Some((first, earlier)) = seen.get(&p.document) {
+                if *earlier != p {
+                    rejected.push(RowRejection { line: *line, column: "document_number".into(), error: StoreRowError::DuplicateInFile(*first) });
+                } else {
+                    summary.unchanged += 1;
+                }
+                continue;
+            }
+            seen.insert(&p.document, (*line, p));
+            if let Some(code) = p.region_code.as_ref().filter(|c| !regions.contains(*c)) {
+                rejected.push(RowRejection { line: *line, column: "region_code".into(), error: StoreRowError::UnknownRegion(code.clone()) });
+                continue;
+            }
+            match plan_person(&mut tx, p, mode.update).await? {
+                Err((column, error)) => rejected.push(RowRejection { line: *line, column: column.into(), error }),
+                Ok(plan) => {
+                    let (_, change) = apply_person(&mut tx, plan, p, Some(batch), actor).await?;
+                    summary.count(change);
+                }
+            }
+        }
+        if !rejected.is_empty() && !mode.skip_bad_rows {
+            return Err(StoreError::Rejected(rejected.len(), rejected));
+        }
+        summary.rejected = rejected;
+        audit::finish_batch(&mut tx, "persons", source, actor, &mut summary, now()).await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// Groups of likely duplicates awaiting review.
+    pub async fn duplicate_groups(&self, scope: Option<&[String]>, limit: i64) -> Result<Vec<DuplicateGroup>, StoreError> {
+        let limit = if limit <= 0 { 100 } else { limit.min(10_000) };
+        let keys: Vec<String> = sqlx::query(
+            "SELECT duplicate_key FROM persons WHERE merged_into IS NULL AND duplicate_key IS NOT NULL
+             GROUP BY duplicate_key HAVING COUNT(*) > 1 ORDER BY duplicate_key LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+        let mut groups = Vec::new();
+        for key in keys {
+            let rows = sqlx::query(&format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.duplicate_key = $1 AND p.merged_into IS NULL ORDER BY p.id"))
+                .bind(&key)
+                .fetch_all(&self.pool)
+                .await?;
+            let persons: Vec<PersonRecord> = rows.iter().map(person_from_row).collect::<Result<_, _>>()?;
+            let visible = scope.is_none_or(|s| persons.iter().any(|p| p.person.region_code.as_ref().is_some_and(|c| s.contains(c))));
+            if visible {
+                groups.push(DuplicateGroup { key, persons });
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Merges person `merged` into `kept`: every case moves to `kept`, `merged`
+    /// stays as a record pointing at `kept` (so its document still finds the
+    /// person), and the merge is audited.
+    pub async fn merge_persons(&self, kept: i64, merged: i64, reason: &str, actor: &Actor) -> Result<MergeOutcome, StoreError> {
+        if kept == merged {
+            return Err(StoreError::Invalid("cannot merge a person into itself".into()));
+        }
+        let mut tx = self.pool.begin().await?;
+        let keep = fetch_person(&mut tx, kept).await?.ok_or(StoreError::NotFound { entity: "person", id: kept.to_string() })?;
+        let gone = fetch_person(&mut tx, merged).await?.ok_or(StoreError::NotFound { entity: "person", id: merged.to_string() })?;
+        if keep.merged_into.is_some() || gone.merged_into.is_some() {
+            return Err(StoreError::Invalid("a person already merged away cannot take part in another merge".into()));
+        }
+        let moved = sqlx::query("UPDATE cases SET person_id = $1, updated_at = $2 WHERE person_id = $3")
+            .bind(kept)
+            .bind(now())
+            .bind(merged)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // Gaps in the kept record are filled from the merged one; nothing is overwritten.
+        let filled = reconcile(&gone.person, &keep.person, true).unwrap_or_else(|_| keep.person.clone());
+        let filled = PersonDraft { document: keep.person.document.clone(), ..filled };
+        if filled != keep.person {
+            update_person(&mut tx, kept, &filled).await?;
+        }
+        sqlx::query("UPDATE persons SET merged_into = $1, duplicate_key = NULL, updated_at = $2 WHERE id = $3")
+            .bind(kept)
+            .bind(now())
+            .bind(merged)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("INSERT INTO person_merges (kept_id, merged_id, moved_cases, reason, actor, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+            .bind(kept)
+            .bind(merged)
+            .bind(moved as i64)
+            .bind(reason)
+            .bind(&actor.0)
+            .bind(now())
+            .fetch_one(&mut *tx)
+            .await?;
+        let merge_id = get_i64(&row, "id")?;
+        audit::record(
+            &mut tx,
+            actor,
+            "merge",
+            "person",
+            &kept.to_string(),
+            serde_json::json!({"merge_id": merge_id, "kept": keep, "merged": gone, "moved_cases": moved, "reason": reason}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(MergeOutcome { merge_id, kept, merged, moved_cases: moved })
+    }
+
+    /// The merges a person took part in, as kept or merged: (merge id, kept, merged, moved cases, at).
+    pub async fn merges_of(&self, person: i64) -> Result<Vec<(i64, i64, i64, i64, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT id, kept_id, merged_id, moved_cases, at FROM person_merges WHERE kept_id = $1 OR merged_id = $1 ORDER BY id")
+            .bind(person)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((get_i64(r, "id")?, get_i64(r, "kept_id")?, get_i64(r, "merged_id")?, get_i64(r, "moved_cases")?, get_i64(r, "at")?)))
+            .collect()
+    }
+}
