@@ -102,7 +102,11 @@ pub(crate) async fn start_batch(
 impl Store {
     /// Audit entries, newest first.
     pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        let limit = if filter.limit <= 0 { 100 } else { filter.limit.min(10_000) };
+        let limit = if filter.limit <= 0 {
+            100
+        } else {
+            filter.limit.min(10_000)
+        };
         let rows = sqlx::query(
             "SELECT id, at, actor, action, entity, entity_id, detail FROM audit_log
              WHERE ($1 = '' OR entity = $1) AND ($2 = '' OR entity_id = $2)
@@ -122,7 +126,8 @@ impl Store {
                     action: get_str(r, "action")?,
                     entity: get_str(r, "entity")?,
                     entity_id: get_str(r, "entity_id")?,
-                    detail: serde_json::from_str(&get_str(r, "detail")?).unwrap_or(serde_json::Value::Null),
+                    detail: serde_json::from_str(&get_str(r, "detail")?)
+                        .unwrap_or(serde_json::Value::Null),
                 })
             })
             .collect()

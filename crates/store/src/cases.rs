@@ -1,9 +1,14 @@
 use crate::persons::{apply_person, plan_person, Change, PersonRecord, PERSON_COLUMNS};
-use crate::{audit, decode, decode_date, get_i64, get_opt_i64, get_opt_str, get_str, now, placeholders, Actor, ImportMode, ImportSummary, RowRejection, Store, StoreError, StoreRowError};
-use closedloop_domain::bulletin::{CaseFact, Period};
-use closedloop_domain::case::{CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin, Outcome};
-use closedloop_domain::time::{from_epoch, to_epoch};
+use crate::{
+    audit, decode, decode_date, get_i64, get_opt_i64, get_opt_str, get_str, now, placeholders,
+    Actor, ImportMode, ImportSummary, RowRejection, Store, StoreError, StoreRowError,
+};
 use chrono::{DateTime, Utc};
+use closedloop_domain::bulletin::{CaseFact, Period};
+use closedloop_domain::case::{
+    CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin, Outcome,
+};
+use closedloop_domain::time::{from_epoch, to_epoch};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -37,16 +42,23 @@ fn case_from_row(row: &AnyRow) -> Result<CaseRecord, StoreError> {
             case_id: get_str(row, "case_id")?,
             person: person.person,
             classification: decode(&get_str(row, "classification")?, Classification::parse)?,
-            clinical_type: get_opt_str(row, "clinical_type")?.map(|s| decode(&s, ClinicalType::parse)).transpose()?,
+            clinical_type: get_opt_str(row, "clinical_type")?
+                .map(|s| decode(&s, ClinicalType::parse))
+                .transpose()?,
             origin: decode(&get_str(row, "origin")?, Origin::parse)?,
-            discovery_channel: decode(&get_str(row, "discovery_channel")?, DiscoveryChannel::parse)?,
+            discovery_channel: decode(
+                &get_str(row, "discovery_channel")?,
+                DiscoveryChannel::parse,
+            )?,
             onset_date: decode_date(get_opt_str(row, "onset_date")?)?,
             sample_time: opt_time(row, "sample_time")?,
             report_time: from_epoch(get_i64(row, "report_time")?),
             reporting_region: get_str(row, "reporting_region")?,
             residence_region: get_opt_str(row, "residence_region")?,
             reclassified_at: opt_time(row, "reclassified_at")?,
-            outcome: get_opt_str(row, "outcome")?.map(|s| decode(&s, Outcome::parse)).transpose()?,
+            outcome: get_opt_str(row, "outcome")?
+                .map(|s| decode(&s, Outcome::parse))
+                .transpose()?,
             outcome_time: opt_time(row, "outcome_time")?,
         },
         created_at: get_i64(row, "case_created_at")?,
@@ -58,11 +70,20 @@ fn case_from_row(row: &AnyRow) -> Result<CaseRecord, StoreError> {
 fn case_fields(c: &CaseDraft) -> [(&'static str, Option<String>); 13] {
     let t = |x: Option<DateTime<Utc>>| x.map(|t| to_epoch(t).to_string());
     [
-        ("document_number", Some(format!("{} {}", c.person.document.kind, c.person.document.number))),
+        (
+            "document_number",
+            Some(format!(
+                "{} {}",
+                c.person.document.kind, c.person.document.number
+            )),
+        ),
         ("classification", Some(c.classification.as_str().into())),
         ("clinical_type", c.clinical_type.map(|x| x.as_str().into())),
         ("origin", Some(c.origin.as_str().into())),
-        ("discovery_channel", Some(c.discovery_channel.as_str().into())),
+        (
+            "discovery_channel",
+            Some(c.discovery_channel.as_str().into()),
+        ),
         ("onset_date", c.onset_date.map(|d| d.to_string())),
         ("sample_time", t(c.sample_time)),
         ("report_time", t(Some(c.report_time))),
@@ -74,20 +95,35 @@ fn case_fields(c: &CaseDraft) -> [(&'static str, Option<String>); 13] {
     ]
 }
 
-fn first_difference(stored: &CaseDraft, incoming: &CaseDraft) -> Option<(&'static str, StoreRowError)> {
+fn first_difference(
+    stored: &CaseDraft,
+    incoming: &CaseDraft,
+) -> Option<(&'static str, StoreRowError)> {
     fields_differ(&case_fields(stored), &case_fields(incoming))
 }
 
-fn fields_differ(a: &[(&'static str, Option<String>)], b: &[(&'static str, Option<String>)]) -> Option<(&'static str, StoreRowError)> {
-    a.iter().zip(b).find(|(x, y)| x.1 != y.1).map(|((col, old), (_, new))| {
-        (
-            *col,
-            StoreRowError::Conflict { stored: old.clone().unwrap_or_default(), incoming: new.clone().unwrap_or_default() },
-        )
-    })
+fn fields_differ(
+    a: &[(&'static str, Option<String>)],
+    b: &[(&'static str, Option<String>)],
+) -> Option<(&'static str, StoreRowError)> {
+    a.iter()
+        .zip(b)
+        .find(|(x, y)| x.1 != y.1)
+        .map(|((col, old), (_, new))| {
+            (
+                *col,
+                StoreRowError::Conflict {
+                    stored: old.clone().unwrap_or_default(),
+                    incoming: new.clone().unwrap_or_default(),
+                },
+            )
+        })
 }
 
-async fn fetch_case(conn: &mut AnyConnection, case_id: &str) -> Result<Option<CaseRecord>, StoreError> {
+async fn fetch_case(
+    conn: &mut AnyConnection,
+    case_id: &str,
+) -> Result<Option<CaseRecord>, StoreError> {
     let row = sqlx::query(&format!("SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM cases c JOIN persons p ON p.id = c.person_id WHERE c.case_id = $1"))
         .bind(case_id)
         .fetch_optional(&mut *conn)
@@ -95,7 +131,10 @@ async fn fetch_case(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Ca
     row.as_ref().map(case_from_row).transpose()
 }
 
-fn bind_case<'q>(q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>, c: &CaseDraft) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_case<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    c: &CaseDraft,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     q.bind(c.classification.as_str())
         .bind(c.clinical_type.map(|x| x.as_str()))
         .bind(c.origin.as_str())
@@ -110,7 +149,13 @@ fn bind_case<'q>(q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q
         .bind(c.outcome_time.map(to_epoch))
 }
 
-async fn record_classification(conn: &mut AnyConnection, case_pk: i64, at: DateTime<Utc>, class: Classification, clinical: Option<ClinicalType>) -> Result<(), StoreError> {
+async fn record_classification(
+    conn: &mut AnyConnection,
+    case_pk: i64,
+    at: DateTime<Utc>,
+    class: Classification,
+    clinical: Option<ClinicalType>,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO case_classifications (case_pk, at, classification, clinical_type) VALUES ($1, $2, $3, $4)")
         .bind(case_pk)
         .bind(to_epoch(at))
@@ -135,7 +180,11 @@ pub struct CaseFilter {
     pub offset: i64,
 }
 
-fn bind_filters<'q>(sql: &'q str, text: &[String], ints: &[i64]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_filters<'q>(
+    sql: &'q str,
+    text: &[String],
+    ints: &[i64],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     let mut q = sqlx::query(sql);
     for t in text {
         q = q.bind(t.clone());
@@ -170,7 +219,10 @@ impl Store {
         for (col, v) in [
             ("classification", filter.classification.map(|x| x.as_str())),
             ("origin", filter.origin.map(|x| x.as_str())),
-            ("discovery_channel", filter.discovery_channel.map(|x| x.as_str())),
+            (
+                "discovery_channel",
+                filter.discovery_channel.map(|x| x.as_str()),
+            ),
         ] {
             if let Some(v) = v {
                 conditions.push(format!("c.{col} = ${next}"));
@@ -192,13 +244,31 @@ impl Store {
         let _ = next;
         let where_ = conditions.join(" AND ");
         let count_sql = format!("SELECT COUNT(*) AS n FROM cases c WHERE {where_}");
-        let total = get_i64(&bind_filters(&count_sql, &text, &ints).fetch_one(&self.pool).await?, "n")?;
-        let paging = if filter.limit > 0 { format!(" LIMIT {} OFFSET {}", filter.limit.min(10_000), filter.offset.max(0)) } else { String::new() };
+        let total = get_i64(
+            &bind_filters(&count_sql, &text, &ints)
+                .fetch_one(&self.pool)
+                .await?,
+            "n",
+        )?;
+        let paging = if filter.limit > 0 {
+            format!(
+                " LIMIT {} OFFSET {}",
+                filter.limit.min(10_000),
+                filter.offset.max(0)
+            )
+        } else {
+            String::new()
+        };
         let sql = format!(
             "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM cases c JOIN persons p ON p.id = c.person_id WHERE {where_} ORDER BY c.report_time, c.case_id{paging}"
         );
-        let rows = bind_filters(&sql, &text, &ints).fetch_all(&self.pool).await?;
-        Ok((rows.iter().map(case_from_row).collect::<Result<_, _>>()?, total))
+        let rows = bind_filters(&sql, &text, &ints)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((
+            rows.iter().map(case_from_row).collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Cases of a person, in report order.
@@ -213,17 +283,34 @@ impl Store {
     }
 
     /// Every classification a case has had: (at, classification, clinical type).
-    pub async fn classification_history(&self, case_pk: i64) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+    pub async fn classification_history(
+        &self,
+        case_pk: i64,
+    ) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
         let rows = sqlx::query("SELECT at, classification, clinical_type FROM case_classifications WHERE case_pk = $1 ORDER BY at, id")
             .bind(case_pk)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok((get_i64(r, "at")?, get_str(r, "classification")?, get_opt_str(r, "clinical_type")?))).collect()
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    get_i64(r, "at")?,
+                    get_str(r, "classification")?,
+                    get_opt_str(r, "clinical_type")?,
+                ))
+            })
+            .collect()
     }
 
     /// Imports cases keyed on `case_id`; each case's person is matched by document
     /// or created. One transaction.
-    pub async fn import_cases(&self, records: &[(u64, CaseDraft)], mode: ImportMode, source: &str, actor: &Actor) -> Result<ImportSummary, StoreError> {
+    pub async fn import_cases(
+        &self,
+        records: &[(u64, CaseDraft)],
+        mode: ImportMode,
+        source: &str,
+        actor: &Actor,
+    ) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
         let regions: HashSet<String> = sqlx::query("SELECT code FROM regions")
             .fetch_all(&mut *tx)
@@ -237,7 +324,11 @@ impl Store {
         let mut seen: HashMap<&str, (u64, &CaseDraft)> = HashMap::new();
         let mut rejected = Vec::new();
         for (line, c) in records {
-            let reject = |column: &str, error| RowRejection { line: *line, column: column.into(), error };
+            let reject = |column: &str, error| RowRejection {
+                line: *line,
+                column: column.into(),
+                error,
+            };
             if let Some((first, earlier)) = seen.get(c.case_id.as_str()) {
                 if *earlier != c {
                     rejected.push(reject("case_id", StoreRowError::DuplicateInFile(*first)));
@@ -247,9 +338,15 @@ impl Store {
                 continue;
             }
             seen.insert(&c.case_id, (*line, c));
-            let unknown = [("reporting_region", Some(&c.reporting_region)), ("residence_region", c.residence_region.as_ref())]
-                .into_iter()
-                .find_map(|(col, code)| code.filter(|code| !regions.contains(*code)).map(|code| (col, code.clone())));
+            let unknown = [
+                ("reporting_region", Some(&c.reporting_region)),
+                ("residence_region", c.residence_region.as_ref()),
+            ]
+            .into_iter()
+            .find_map(|(col, code)| {
+                code.filter(|code| !regions.contains(*code))
+                    .map(|code| (col, code.clone()))
+            });
             if let Some((col, code)) = unknown {
                 rejected.push(reject(col, StoreRowError::UnknownRegion(code)));
                 continue;
@@ -268,7 +365,8 @@ impl Store {
                     continue;
                 }
             }
-            let (person_id, person_change) = apply_person(&mut tx, person_plan, &c.person, Some(batch), actor).await?;
+            let (person_id, person_change) =
+                apply_person(&mut tx, person_plan, &c.person, Some(batch), actor).await?;
             let change = match stored {
                 None => {
                     let q = sqlx::query(
@@ -276,32 +374,68 @@ impl Store {
                          residence_region, reclassified_at, outcome, outcome_time, case_id, person_id, import_batch, created_at, updated_at)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) RETURNING id",
                     );
-                    let row = bind_case(q, c).bind(&c.case_id).bind(person_id).bind(batch).bind(now()).fetch_one(&mut *tx).await?;
+                    let row = bind_case(q, c)
+                        .bind(&c.case_id)
+                        .bind(person_id)
+                        .bind(batch)
+                        .bind(now())
+                        .fetch_one(&mut *tx)
+                        .await?;
                     let pk = get_i64(&row, "id")?;
                     let initial = c.initial_classification();
-                    let initial_type = if initial == Classification::Confirmed { c.clinical_type } else { None };
-                    record_classification(&mut tx, pk, c.report_time, initial, initial_type).await?;
+                    let initial_type = if initial == Classification::Confirmed {
+                        c.clinical_type
+                    } else {
+                        None
+                    };
+                    record_classification(&mut tx, pk, c.report_time, initial, initial_type)
+                        .await?;
                     if let Some(at) = c.reclassified_at {
-                        record_classification(&mut tx, pk, at, Classification::Confirmed, c.clinical_type).await?;
+                        record_classification(
+                            &mut tx,
+                            pk,
+                            at,
+                            Classification::Confirmed,
+                            c.clinical_type,
+                        )
+                        .await?;
                     }
                     Change::Created
                 }
-                Some(s) if first_difference(&s.case, c).is_none() && s.person_id == person_id => match person_change {
-                    Change::Unchanged => Change::Unchanged,
-                    _ => Change::Updated,
-                },
+                Some(s) if first_difference(&s.case, c).is_none() && s.person_id == person_id => {
+                    match person_change {
+                        Change::Unchanged => Change::Unchanged,
+                        _ => Change::Updated,
+                    }
+                }
                 Some(s) => {
                     let q = sqlx::query(
                         "UPDATE cases SET classification = $1, clinical_type = $2, origin = $3, discovery_channel = $4, onset_date = $5, sample_time = $6,
                          report_time = $7, reporting_region = $8, residence_region = $9, reclassified_at = $10, outcome = $11, outcome_time = $12,
                          person_id = $13, updated_at = $14 WHERE id = $15",
                     );
-                    bind_case(q, c).bind(person_id).bind(now()).bind(s.id).execute(&mut *tx).await?;
-                    if s.case.classification != c.classification || s.case.clinical_type != c.clinical_type {
+                    bind_case(q, c)
+                        .bind(person_id)
+                        .bind(now())
+                        .bind(s.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    if s.case.classification != c.classification
+                        || s.case.clinical_type != c.clinical_type
+                    {
                         let at = c.reclassified_at.unwrap_or_else(Utc::now);
-                        record_classification(&mut tx, s.id, at, c.classification, c.clinical_type).await?;
+                        record_classification(&mut tx, s.id, at, c.classification, c.clinical_type)
+                            .await?;
                     }
-                    audit::record(&mut tx, actor, "update", "case", &c.case_id, serde_json::json!({"before": s.case, "after": c})).await?;
+                    audit::record(
+                        &mut tx,
+                        actor,
+                        "update",
+                        "case",
+                        &c.case_id,
+                        serde_json::json!({"before": s.case, "after": c}),
+                    )
+                    .await?;
                     Change::Updated
                 }
             };
@@ -318,8 +452,14 @@ impl Store {
 
     /// Cases reported before `end`, grouped by everything the bulletin counts,
     /// with each instant placed before, during or after `[start, end)`.
-    pub async fn bulletin_facts(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<CaseFact>, StoreError> {
-        let bucket = |col: &str| format!("CASE WHEN {col} IS NULL THEN -1 WHEN {col} < $1 THEN 0 WHEN {col} < $2 THEN 1 ELSE 2 END");
+    pub async fn bulletin_facts(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<CaseFact>, StoreError> {
+        let bucket = |col: &str| {
+            format!("CASE WHEN {col} IS NULL THEN -1 WHEN {col} < $1 THEN 0 WHEN {col} < $2 THEN 1 ELSE 2 END")
+        };
         let sql = format!(
             "SELECT reporting_region, origin, classification, COALESCE(clinical_type, '') AS clinical_type, discovery_channel,
                     {rep} AS reported, {rec} AS reclassified, COALESCE(outcome, '') AS outcome, {out} AS outcome_period, COUNT(*) AS n
@@ -329,7 +469,11 @@ impl Store {
             rec = bucket("reclassified_at"),
             out = bucket("outcome_time"),
         );
-        let rows = sqlx::query(&sql).bind(to_epoch(start)).bind(to_epoch(end)).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(to_epoch(start))
+            .bind(to_epoch(end))
+            .fetch_all(&self.pool)
+            .await?;
         let period = |v: i64| match v {
             0 => Some(Period::Before),
             1 => Some(Period::During),
@@ -344,14 +488,22 @@ impl Store {
                     reporting_region: get_str(r, "reporting_region")?,
                     origin: decode(&get_str(r, "origin")?, Origin::parse)?,
                     classification: decode(&get_str(r, "classification")?, Classification::parse)?,
-                    clinical_type: (!clinical.is_empty()).then(|| decode(&clinical, ClinicalType::parse)).transpose()?,
-                    discovery_channel: decode(&get_str(r, "discovery_channel")?, DiscoveryChannel::parse)?,
-                    reported: period(get_i64(r, "reported")?).ok_or_else(|| StoreError::Corrupt("report_time".into()))?,
+                    clinical_type: (!clinical.is_empty())
+                        .then(|| decode(&clinical, ClinicalType::parse))
+                        .transpose()?,
+                    discovery_channel: decode(
+                        &get_str(r, "discovery_channel")?,
+                        DiscoveryChannel::parse,
+                    )?,
+                    reported: period(get_i64(r, "reported")?)
+                        .ok_or_else(|| StoreError::Corrupt("report_time".into()))?,
                     reclassified: period(get_i64(r, "reclassified")?),
                     outcome: if outcome.is_empty() {
                         None
                     } else {
-                        period(get_i64(r, "outcome_period")?).map(|p| decode(&outcome, Outcome::parse).map(|o| (o, p))).transpose()?
+                        period(get_i64(r, "outcome_period")?)
+                            .map(|p| decode(&outcome, Outcome::parse).map(|o| (o, p)))
+                            .transpose()?
                     },
                     count: get_i64(r, "n")? as u64,
                 })
@@ -360,8 +512,50 @@ impl Store {
     }
 
     /// Persons for export, optionally limited to residents of `scope`.
-    pub async fn export_persons(&self, scope: Option<&[String]>) -> Result<Vec<PersonRecord>, StoreError> {
-        let filter = crate::PersonFilter { scope: scope.map(<[String]>::to_vec), query: None, limit: 0, offset: 0 };
+    pub async fn export_persons(
+        &self,
+        scope: Option<&[String]>,
+    ) -> Result<Vec<PersonRecord>, StoreError> {
+        let filter = crate::PersonFilter {
+            scope: scope.map(<[String]>::to_vec),
+            query: None,
+            limit: 0,
+            offset: 0,
+        };
         Ok(self.persons(&filter).await?.0)
+    }
+}
+
+impl Store {
+    /// The bulletin of `date` (0–24 h in `tz`) for `scope` and everything below
+    /// it; `None` scope is the single root region.
+    pub async fn bulletin(
+        &self,
+        date: chrono::NaiveDate,
+        scope: Option<&str>,
+        tz: chrono_tz::Tz,
+        lang: closedloop_domain::Lang,
+    ) -> Result<closedloop_domain::bulletin::Bulletin, StoreError> {
+        let tree = self.region_tree().await?;
+        let scope = match scope {
+            Some(code) => code.to_string(),
+            None => tree.single_root().map(|r| r.code.clone()).ok_or_else(|| {
+                StoreError::Invalid("no single root region: import regions or give --region".into())
+            })?,
+        };
+        if tree.get(&scope).is_none() {
+            return Err(StoreError::NotFound {
+                entity: "region",
+                id: scope,
+            });
+        }
+        let (start, end) = closedloop_domain::time::day_bounds(date, tz);
+        let facts = self.bulletin_facts(start, end).await?;
+        closedloop_domain::bulletin::compute(&tree, &scope, date, &facts, lang).ok_or(
+            StoreError::NotFound {
+                entity: "region",
+                id: scope,
+            },
+        )
     }
 }

@@ -16,7 +16,10 @@ pub enum StoreRowError {
     #[error("parent region {0} is neither stored nor earlier in the file")]
     UnknownParent(String),
     #[error("a {child} cannot lie below a {parent}")]
-    LevelOrder { child: &'static str, parent: &'static str },
+    LevelOrder {
+        child: &'static str,
+        parent: &'static str,
+    },
     #[error("conflicts with the stored record: stored {stored:?}, file {incoming:?}; use --update to overwrite")]
     Conflict { stored: String, incoming: String },
     #[error("the same key appears with other data on line {0}")]
@@ -38,12 +41,18 @@ impl ErrorCode for StoreRowError {
         match (lang, self) {
             (Lang::En, e) => e.to_string(),
             (Lang::Zh, StoreRowError::UnknownRegion(c)) => format!("区划代码{c}不存在"),
-            (Lang::Zh, StoreRowError::UnknownParent(c)) => format!("上级区划{c}既未入库，也不在文件前文中"),
-            (Lang::Zh, StoreRowError::LevelOrder { child, parent }) => format!("{child}级区划不能位于{parent}级之下"),
+            (Lang::Zh, StoreRowError::UnknownParent(c)) => {
+                format!("上级区划{c}既未入库，也不在文件前文中")
+            }
+            (Lang::Zh, StoreRowError::LevelOrder { child, parent }) => {
+                format!("{child}级区划不能位于{parent}级之下")
+            }
             (Lang::Zh, StoreRowError::Conflict { stored, incoming }) => {
                 format!("与已存记录冲突：库中为“{stored}”，文件中为“{incoming}”；如需覆盖请使用 --update")
             }
-            (Lang::Zh, StoreRowError::DuplicateInFile(l)) => format!("同一键值在第{l}行以不同内容出现"),
+            (Lang::Zh, StoreRowError::DuplicateInFile(l)) => {
+                format!("同一键值在第{l}行以不同内容出现")
+            }
         }
     }
 }
@@ -94,12 +103,16 @@ impl ErrorCode for StoreError {
     fn message(&self, lang: Lang) -> String {
         match (lang, self) {
             (Lang::En, e) => e.to_string(),
-            (Lang::Zh, StoreError::UnsupportedUrl(u)) => format!("不支持的数据库地址{u}：请使用 sqlite://路径 或 postgres://…"),
+            (Lang::Zh, StoreError::UnsupportedUrl(u)) => {
+                format!("不支持的数据库地址{u}：请使用 sqlite://路径 或 postgres://…")
+            }
             (Lang::Zh, StoreError::Connect(e)) => format!("无法连接数据库：{e}"),
             (Lang::Zh, StoreError::Migration(e)) => format!("数据库迁移失败：{e}"),
             (Lang::Zh, StoreError::Database(e)) => format!("数据库错误：{e}"),
             (Lang::Zh, StoreError::Io(e)) => format!("文件错误：{e}"),
-            (Lang::Zh, StoreError::Corrupt(v)) => format!("库中值“{v}”无效，数据库是否被手工修改？"),
+            (Lang::Zh, StoreError::Corrupt(v)) => {
+                format!("库中值“{v}”无效，数据库是否被手工修改？")
+            }
             (Lang::Zh, StoreError::NotFound { entity, id }) => format!("未找到{entity} {id}"),
             (Lang::Zh, StoreError::Rejected(n, _)) => format!("{n}行被拒绝，未写入任何数据"),
             (Lang::Zh, StoreError::Invalid(e)) => format!("请求无效：{e}"),

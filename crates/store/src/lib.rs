@@ -11,6 +11,7 @@ mod cases;
 mod error;
 mod persons;
 mod regions;
+pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
 pub use cases::{CaseFilter, CaseRecord};
@@ -107,17 +108,29 @@ impl Store {
         let mut options = AnyPoolOptions::new();
         if backend == Backend::Sqlite {
             if let Some(path) = sqlite_path(url) {
-                if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+                if let Some(dir) = Path::new(&path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
                 }
             }
             // WAL lets readers (the server) go on while an import writes.
             options = options.max_connections(4).after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
@@ -154,22 +167,32 @@ impl Store {
     /// Applies pending migrations; returns the versions applied now.
     pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
         let before = self.applied_migrations().await.unwrap_or_default();
-        self.migrator().run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        self.migrator()
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
         let after = self.applied_migrations().await?;
         Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
     }
 
     /// Versions of the migrations applied so far.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
-        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| r.try_get::<i64, _>(0).map_err(StoreError::from)).collect()
+        let rows = sqlx::query(
+            "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>(0).map_err(StoreError::from))
+            .collect()
     }
 
     /// Every migration this build knows, as (version, description).
     pub fn known_migrations(&self) -> Vec<(i64, String)> {
-        self.migrator().iter().map(|m| (m.version, m.description.to_string())).collect()
+        self.migrator()
+            .iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect()
     }
 
     pub async fn close(&self) {
@@ -185,7 +208,9 @@ impl Store {
 
 /// The file path of a `sqlite:` URL.
 pub fn sqlite_path(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
@@ -212,7 +237,10 @@ pub(crate) fn get_opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, StoreE
 }
 
 /// Parses a stored wire value; a bad one means the database was edited by hand.
-pub(crate) fn decode<T>(raw: &str, parse: impl Fn(&str) -> Result<T, closedloop_domain::DomainError>) -> Result<T, StoreError> {
+pub(crate) fn decode<T>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, closedloop_domain::DomainError>,
+) -> Result<T, StoreError> {
     parse(raw).map_err(|_| StoreError::Corrupt(raw.chars().take(40).collect()))
 }
 
@@ -223,5 +251,8 @@ pub(crate) fn decode_date(raw: Option<String>) -> Result<Option<chrono::NaiveDat
 
 /// `$first, $first+1, …` for `n` values.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,6 +1,6 @@
 use crate::{
-    audit, decode, decode_date, get_i64, get_opt_i64, get_opt_str, get_str, now, placeholders, Actor, ImportMode, ImportSummary, RowRejection,
-    Store, StoreError, StoreRowError,
+    audit, decode, decode_date, get_i64, get_opt_i64, get_opt_str, get_str, now, placeholders,
+    Actor, ImportMode, ImportSummary, RowRejection, Store, StoreError, StoreRowError,
 };
 use closedloop_domain::person::{duplicate_key, Document, DocumentType, PersonDraft, Sex};
 use serde::Serialize;
@@ -31,7 +31,9 @@ pub(crate) fn person_from_row(row: &AnyRow) -> Result<PersonRecord, StoreError> 
         person: PersonDraft {
             document: Document { kind, number },
             name: get_str(row, "name")?,
-            sex: get_opt_str(row, "sex")?.map(|s| decode(&s, Sex::parse)).transpose()?,
+            sex: get_opt_str(row, "sex")?
+                .map(|s| decode(&s, Sex::parse))
+                .transpose()?,
             birth_date: decode_date(get_opt_str(row, "birth_date")?)?,
             phone: get_opt_str(row, "phone")?,
             address: get_opt_str(row, "address")?,
@@ -59,17 +61,28 @@ fn fields(p: &PersonDraft) -> [(&'static str, Option<String>); 7] {
 
 /// What the file says about a stored person: a contradiction (unless `update`),
 /// or the merged record (file values fill gaps, and overwrite with `update`).
-pub(crate) fn reconcile(stored: &PersonDraft, incoming: &PersonDraft, update: bool) -> Result<PersonDraft, (&'static str, StoreRowError)> {
+pub(crate) fn reconcile(
+    stored: &PersonDraft,
+    incoming: &PersonDraft,
+    update: bool,
+) -> Result<PersonDraft, (&'static str, StoreRowError)> {
     let mut merged = stored.clone();
     for ((col, old), (_, new)) in fields(stored).into_iter().zip(fields(incoming)) {
         match (old, new) {
             (Some(o), Some(n)) if o != n && !update => {
-                return Err((col, StoreRowError::Conflict { stored: o, incoming: n }));
+                return Err((
+                    col,
+                    StoreRowError::Conflict {
+                        stored: o,
+                        incoming: n,
+                    },
+                ));
             }
             _ => {}
         }
     }
-    let pick = |o: &Option<String>, n: &Option<String>| if n.is_some() { n.clone() } else { o.clone() };
+    let pick =
+        |o: &Option<String>, n: &Option<String>| if n.is_some() { n.clone() } else { o.clone() };
     merged.name = incoming.name.clone();
     merged.sex = incoming.sex.or(stored.sex);
     merged.birth_date = incoming.birth_date.or(stored.birth_date);
@@ -81,7 +94,10 @@ pub(crate) fn reconcile(stored: &PersonDraft, incoming: &PersonDraft, update: bo
 }
 
 /// The surviving person holding `document`, following merges.
-pub(crate) async fn find_by_document(conn: &mut AnyConnection, document: &Document) -> Result<Option<PersonRecord>, StoreError> {
+pub(crate) async fn find_by_document(
+    conn: &mut AnyConnection,
+    document: &Document,
+) -> Result<Option<PersonRecord>, StoreError> {
     let row = sqlx::query(&format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.document_type = $1 AND p.document_number = $2"))
         .bind(document.kind.as_str())
         .bind(&document.number)
@@ -94,22 +110,39 @@ pub(crate) async fn find_by_document(conn: &mut AnyConnection, document: &Docume
     while let Some(into) = person.merged_into {
         hops += 1;
         if hops > 64 {
-            return Err(StoreError::Corrupt(format!("merge chain of person {}", person.id)));
+            return Err(StoreError::Corrupt(format!(
+                "merge chain of person {}",
+                person.id
+            )));
         }
-        person = fetch_person(conn, into).await?.ok_or(StoreError::NotFound { entity: "person", id: into.to_string() })?;
+        person = fetch_person(conn, into)
+            .await?
+            .ok_or(StoreError::NotFound {
+                entity: "person",
+                id: into.to_string(),
+            })?;
     }
     Ok(Some(person))
 }
 
-pub(crate) async fn fetch_person(conn: &mut AnyConnection, id: i64) -> Result<Option<PersonRecord>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+pub(crate) async fn fetch_person(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<PersonRecord>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {PERSON_COLUMNS} FROM persons p WHERE p.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     row.as_ref().map(person_from_row).transpose()
 }
 
-pub(crate) async fn insert_person(conn: &mut AnyConnection, p: &PersonDraft, batch: Option<i64>) -> Result<i64, StoreError> {
+pub(crate) async fn insert_person(
+    conn: &mut AnyConnection,
+    p: &PersonDraft,
+    batch: Option<i64>,
+) -> Result<i64, StoreError> {
     let at = now();
     let row = sqlx::query(
         "INSERT INTO persons (document_type, document_number, name, sex, birth_date, phone, address, region_code, household_id, duplicate_key, import_batch, created_at, updated_at)
@@ -132,7 +165,11 @@ pub(crate) async fn insert_person(conn: &mut AnyConnection, p: &PersonDraft, bat
     get_i64(&row, "id")
 }
 
-pub(crate) async fn update_person(conn: &mut AnyConnection, id: i64, p: &PersonDraft) -> Result<(), StoreError> {
+pub(crate) async fn update_person(
+    conn: &mut AnyConnection,
+    id: i64,
+    p: &PersonDraft,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE persons SET name = $1, sex = $2, birth_date = $3, phone = $4, address = $5, region_code = $6, household_id = $7, duplicate_key = $8, updated_at = $9 WHERE id = $10",
     )
@@ -155,20 +192,35 @@ pub(crate) async fn update_person(conn: &mut AnyConnection, id: i64, p: &PersonD
 pub(crate) enum PersonPlan {
     Create,
     Unchanged(i64),
-    Update { id: i64, before: PersonDraft, after: PersonDraft },
+    Update {
+        id: i64,
+        before: PersonDraft,
+        after: PersonDraft,
+    },
 }
 
-pub(crate) async fn plan_person(conn: &mut AnyConnection, incoming: &PersonDraft, update: bool) -> Result<Result<PersonPlan, (&'static str, StoreRowError)>, StoreError> {
+pub(crate) async fn plan_person(
+    conn: &mut AnyConnection,
+    incoming: &PersonDraft,
+    update: bool,
+) -> Result<Result<PersonPlan, (&'static str, StoreRowError)>, StoreError> {
     let Some(stored) = find_by_document(conn, &incoming.document).await? else {
         return Ok(Ok(PersonPlan::Create));
     };
     Ok(reconcile(&stored.person, incoming, update).map(|merged| {
         // A merged-away document keeps pointing at the survivor, whose own document stays.
-        let merged = PersonDraft { document: stored.person.document.clone(), ..merged };
+        let merged = PersonDraft {
+            document: stored.person.document.clone(),
+            ..merged
+        };
         if merged == stored.person {
             PersonPlan::Unchanged(stored.id)
         } else {
-            PersonPlan::Update { id: stored.id, before: stored.person, after: merged }
+            PersonPlan::Update {
+                id: stored.id,
+                before: stored.person,
+                after: merged,
+            }
         }
     }))
 }
@@ -186,7 +238,15 @@ pub(crate) async fn apply_person(
         PersonPlan::Unchanged(id) => Ok((id, Change::Unchanged)),
         PersonPlan::Update { id, before, after } => {
             update_person(conn, id, &after).await?;
-            audit::record_on(conn, actor, "update", "person", &id.to_string(), serde_json::json!({"before": before, "after": after})).await?;
+            audit::record_on(
+                conn,
+                actor,
+                "update",
+                "person",
+                &id.to_string(),
+                serde_json::json!({"before": before, "after": after}),
+            )
+            .await?;
             Ok((id, Change::Updated))
         }
     }
@@ -240,25 +300,44 @@ impl Store {
         fetch_person(&mut conn, id).await
     }
 
-    pub async fn person_by_document(&self, document: &Document) -> Result<Option<PersonRecord>, StoreError> {
+    pub async fn person_by_document(
+        &self,
+        document: &Document,
+    ) -> Result<Option<PersonRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         find_by_document(&mut conn, document).await
     }
 
     /// People (not merged away) matching the filter, and how many match in all.
-    pub async fn persons(&self, filter: &PersonFilter) -> Result<(Vec<PersonRecord>, i64), StoreError> {
+    pub async fn persons(
+        &self,
+        filter: &PersonFilter,
+    ) -> Result<(Vec<PersonRecord>, i64), StoreError> {
         let mut conditions = vec!["p.merged_into IS NULL".to_string()];
         let mut binds: Vec<String> = Vec::new();
         if let Some(scope) = &filter.scope {
-            conditions.push(format!("p.region_code IN ({})", placeholders(binds.len() + 1, scope.len().max(1))));
+            conditions.push(format!(
+                "p.region_code IN ({})",
+                placeholders(binds.len() + 1, scope.len().max(1))
+            ));
             binds.extend(scope.iter().cloned());
             if scope.is_empty() {
                 binds.push(String::new());
             }
         }
-        if let Some(q) = filter.query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        if let Some(q) = filter
+            .query
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
             let n = binds.len();
-            conditions.push(format!("(p.name LIKE ${} OR p.document_number = ${} OR p.phone = ${})", n + 1, n + 2, n + 3));
+            conditions.push(format!(
+                "(p.name LIKE ${} OR p.document_number = ${} OR p.phone = ${})",
+                n + 1,
+                n + 2,
+                n + 3
+            ));
             binds.push(format!("{}%", q.replace(['%', '_'], "")));
             binds.push(q.to_uppercase());
             binds.push(q.to_string());
@@ -271,14 +350,26 @@ impl Store {
         }
         let total = get_i64(&count.fetch_one(&self.pool).await?, "n")?;
         // A limit of 0 or less returns every match (for exports).
-        let paging = if filter.limit > 0 { format!(" LIMIT {} OFFSET {}", filter.limit.min(10_000), filter.offset.max(0)) } else { String::new() };
-        let sql = format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE {where_} ORDER BY p.id{paging}");
+        let paging = if filter.limit > 0 {
+            format!(
+                " LIMIT {} OFFSET {}",
+                filter.limit.min(10_000),
+                filter.offset.max(0)
+            )
+        } else {
+            String::new()
+        };
+        let sql =
+            format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE {where_} ORDER BY p.id{paging}");
         let mut q = sqlx::query(&sql);
         for b in &binds {
             q = q.bind(b.clone());
         }
         let rows = q.fetch_all(&self.pool).await?;
-        Ok((rows.iter().map(person_from_row).collect::<Result<_, _>>()?, total))
+        Ok((
+            rows.iter().map(person_from_row).collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Imports people keyed on their document, in one transaction.
@@ -304,7 +395,11 @@ impl Store {
         for (line, p) in records {
             if let Some((first, earlier)) = seen.get(&p.document) {
                 if *earlier != p {
-                    rejected.push(RowRejection { line: *line, column: "document_number".into(), error: StoreRowError::DuplicateInFile(*first) });
+                    rejected.push(RowRejection {
+                        line: *line,
+                        column: "document_number".into(),
+                        error: StoreRowError::DuplicateInFile(*first),
+                    });
                 } else {
                     summary.unchanged += 1;
                 }
@@ -312,11 +407,19 @@ impl Store {
             }
             seen.insert(&p.document, (*line, p));
             if let Some(code) = p.region_code.as_ref().filter(|c| !regions.contains(*c)) {
-                rejected.push(RowRejection { line: *line, column: "region_code".into(), error: StoreRowError::UnknownRegion(code.clone()) });
+                rejected.push(RowRejection {
+                    line: *line,
+                    column: "region_code".into(),
+                    error: StoreRowError::UnknownRegion(code.clone()),
+                });
                 continue;
             }
             match plan_person(&mut tx, p, mode.update).await? {
-                Err((column, error)) => rejected.push(RowRejection { line: *line, column: column.into(), error }),
+                Err((column, error)) => rejected.push(RowRejection {
+                    line: *line,
+                    column: column.into(),
+                    error,
+                }),
                 Ok(plan) => {
                     let (_, change) = apply_person(&mut tx, plan, p, Some(batch), actor).await?;
                     summary.count(change);
@@ -333,7 +436,11 @@ impl Store {
     }
 
     /// Groups of likely duplicates awaiting review.
-    pub async fn duplicate_groups(&self, scope: Option<&[String]>, limit: i64) -> Result<Vec<DuplicateGroup>, StoreError> {
+    pub async fn duplicate_groups(
+        &self,
+        scope: Option<&[String]>,
+        limit: i64,
+    ) -> Result<Vec<DuplicateGroup>, StoreError> {
         let limit = if limit <= 0 { 100 } else { limit.min(10_000) };
         let keys: Vec<String> = sqlx::query(
             "SELECT duplicate_key FROM persons WHERE merged_into IS NULL AND duplicate_key IS NOT NULL
@@ -351,8 +458,13 @@ impl Store {
                 .bind(&key)
                 .fetch_all(&self.pool)
                 .await?;
-            let persons: Vec<PersonRecord> = rows.iter().map(person_from_row).collect::<Result<_, _>>()?;
-            let visible = scope.is_none_or(|s| persons.iter().any(|p| p.person.region_code.as_ref().is_some_and(|c| s.contains(c))));
+            let persons: Vec<PersonRecord> =
+                rows.iter().map(person_from_row).collect::<Result<_, _>>()?;
+            let visible = scope.is_none_or(|s| {
+                persons
+                    .iter()
+                    .any(|p| p.person.region_code.as_ref().is_some_and(|c| s.contains(c)))
+            });
             if visible {
                 groups.push(DuplicateGroup { key, persons });
             }
@@ -363,26 +475,51 @@ impl Store {
     /// Merges person `merged` into `kept`: every case moves to `kept`, `merged`
     /// stays as a record pointing at `kept` (so its document still finds the
     /// person), and the merge is audited.
-    pub async fn merge_persons(&self, kept: i64, merged: i64, reason: &str, actor: &Actor) -> Result<MergeOutcome, StoreError> {
+    pub async fn merge_persons(
+        &self,
+        kept: i64,
+        merged: i64,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<MergeOutcome, StoreError> {
         if kept == merged {
-            return Err(StoreError::Invalid("cannot merge a person into itself".into()));
+            return Err(StoreError::Invalid(
+                "cannot merge a person into itself".into(),
+            ));
         }
         let mut tx = self.pool.begin().await?;
-        let keep = fetch_person(&mut tx, kept).await?.ok_or(StoreError::NotFound { entity: "person", id: kept.to_string() })?;
-        let gone = fetch_person(&mut tx, merged).await?.ok_or(StoreError::NotFound { entity: "person", id: merged.to_string() })?;
-        if keep.merged_into.is_some() || gone.merged_into.is_some() {
-            return Err(StoreError::Invalid("a person already merged away cannot take part in another merge".into()));
-        }
-        let moved = sqlx::query("UPDATE cases SET person_id = $1, updated_at = $2 WHERE person_id = $3")
-            .bind(kept)
-            .bind(now())
-            .bind(merged)
-            .execute(&mut *tx)
+        let keep = fetch_person(&mut tx, kept)
             .await?
-            .rows_affected();
+            .ok_or(StoreError::NotFound {
+                entity: "person",
+                id: kept.to_string(),
+            })?;
+        let gone = fetch_person(&mut tx, merged)
+            .await?
+            .ok_or(StoreError::NotFound {
+                entity: "person",
+                id: merged.to_string(),
+            })?;
+        if keep.merged_into.is_some() || gone.merged_into.is_some() {
+            return Err(StoreError::Invalid(
+                "a person already merged away cannot take part in another merge".into(),
+            ));
+        }
+        let moved =
+            sqlx::query("UPDATE cases SET person_id = $1, updated_at = $2 WHERE person_id = $3")
+                .bind(kept)
+                .bind(now())
+                .bind(merged)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         // Gaps in the kept record are filled from the merged one; nothing is overwritten.
-        let filled = reconcile(&gone.person, &keep.person, true).unwrap_or_else(|_| keep.person.clone());
-        let filled = PersonDraft { document: keep.person.document.clone(), ..filled };
+        let filled =
+            reconcile(&gone.person, &keep.person, true).unwrap_or_else(|_| keep.person.clone());
+        let filled = PersonDraft {
+            document: keep.person.document.clone(),
+            ..filled
+        };
         if filled != keep.person {
             update_person(&mut tx, kept, &filled).await?;
         }
@@ -412,17 +549,33 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(MergeOutcome { merge_id, kept, merged, moved_cases: moved })
+        Ok(MergeOutcome {
+            merge_id,
+            kept,
+            merged,
+            moved_cases: moved,
+        })
     }
 
     /// The merges a person took part in, as kept or merged: (merge id, kept, merged, moved cases, at).
-    pub async fn merges_of(&self, person: i64) -> Result<Vec<(i64, i64, i64, i64, i64)>, StoreError> {
+    pub async fn merges_of(
+        &self,
+        person: i64,
+    ) -> Result<Vec<(i64, i64, i64, i64, i64)>, StoreError> {
         let rows = sqlx::query("SELECT id, kept_id, merged_id, moved_cases, at FROM person_merges WHERE kept_id = $1 OR merged_id = $1 ORDER BY id")
             .bind(person)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((get_i64(r, "id")?, get_i64(r, "kept_id")?, get_i64(r, "merged_id")?, get_i64(r, "moved_cases")?, get_i64(r, "at")?)))
+            .map(|r| {
+                Ok((
+                    get_i64(r, "id")?,
+                    get_i64(r, "kept_id")?,
+                    get_i64(r, "merged_id")?,
+                    get_i64(r, "moved_cases")?,
+                    get_i64(r, "at")?,
+                ))
+            })
             .collect()
     }
 }

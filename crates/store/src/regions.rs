@@ -1,4 +1,7 @@
-use crate::{audit, decode, get_i64, get_opt_str, get_str, now, Actor, ImportMode, ImportSummary, RowRejection, Store, StoreError, StoreRowError};
+use crate::{
+    audit, decode, get_i64, get_opt_str, get_str, now, Actor, ImportMode, ImportSummary,
+    RowRejection, Store, StoreError, StoreRowError,
+};
 use closedloop_domain::region::{Region, RegionLevel, RegionTree};
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
@@ -47,24 +50,35 @@ impl Store {
         actor: &Actor,
     ) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let stored: HashMap<String, Region> = sqlx::query("SELECT code, parent_code, level, name_zh, name_en, population FROM regions")
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| region_from_row(r).map(|r| (r.code.clone(), r)))
-            .collect::<Result<_, _>>()?;
+        let stored: HashMap<String, Region> = sqlx::query(
+            "SELECT code, parent_code, level, name_zh, name_en, population FROM regions",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| region_from_row(r).map(|r| (r.code.clone(), r)))
+        .collect::<Result<_, _>>()?;
         let mut in_file: HashMap<&str, (u64, &Region)> = HashMap::new();
         let mut rejected = Vec::new();
         for (line, r) in records {
             if let Some((first, earlier)) = in_file.get(r.code.as_str()) {
                 if *earlier != r {
-                    rejected.push(RowRejection { line: *line, column: "code".into(), error: StoreRowError::DuplicateInFile(*first) });
+                    rejected.push(RowRejection {
+                        line: *line,
+                        column: "code".into(),
+                        error: StoreRowError::DuplicateInFile(*first),
+                    });
                 }
                 continue;
             }
             in_file.insert(&r.code, (*line, r));
         }
-        let level_of = |code: &str| in_file.get(code).map(|(_, r)| r.level).or_else(|| stored.get(code).map(|r| r.level));
+        let level_of = |code: &str| {
+            in_file
+                .get(code)
+                .map(|(_, r)| r.level)
+                .or_else(|| stored.get(code).map(|r| r.level))
+        };
         let mut accepted: Vec<&Region> = Vec::new();
         for (line, r) in records {
             if in_file.get(r.code.as_str()).map(|(l, _)| *l) != Some(*line) {
@@ -73,14 +87,21 @@ impl Store {
             if let Some(parent) = &r.parent_code {
                 match level_of(parent) {
                     None => {
-                        rejected.push(RowRejection { line: *line, column: "parent_code".into(), error: StoreRowError::UnknownParent(parent.clone()) });
+                        rejected.push(RowRejection {
+                            line: *line,
+                            column: "parent_code".into(),
+                            error: StoreRowError::UnknownParent(parent.clone()),
+                        });
                         continue;
                     }
                     Some(pl) if pl.depth() >= r.level.depth() => {
                         rejected.push(RowRejection {
                             line: *line,
                             column: "level".into(),
-                            error: StoreRowError::LevelOrder { child: r.level.as_str(), parent: pl.as_str() },
+                            error: StoreRowError::LevelOrder {
+                                child: r.level.as_str(),
+                                parent: pl.as_str(),
+                            },
                         });
                         continue;
                     }
@@ -92,7 +113,10 @@ impl Store {
                     rejected.push(RowRejection {
                         line: *line,
                         column: "code".into(),
-                        error: StoreRowError::Conflict { stored: describe(old), incoming: describe(r) },
+                        error: StoreRowError::Conflict {
+                            stored: describe(old),
+                            incoming: describe(r),
+                        },
                     });
                     continue;
                 }
@@ -103,14 +127,19 @@ impl Store {
             return Err(StoreError::Rejected(rejected.len(), rejected));
         }
         // A rejected parent leaves its children without one.
-        let accepted_codes: std::collections::HashSet<&str> = accepted.iter().map(|r| r.code.as_str()).collect();
+        let accepted_codes: std::collections::HashSet<&str> =
+            accepted.iter().map(|r| r.code.as_str()).collect();
         accepted.sort_by_key(|r| r.level.depth());
         let mut summary = ImportSummary::default();
         for r in accepted {
             if let Some(p) = &r.parent_code {
                 if !stored.contains_key(p) && !accepted_codes.contains(p.as_str()) {
                     let line = in_file.get(r.code.as_str()).map_or(0, |(l, _)| *l);
-                    rejected.push(RowRejection { line, column: "parent_code".into(), error: StoreRowError::UnknownParent(p.clone()) });
+                    rejected.push(RowRejection {
+                        line,
+                        column: "parent_code".into(),
+                        error: StoreRowError::UnknownParent(p.clone()),
+                    });
                     continue;
                 }
             }
@@ -126,7 +155,15 @@ impl Store {
                         .bind(&r.code)
                         .execute(&mut *tx)
                         .await?;
-                    audit::record(&mut tx, actor, "update", "region", &r.code, serde_json::json!({"before": old, "after": r})).await?;
+                    audit::record(
+                        &mut tx,
+                        actor,
+                        "update",
+                        "region",
+                        &r.code,
+                        serde_json::json!({"before": old, "after": r}),
+                    )
+                    .await?;
                     summary.updated += 1;
                 }
                 None => {
