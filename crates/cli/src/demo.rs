@@ -1,0 +1,148 @@
+//! `demo` and `serve`.
+
+use crate::cli::DemoArgs;
+use crate::config::{Config, DEFAULT_DATA_DIR};
+use crate::report::Failure;
+use anyhow::Result;
+use closedloop_demo::{generate, DemoConfig};
+use closedloop_store::{Actor, ImportMode, Store};
+use std::path::{Path, PathBuf};
+
+/// Marks a database the demo made, so a later demo may replace it without --force.
+const DEMO_MARKER: &str = ".closedloop-demo";
+
+pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
+    let lang = config.lang;
+    let Some(db_path) = closedloop_store::sqlite_path(&config.database_url).map(PathBuf::from) else {
+        return Err(Failure::Coded {
+            code: "demo_needs_sqlite",
+            message: lang
+                .pick("演示只创建嵌入式 SQLite 数据库，请勿指向 PostgreSQL", "the demo only creates an embedded SQLite database; do not point it at PostgreSQL")
+                .into(),
+        }
+        .into());
+    };
+    if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= 10.0) {
+        return Err(Failure::Coded {
+            code: "invalid_scale",
+            message: lang.pick("--scale 须在 0 到 10 之间", "--scale must be above 0 and at most 10").into(),
+        }
+        .into());
+    }
+    let marker = marker_path(&db_path);
+    if db_path.exists() && !marker.exists() && !args.force {
+        return Err(Failure::Coded {
+            code: "database_exists",
+            message: lang
+                .pick(
+                    &format!("{} 已存在且不是演示创建的；如要替换请加 --force", db_path.display()),
+                    &format!("{} exists and was not made by the demo; add --force to replace it", db_path.display()),
+                )
+                .into(),
+        }
+        .into());
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db_path.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+
+    let started = std::time::Instant::now();
+    let data = generate(&DemoConfig { scale: args.scale, seed: args.seed });
+    let store = Store::open(&config.database_url).await.map_err(|e| Failure::coded(&e, lang))?;
+    std::fs::write(&marker, format!("seed={} scale={}\n", args.seed, args.scale))?;
+    let actor = Actor("demo".into());
+    let mode = ImportMode::default();
+    let number = |n: usize| n as u64 + 2;
+    let regions: Vec<_> = data.regions.into_iter().enumerate().map(|(i, r)| (number(i), r)).collect();
+    let persons: Vec<_> = data.persons.into_iter().enumerate().map(|(i, p)| (number(i), p)).collect();
+    let cases: Vec<_> = data.cases.into_iter().enumerate().map(|(i, c)| (number(i), c)).collect();
+    let fail = |e: closedloop_store::StoreError| Failure::coded(&e, lang);
+    store.import_regions(&regions, mode, "demo:regions", &actor).await.map_err(fail)?;
+    store.import_persons(&persons, mode, "demo:persons", &actor).await.map_err(fail)?;
+    let bar = indicatif::ProgressBar::new(cases.len() as u64);
+    store.import_cases_with_progress(&cases, mode, "demo:cases", &actor, &|n| bar.set_position(n)).await.map_err(fail)?;
+    bar.finish_and_clear();
+
+    let location = db_path.canonicalize().unwrap_or(db_path.clone());
+    println!(
+        "{}",
+        lang.pick(
+            &format!(
+                "演示数据库已创建：{}（{}个区划、{}名人员、{}例病例，种子{}，规模{}，用时{:.1}秒）",
+                location.display(),
+                regions.len(),
+                persons.len() + cases.len(),
+                cases.len(),
+                args.seed,
+                args.scale,
+                started.elapsed().as_secs_f64()
+            ),
+            &format!(
+                "demo database ready: {} ({} regions, {} people, {} cases; seed {}, scale {}, {:.1} s)",
+                location.display(),
+                regions.len(),
+                persons.len() + cases.len(),
+                cases.len(),
+                args.seed,
+                args.scale,
+                started.elapsed().as_secs_f64()
+            )
+        )
+    );
+    println!(
+        "{}",
+        lang.pick(
+            "试试：closedloop bulletin --date 2022-03-14（通报）或 closedloop export cases（导出）",
+            "try: closedloop bulletin --date 2022-03-14 --lang en, or closedloop export cases"
+        )
+    );
+    if args.no_serve {
+        store.close().await;
+        return Ok(());
+    }
+    let password = args.admin_password.clone().unwrap_or_else(|| generated_password(args.seed));
+    println!(
+        "{}",
+        lang.pick(
+            &format!("控制台登录：admin / {password}（登录与网页控制台随控制台功能上线；目前 JSON API 仅监听本机）"),
+            &format!("console sign-in: admin / {password} (sign-in arrives with the web console; the JSON API listens on this machine only for now)")
+        )
+    );
+    serve(store, &config).await
+}
+
+fn marker_path(db: &Path) -> PathBuf {
+    db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(DEFAULT_DATA_DIR)).join(DEMO_MARKER)
+}
+
+/// A password that is not guessable from the seed alone: it mixes in the clock.
+fn generated_password(seed: u64) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64;
+    let mut x = seed ^ nanos ^ 0x9E37_79B9_7F4A_7C15;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..14)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+pub async fn serve(store: Store, config: &Config) -> Result<()> {
+    let lang = config.lang;
+    let bind = config.bind.parse().map_err(|_| Failure::Coded {
+        code: "invalid_bind",
+        message: lang.pick(&format!("监听地址“{}”无效，应为 主机:端口", config.bind), &format!("invalid bind address {:?}: use HOST:PORT", config.bind)).into(),
+    })?;
+    let server_config = closedloop_server::ServerConfig { bind, time_zone: config.time_zone, lang };
+    println!("{}", lang.pick(&format!("服务地址：http://{bind}（健康检查 /health，接口文档 /api/openapi.json）"), &format!("serving on http://{bind} (health /health, API document /api/openapi.json)")));
+    closedloop_server::serve(store.clone(), server_config, closedloop_server::shutdown_signal())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.close().await;
+    Ok(())
+}
