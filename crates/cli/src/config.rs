@@ -26,8 +26,6 @@ pub struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
-    /// True when no URL was given anywhere: the embedded default.
-    pub default_database: bool,
     pub lang: Lang,
     pub time_zone: chrono_tz::Tz,
     pub bind: String,
@@ -46,7 +44,6 @@ impl Config {
         let origin = path.map(|p| p.display().to_string()).unwrap_or_default();
 
         let url = args.database_url.clone().or(file.database_url);
-        let default_database = url.is_none();
         let database_url = url.unwrap_or_else(|| closedloop_store::default_sqlite_url(Path::new(DEFAULT_DATA_DIR)));
 
         let lang = match args.lang.as_deref().or(file.lang.as_deref()) {
@@ -67,7 +64,7 @@ impl Config {
             },
         };
         let bind = args.bind.clone().or(file.bind).unwrap_or_else(|| DEFAULT_BIND.to_string());
-        Ok(Config { database_url, default_database, lang, time_zone, bind })
+        Ok(Config { database_url, lang, time_zone, bind })
     }
 }
 

@@ -67,9 +67,9 @@ pub async fn import(args: ImportArgs, config: &Config) -> Result<()> {
         Ok(ok) => ok,
         Err(StoreError::Rejected(n, rows)) => {
             let lines = rows.iter().map(|r| store_rejection(&source, r, lang).message(lang)).collect();
-            let summary = lang.pick(
-                &format!("{source}：{n}行被拒绝，未写入任何数据（可用 --skip-bad-rows 只导入正确的行）"),
-                &format!("{source}: {n} rows refused; nothing was written (--skip-bad-rows loads the good rows)"),
+            let summary = lang.text(
+                format!("{source}：{n}行被拒绝，未写入任何数据（可用 --skip-bad-rows 只导入正确的行）"),
+                format!("{source}: {n} rows refused; nothing was written (--skip-bad-rows loads the good rows)"),
             );
             return Err(Failure::Rows { lines, summary }.into());
         }
@@ -107,9 +107,9 @@ fn usable<T>(parsed: &Parsed<T>, mode: ImportMode, lang: Lang) -> Result<&[(u64,
     let lines = parsed.errors.iter().map(|e| e.message(lang)).collect();
     let n = parsed.rejected_rows();
     let source = parsed.errors.first().map(|e| e.source.clone()).unwrap_or_default();
-    let summary = lang.pick(
-        &format!("{source}：{n}行有误，未写入任何数据（可用 --skip-bad-rows 只导入正确的行）"),
-        &format!("{source}: {n} bad rows; nothing was written (--skip-bad-rows loads the good rows)"),
+    let summary = lang.text(
+        format!("{source}：{n}行有误，未写入任何数据（可用 --skip-bad-rows 只导入正确的行）"),
+        format!("{source}: {n} bad rows; nothing was written (--skip-bad-rows loads the good rows)"),
     );
     Err(Failure::Rows { lines, summary }.into())
 }

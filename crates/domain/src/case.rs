@@ -103,7 +103,11 @@ impl CaseDraft {
     /// Checks the rules that tie the fields together. Returns the name of the
     /// offending field with the error.
     pub fn check(&self) -> Result<(), (&'static str, DomainError)> {
-        let tz = chrono_tz::UTC;
+        self.check_in(crate::time::DEFAULT_TIME_ZONE)
+    }
+
+    /// Like [`CaseDraft::check`], with times in messages shown in `tz`.
+    pub fn check_in(&self, tz: chrono_tz::Tz) -> Result<(), (&'static str, DomainError)> {
         if let Some(at) = self.reclassified_at {
             if self.classification != Classification::Confirmed {
                 return Err((
@@ -146,7 +150,7 @@ impl CaseDraft {
                         "outcome_time",
                         DomainError::OutcomeBeforeReport {
                             outcome: format_instant(t, tz),
-                            reported: format_instant(self.report_time, tz),
+                            reported: format_instant(self.reclassified_at.unwrap_or(self.report_time).max(self.report_time), tz),
                         },
                     ));
                 }

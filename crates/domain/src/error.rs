@@ -48,7 +48,7 @@ pub enum DomainError {
     RegionCode(String),
     #[error("region level {level} does not fit a code of {digits} digits")]
     RegionLevelMismatch { level: &'static str, digits: usize },
-    #[error("a confirmed case needs no reclassification time unless it was first asymptomatic; an asymptomatic case cannot have one")]
+    #[error("an asymptomatic case cannot have a reclassification time; a reclassified case is confirmed")]
     ReclassificationOfAsymptomatic,
     #[error("reclassification at {reclassified} is before the report at {reported}")]
     ReclassificationBeforeReport {
@@ -64,7 +64,7 @@ pub enum DomainError {
     },
     #[error("an outcome needs its time, and a time needs its outcome")]
     OutcomeWithoutTime,
-    #[error("outcome at {outcome} is before the report at {reported}")]
+    #[error("outcome at {outcome} is before the report or reclassification at {reported}")]
     OutcomeBeforeReport { outcome: String, reported: String },
     #[error("value is too long (at most {0} characters)")]
     TooLong(usize),
@@ -133,7 +133,7 @@ impl ErrorCode for DomainError {
                 format!("区划代码“{v}”无效：省、市、县级为6位数字，乡镇为9位，村（社区）为12位")
             }
             RegionLevelMismatch { level, digits } => format!("区划级别{level}与{digits}位代码不符"),
-            ReclassificationOfAsymptomatic => "无症状感染者不能有转为确诊的时间".into(),
+            ReclassificationOfAsymptomatic => "无症状感染者不能有转为确诊的时间；已转确诊的病例分类应为确诊病例".into(),
             ReclassificationBeforeReport {
                 reclassified,
                 reported,
@@ -149,7 +149,7 @@ impl ErrorCode for DomainError {
             }
             OutcomeWithoutTime => "转归与转归时间须同时填写".into(),
             OutcomeBeforeReport { outcome, reported } => {
-                format!("转归时间{outcome}早于报告时间{reported}")
+                format!("转归时间{outcome}早于报告或转确诊时间{reported}")
             }
             TooLong(n) => format!("内容过长（最多{n}个字符）"),
             Phone => "电话号码只能包含数字、空格、“+”和“-”".into(),

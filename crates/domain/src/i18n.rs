@@ -21,6 +21,14 @@ impl Lang {
         }
     }
 
+    /// Picks an owned text for this language.
+    pub fn text(self, zh: String, en: String) -> String {
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
     /// Picks the text for this language.
     pub fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
         match self {

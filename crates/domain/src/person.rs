@@ -137,9 +137,9 @@ impl Document {
 
     /// Birth date encoded in a resident ID.
     pub fn birth_date(&self) -> Option<NaiveDate> {
-        (self.kind == DocumentType::ResidentId)
-            .then(|| NaiveDate::parse_from_str(&self.number[6..14], "%Y%m%d").ok())
-            .flatten()
+        // Fields are public, so a number may not have come through `parse`: never index blindly.
+        let digits = self.number.get(6..14).filter(|_| self.kind == DocumentType::ResidentId)?;
+        NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
     }
 
     /// Sex encoded in a resident ID: the 17th digit is odd for men.
@@ -147,7 +147,7 @@ impl Document {
         if self.kind != DocumentType::ResidentId {
             return None;
         }
-        let d = self.number.as_bytes()[16] - b'0';
+        let d = self.number.as_bytes().get(16).filter(|b| b.is_ascii_digit())? - b'0';
         Some(if d % 2 == 1 { Sex::Male } else { Sex::Female })
     }
 }

@@ -1,0 +1,294 @@
+//! The real binary on real files, against every backend under test.
+
+use closedloop_store::testing::TestDatabase;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_closedloop");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+struct Run {
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn new(url: &str) -> Run {
+        Run { url: url.to_string(), dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("CLOSEDLOOP_DATABASE_URL", &self.url)
+            .env_remove("CLOSEDLOOP_LANG")
+            .env_remove("CLOSEDLOOP_CONFIG")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(!out.status.success(), "{args:?} should fail, printed {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn write(&self, name: &str, content: impl AsRef<[u8]>) -> String {
+        std::fs::write(self.dir.path().join(name), content).unwrap();
+        self.path(name)
+    }
+
+    fn seed(&self) {
+        for (kind, file) in [("regions", "regions.csv"), ("persons", "persons.csv"), ("cases", "cases.csv")] {
+            self.ok(&["import", kind, fixture(file).to_str().unwrap()]);
+        }
+    }
+
+    fn count(&self, kind: &str) -> usize {
+        self.ok(&["export", kind]).lines().count().saturating_sub(1)
+    }
+}
+
+async fn each(name: &str) -> Vec<TestDatabase> {
+    TestDatabase::each(name).await
+}
+
+#[tokio::test]
+async fn bulletin_matches_the_imported_records_in_both_languages() {
+    for db in each("cli_bulletin").await {
+        let run = Run::new(&db.url);
+        run.seed();
+        let json: Value = serde_json::from_str(&run.ok(&["bulletin", "--date", "2022-03-09", "--format", "json"])).unwrap();
+        assert_eq!(json["date"], "2022-03-09");
+        assert_eq!(json["region"]["code"], "220000");
+        assert_eq!(json["new_local_confirmed"], 6);
+        assert_eq!(json["new_local_confirmed_reclassified"], 1);
+        assert_eq!(json["new_local_asymptomatic"], 4);
+        assert_eq!(json["new_imported_confirmed"], 1);
+        assert_eq!(json["new_imported_asymptomatic"], 1);
+        let t = &json["new_local_confirmed_by_clinical_type"];
+        assert_eq!((t["mild"].as_u64(), t["moderate"].as_u64(), t["severe"].as_u64(), t["unknown"].as_u64()), (Some(3), Some(1), Some(1), Some(1)));
+        assert_eq!(json["new_local_found_under_control"]["confirmed"], 3);
+        assert_eq!(json["new_local_found_under_control"]["asymptomatic"], 3);
+        assert_eq!(json["new_local_found_in_community"]["confirmed"], 2);
+        assert_eq!(json["new_local_found_in_community"]["asymptomatic"], 1);
+        assert_eq!(json["outcomes"]["discharged"], 1);
+        let c = &json["cumulative"];
+        assert_eq!((c["local_confirmed"].as_u64(), c["local_asymptomatic"].as_u64()), (Some(7), Some(5)));
+        assert_eq!((c["in_hospital"].as_u64(), c["under_observation"].as_u64()), (Some(7), Some(6)));
+        let by_region = json["by_region"].as_array().unwrap();
+        let line = |code: &str| by_region.iter().find(|r| r["code"] == code).unwrap().clone();
+        assert_eq!(line("220100")["name"], "长春市");
+        assert_eq!((line("220100")["new_local_confirmed"].as_u64(), line("220100")["new_local_asymptomatic"].as_u64()), (Some(1), Some(1)));
+        assert_eq!((line("220200")["new_local_confirmed"].as_u64(), line("220200")["new_local_asymptomatic"].as_u64()), (Some(5), Some(3)));
+
+        let zh = run.ok(&["bulletin", "--date", "2022-03-09"]);
+        assert!(zh.contains("吉林省卫生健康委员会关于新型冠状病毒肺炎疫情情况通报（2022年3月10日公布）"), "{zh}");
+        assert!(
+            zh.contains("3月9日0—24时，全省新增本地确诊病例6例（含1例无症状感染者转为确诊病例），其中长春市1例、吉林市5例（含1例无症状感染者转为确诊病例）；新增本地无症状感染者4例，其中长春市1例、吉林市3例。新增境外输入确诊病例1例，新增境外输入无症状感染者1例。"),
+            "{zh}"
+        );
+        assert!(zh.contains("轻型3例、普通型1例、重型1例、分型待定1例"), "{zh}");
+        let en = run.ok(&["--lang", "en", "bulletin", "--date", "2022-03-09"]);
+        assert!(en.contains("From 0:00 to 24:00 on 9 March 2022, the province reported 6 new local confirmed cases, including 1 asymptomatic infections reclassified as confirmed (Changchun 1, Jilin City 5 (including 1 reclassified))"), "{en}");
+
+        // A city bulletin says 全市 and breaks down by district; the next day sees the late reclassification.
+        let city = run.ok(&["bulletin", "--date", "2022-03-10", "--region", "220200"]);
+        assert!(city.contains("3月10日0—24时，全市新增本地确诊病例1例（含1例无症状感染者转为确诊病例），其中船营区1例"), "{city}");
+        let md = run.ok(&["bulletin", "--date", "2022-03-09", "--format", "markdown", "--lang", "en"]);
+        assert!(md.starts_with("# Jilin Province Health Commission"), "{md}");
+        assert!(md.contains("| Jilin City | 220200 | 5 | 1 | 3 |"), "{md}");
+
+        let err = run.fails(&["bulletin", "--date", "2022-02-30"]);
+        assert!(err.contains("2022-02-30"), "{err}");
+        let err = run.fails(&["bulletin", "--date", "2022-03-09", "--region", "999999", "--lang", "en"]);
+        assert!(err.contains("999999") && err.contains("not_found"), "{err}");
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn imports_are_idempotent_and_conflicts_need_update() {
+    for db in each("cli_idempotent").await {
+        let run = Run::new(&db.url);
+        run.seed();
+        let again = run.ok(&["--lang", "en", "import", "cases", fixture("cases.csv").to_str().unwrap()]);
+        assert!(again.contains("0 created, 0 updated, 16 unchanged"), "{again}");
+
+        let original = std::fs::read_to_string(fixture("cases.csv")).unwrap();
+        let changed = original.replace("C004,resident_id,220202197001010419,病例4,,,220202,220202,confirmed,mild", "C004,resident_id,220202197001010419,病例4,,,220202,220202,confirmed,moderate");
+        assert_ne!(changed, original);
+        let file = run.write("changed.csv", &changed);
+        let err = run.fails(&["--lang", "en", "import", "cases", &file]);
+        assert!(err.contains("changed.csv line 5, column clinical_type"), "{err}");
+        assert!(err.contains("nothing was written"), "{err}");
+        let done = run.ok(&["--lang", "en", "import", "cases", &file, "--update"]);
+        assert!(done.contains("1 updated"), "{done}");
+        let json: Value = serde_json::from_str(&run.ok(&["bulletin", "--date", "2022-03-09", "--format", "json"])).unwrap();
+        assert_eq!(json["new_local_confirmed_by_clinical_type"]["moderate"], 2);
+        db.cleanup().await;
+    }
+}
+
+const CASE_HEADER: &str = "case_id,document_type,document_number,name,sex,birth_date,residence_region,reporting_region,classification,clinical_type,origin,discovery_channel,onset_date,sample_time,report_time,reclassified_at,outcome,outcome_time\n";
+const GOOD_ROW: &str = "N1,resident_id,11010519491231002X,甲,,,220102,220102,confirmed,mild,local,other,,,2022-03-09 10:00,,,\n";
+
+#[tokio::test]
+async fn bad_input_names_file_line_and_field_and_writes_nothing() {
+    for db in each("cli_bad").await {
+        let run = Run::new(&db.url);
+        run.seed();
+        let before = run.count("cases");
+        let cases: [(&str, String, &str); 5] = [
+            ("check.csv", "N2,resident_id,110105194912310021,乙,,,220102,220102,confirmed,mild,local,other,,,2022-03-09 10:00,,,\n".into(), "check.csv line 3, column document_number"),
+            ("date.csv", "N2,passport,E1,乙,,,220102,220102,confirmed,mild,local,other,2022-02-30,,2022-03-09 10:00,,,\n".into(), "date.csv line 3, column onset_date"),
+            ("region.csv", "N2,passport,E1,乙,,,220102,229999,confirmed,mild,local,other,,,2022-03-09 10:00,,,\n".into(), "region.csv line 3, column reporting_region"),
+            ("reclass.csv", "N2,passport,E1,乙,,,220102,220102,confirmed,mild,local,other,,,2022-03-09 10:00,2022-03-08 10:00,,\n".into(), "reclass.csv line 3, column reclassified_at"),
+            ("vocab.csv", "N2,passport,E1,乙,,,220102,220102,probable,,local,other,,,2022-03-09 10:00,,,\n".into(), "vocab.csv line 3, column classification"),
+        ];
+        for (name, row, expected) in &cases {
+            let file = run.write(name, format!("{CASE_HEADER}{GOOD_ROW}{row}"));
+            let err = run.fails(&["--lang", "en", "import", "cases", &file]);
+            assert!(err.contains(expected), "{name}: {err}");
+            assert_eq!(run.count("cases"), before, "{name}: partial write");
+        }
+        let zh = run.fails(&["import", "cases", &run.path("check.csv")]);
+        assert!(zh.contains("check.csv 第3行，document_number列：居民身份证号码校验码错误：应为X，实为1"), "{zh}");
+
+        let mut latin1 = CASE_HEADER.as_bytes().to_vec();
+        latin1.extend_from_slice(b"N3,passport,E1,caf\xe9,,,220102,220102,confirmed,mild,local,other,,,2022-03-09 10:00,,,\n");
+        let file = run.write("latin1.csv", latin1);
+        let err = run.fails(&["--lang", "en", "import", "cases", &file]);
+        assert!(err.contains("latin1.csv") && err.contains("line 2") && err.to_lowercase().contains("utf-8"), "{err}");
+
+        let file = run.write("empty.csv", "");
+        let err = run.fails(&["--lang", "en", "import", "cases", &file]);
+        assert!(err.contains("empty.csv") && err.contains("empty"), "{err}");
+
+        let err = run.fails(&["--lang", "en", "import", "cases", &run.path("missing.csv")]);
+        assert!(err.contains("missing.csv"), "{err}");
+
+        // A 100 MB line is refused without reading it whole.
+        let big = run.path("big.csv");
+        {
+            use std::io::Write;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+            f.write_all(CASE_HEADER.as_bytes()).unwrap();
+            let chunk = vec![b'a'; 1 << 20];
+            for _ in 0..100 {
+                f.write_all(&chunk).unwrap();
+            }
+            f.write_all(b"\n").unwrap();
+        }
+        let err = run.fails(&["--lang", "en", "import", "cases", &big]);
+        assert!(err.contains("big.csv") && err.contains("line 2"), "{err}");
+        assert_eq!(run.count("cases"), before);
+
+        // --skip-bad-rows loads the good row and writes the bad one with its reason.
+        let file = run.write("mixed.csv", format!("{CASE_HEADER}{GOOD_ROW}{}", cases[2].1));
+        let out = run.ok(&["--lang", "en", "import", "cases", &file, "--skip-bad-rows"]);
+        assert!(out.contains("1 created") && out.contains("1 rejected"), "{out}");
+        let rejects = std::fs::read_to_string(format!("{file}.rejects.csv")).unwrap();
+        assert!(rejects.contains("3,reporting_region,unknown_region"), "{rejects}");
+        assert_eq!(run.count("cases"), before + 1);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn exports_import_back_unchanged() {
+    for db in each("cli_export").await {
+        let run = Run::new(&db.url);
+        run.seed();
+        let cases_csv = run.ok(&["export", "cases"]);
+        let persons_csv = run.ok(&["export", "persons"]);
+        assert_eq!(cases_csv.lines().count(), 17);
+        run.ok(&["export", "cases", "--format", "xlsx", "--out", "cases.xlsx"]);
+        run.ok(&["export", "persons", "--format", "xlsx", "--out", "persons.xlsx"]);
+        let city = run.ok(&["export", "cases", "--region", "220100"]);
+        assert_eq!(city.lines().count(), 1 + 7, "{city}");
+
+        // Into a fresh database: from XLSX, then the CSV export is identical.
+        let fresh = tempfile::tempdir().unwrap();
+        let copy = Run::new(&format!("sqlite://{}", fresh.path().join("copy.db").display()));
+        copy.ok(&["import", "regions", fixture("regions.csv").to_str().unwrap()]);
+        copy.ok(&["import", "persons", &run.path("persons.xlsx")]);
+        copy.ok(&["import", "cases", &run.path("cases.xlsx")]);
+        assert_eq!(copy.ok(&["export", "cases"]), cases_csv);
+        assert_eq!(copy.ok(&["export", "persons"]), persons_csv);
+        // And the exported CSV re-imports into the original as a no-op.
+        let file = run.write("exported.csv", &cases_csv);
+        assert!(run.ok(&["--lang", "en", "import", "cases", &file]).contains("0 created, 0 updated, 16 unchanged"));
+        db.cleanup().await;
+    }
+}
+
+#[test]
+fn demo_creates_the_province_and_its_bulletin_follows_the_curve() {
+    let run = Run::new("");
+    let out = Command::new(BIN).args(["demo", "--no-serve", "--scale", "0.05", "--seed", "7", "--lang", "en"]).current_dir(run.dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("closedloop-data"));
+    let bulletin = |date: &str| -> Value {
+        let out = Command::new(BIN).args(["bulletin", "--date", date, "--format", "json"]).current_dir(run.dir.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    for &(day, confirmed, asymptomatic) in closedloop_demo::daily_local_counts() {
+        if ![9, 14, 22, 31].contains(&day) {
+            continue;
+        }
+        let b = bulletin(&format!("2022-03-{day:02}"));
+        assert_eq!(b["new_local_confirmed"].as_u64(), Some((confirmed as f64 * 0.05).round() as u64), "day {day}");
+        assert_eq!(b["new_local_asymptomatic"].as_u64(), Some((asymptomatic as f64 * 0.05).round() as u64), "day {day}");
+    }
+    let peak = bulletin("2022-03-14");
+    let jilin = peak["by_region"].as_array().unwrap().iter().find(|r| r["code"] == "220200").unwrap().clone();
+    assert!(jilin["new_local_confirmed"].as_u64().unwrap() * 2 > peak["new_local_confirmed"].as_u64().unwrap());
+
+    // A second demo replaces its own database; an unrelated one is protected.
+    let again = Command::new(BIN).args(["demo", "--no-serve", "--scale", "0.01"]).current_dir(run.dir.path()).output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let other = run.dir.path().join("other.db");
+    std::fs::write(&other, b"").unwrap();
+    let refused = Command::new(BIN)
+        .args(["--database-url", &format!("sqlite://{}", other.display()), "demo", "--no-serve", "--lang", "en"])
+        .current_dir(run.dir.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+}
+
+#[test]
+fn every_subcommand_has_complete_help_and_config_layers() {
+    for sub in ["serve", "demo", "migrate", "import", "export", "bulletin"] {
+        let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("--database-url") && text.contains("--lang") && text.contains("--time-zone"), "{sub}: {text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("closedloop.toml"), "lang = \"en\"\ntime_zone = \"Mars/Olympus\"\n").unwrap();
+    let out = Command::new(BIN).args(["bulletin", "--date", "2022-03-09"]).current_dir(dir.path()).env_remove("CLOSEDLOOP_LANG").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown time zone \"Mars/Olympus\""), "file value used in English");
+    let out = Command::new(BIN).args(["--tz", "Asia/Tokyo", "--lang", "zh", "migrate"]).current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success(), "flags override the file: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("已是最新"));
+}
