@@ -311,6 +311,19 @@ impl Store {
         source: &str,
         actor: &Actor,
     ) -> Result<ImportSummary, StoreError> {
+        self.import_cases_with_progress(records, mode, source, actor, &|_| {})
+            .await
+    }
+
+    /// Like [`Store::import_cases`], calling `progress` with the number of rows done so far.
+    pub async fn import_cases_with_progress(
+        &self,
+        records: &[(u64, CaseDraft)],
+        mode: ImportMode,
+        source: &str,
+        actor: &Actor,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
         let regions: HashSet<String> = sqlx::query("SELECT code FROM regions")
             .fetch_all(&mut *tx)
@@ -323,7 +336,10 @@ impl Store {
         summary.batch = Some(batch);
         let mut seen: HashMap<&str, (u64, &CaseDraft)> = HashMap::new();
         let mut rejected = Vec::new();
-        for (line, c) in records {
+        for (done, (line, c)) in records.iter().enumerate() {
+            if done % 256 == 0 {
+                progress(done as u64);
+            }
             let reject = |column: &str, error| RowRejection {
                 line: *line,
                 column: column.into(),

@@ -194,8 +194,8 @@ pub(crate) enum PersonPlan {
     Unchanged(i64),
     Update {
         id: i64,
-        before: PersonDraft,
-        after: PersonDraft,
+        before: Box<PersonDraft>,
+        after: Box<PersonDraft>,
     },
 }
 
@@ -380,6 +380,19 @@ impl Store {
         source: &str,
         actor: &Actor,
     ) -> Result<ImportSummary, StoreError> {
+        self.import_persons_with_progress(records, mode, source, actor, &|_| {})
+            .await
+    }
+
+    /// Like [`Store::import_persons`], calling `progress` with the number of rows done so far.
+    pub async fn import_persons_with_progress(
+        &self,
+        records: &[(u64, PersonDraft)],
+        mode: ImportMode,
+        source: &str,
+        actor: &Actor,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
         let regions: HashSet<String> = sqlx::query("SELECT code FROM regions")
             .fetch_all(&mut *tx)
@@ -392,7 +405,10 @@ impl Store {
         summary.batch = Some(batch);
         let mut seen: HashMap<&Document, (u64, &PersonDraft)> = HashMap::new();
         let mut rejected = Vec::new();
-        for (line, p) in records {
+        for (done, (line, p)) in records.iter().enumerate() {
+            if done % 256 == 0 {
+                progress(done as u64);
+            }
             if let Some((first, earlier)) = seen.get(&p.document) {
                 if *earlier != p {
                     rejected.push(RowRejection {
