@@ -29,7 +29,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Database: sqlite://PATH (embedded, default ./closedloop-data/closedloop.db) or postgres://USER@HOST/DB
-    #[arg(long, global = true, env = "CLOSEDLOOP_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "CLOSEDLOOP_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// TOML configuration file (keys: database_url, lang, time_zone, bind); default ./closedloop.toml if present
     #[arg(long, global = true, env = "CLOSEDLOOP_CONFIG")]
@@ -38,7 +43,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CLOSEDLOOP_LANG")]
     pub lang: Option<String>,
     /// IANA time zone of days and of times without an offset (default Asia/Shanghai)
-    #[arg(long = "time-zone", visible_alias = "tz", global = true, env = "CLOSEDLOOP_TIME_ZONE")]
+    #[arg(
+        long = "time-zone",
+        visible_alias = "tz",
+        global = true,
+        env = "CLOSEDLOOP_TIME_ZONE"
+    )]
     pub time_zone: Option<String>,
     /// Address the server listens on (default 127.0.0.1:8080)
     #[arg(long, global = true, env = "CLOSEDLOOP_BIND")]
@@ -152,7 +162,9 @@ pub struct BulletinArgs {
 }
 
 pub async fn open_store(config: &Config) -> Result<Store> {
-    Store::open(&config.database_url).await.map_err(|e| Failure::coded(&e, config.lang).into())
+    Store::open(&config.database_url)
+        .await
+        .map_err(|e| Failure::coded(&e, config.lang).into())
 }
 
 pub async fn run(command: Command, config: Config) -> Result<()> {
@@ -163,18 +175,33 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
         }
         Command::Demo(args) => crate::demo::run(args, config).await,
         Command::Migrate => {
-            let store = Store::connect(&config.database_url).await.map_err(|e| Failure::coded(&e, config.lang))?;
-            let applied = store.migrate().await.map_err(|e| Failure::coded(&e, config.lang))?;
+            let store = Store::connect(&config.database_url)
+                .await
+                .map_err(|e| Failure::coded(&e, config.lang))?;
+            let applied = store
+                .migrate()
+                .await
+                .map_err(|e| Failure::coded(&e, config.lang))?;
             let lang = config.lang;
             for (version, description) in store.known_migrations() {
-                let state = if applied.contains(&version) { lang.pick("本次应用", "applied now") } else { lang.pick("已应用", "already applied") };
+                let state = if applied.contains(&version) {
+                    lang.pick("本次应用", "applied now")
+                } else {
+                    lang.pick("已应用", "already applied")
+                };
                 println!("{version} {description}: {state}");
             }
             println!(
                 "{}",
                 lang.pick(
-                    &format!("数据库 {} 已是最新", closedloop_store::redact(&config.database_url)),
-                    &format!("database {} is up to date", closedloop_store::redact(&config.database_url))
+                    &format!(
+                        "数据库 {} 已是最新",
+                        closedloop_store::redact(&config.database_url)
+                    ),
+                    &format!(
+                        "database {} is up to date",
+                        closedloop_store::redact(&config.database_url)
+                    )
                 )
             );
             Ok(())
@@ -185,7 +212,14 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
             let lang = config.lang;
             let Some(date) = parse_date(&args.date) else {
                 let e = closedloop_domain::DomainError::InvalidDate(args.date.clone());
-                return Err(Failure::Coded { code: "invalid_date", message: format!("--date: {}", closedloop_domain::ErrorCode::message(&e, lang)) }.into());
+                return Err(Failure::Coded {
+                    code: "invalid_date",
+                    message: format!(
+                        "--date: {}",
+                        closedloop_domain::ErrorCode::message(&e, lang)
+                    ),
+                }
+                .into());
             };
             let store = open_store(&config).await?;
             let bulletin = store

@@ -35,16 +35,18 @@ impl Config {
     pub fn resolve(args: &GlobalArgs) -> Result<Config> {
         let (file, path) = match &args.config {
             Some(p) => (Some(read_file(p)?), Some(p.clone())),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                (Some(read_file(Path::new(DEFAULT_CONFIG_FILE))?), Some(PathBuf::from(DEFAULT_CONFIG_FILE)))
-            }
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => (
+                Some(read_file(Path::new(DEFAULT_CONFIG_FILE))?),
+                Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
+            ),
             None => (None, None),
         };
         let file = file.unwrap_or_default();
         let origin = path.map(|p| p.display().to_string()).unwrap_or_default();
 
         let url = args.database_url.clone().or(file.database_url);
-        let database_url = url.unwrap_or_else(|| closedloop_store::default_sqlite_url(Path::new(DEFAULT_DATA_DIR)));
+        let database_url = url
+            .unwrap_or_else(|| closedloop_store::default_sqlite_url(Path::new(DEFAULT_DATA_DIR)));
 
         let lang = match args.lang.as_deref().or(file.lang.as_deref()) {
             None => Lang::default(),
@@ -58,17 +60,30 @@ impl Config {
                     "{}",
                     lang.pick(
                         &format!("未知时区“{tz}”，请使用IANA名称，如 Asia/Shanghai"),
-                        &format!("unknown time zone {tz:?}: use an IANA name such as Asia/Shanghai")
+                        &format!(
+                            "unknown time zone {tz:?}: use an IANA name such as Asia/Shanghai"
+                        )
                     )
                 ),
             },
         };
-        let bind = args.bind.clone().or(file.bind).unwrap_or_else(|| DEFAULT_BIND.to_string());
-        Ok(Config { database_url, lang, time_zone, bind })
+        let bind = args
+            .bind
+            .clone()
+            .or(file.bind)
+            .unwrap_or_else(|| DEFAULT_BIND.to_string());
+        Ok(Config {
+            database_url,
+            lang,
+            time_zone,
+            bind,
+        })
     }
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read configuration file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("configuration file {} is not valid", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("configuration file {} is not valid", path.display()))
 }

@@ -13,7 +13,8 @@ const DEMO_MARKER: &str = ".closedloop-demo";
 
 pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     let lang = config.lang;
-    let Some(db_path) = closedloop_store::sqlite_path(&config.database_url).map(PathBuf::from) else {
+    let Some(db_path) = closedloop_store::sqlite_path(&config.database_url).map(PathBuf::from)
+    else {
         return Err(Failure::Coded {
             code: "demo_needs_sqlite",
             message: lang
@@ -25,7 +26,12 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= 10.0) {
         return Err(Failure::Coded {
             code: "invalid_scale",
-            message: lang.pick("--scale 须在 0 到 10 之间", "--scale must be above 0 and at most 10").into(),
+            message: lang
+                .pick(
+                    "--scale 须在 0 到 10 之间",
+                    "--scale must be above 0 and at most 10",
+                )
+                .into(),
         }
         .into());
     }
@@ -35,8 +41,14 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
             code: "database_exists",
             message: lang
                 .pick(
-                    &format!("{} 已存在且不是演示创建的；如要替换请加 --force", db_path.display()),
-                    &format!("{} exists and was not made by the demo; add --force to replace it", db_path.display()),
+                    &format!(
+                        "{} 已存在且不是演示创建的；如要替换请加 --force",
+                        db_path.display()
+                    ),
+                    &format!(
+                        "{} exists and was not made by the demo; add --force to replace it",
+                        db_path.display()
+                    ),
                 )
                 .into(),
         }
@@ -49,20 +61,52 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     }
 
     let started = std::time::Instant::now();
-    let data = generate(&DemoConfig { scale: args.scale, seed: args.seed });
-    let store = Store::open(&config.database_url).await.map_err(|e| Failure::coded(&e, lang))?;
-    std::fs::write(&marker, format!("seed={} scale={}\n", args.seed, args.scale))?;
+    let data = generate(&DemoConfig {
+        scale: args.scale,
+        seed: args.seed,
+    });
+    let store = Store::open(&config.database_url)
+        .await
+        .map_err(|e| Failure::coded(&e, lang))?;
+    std::fs::write(
+        &marker,
+        format!("seed={} scale={}\n", args.seed, args.scale),
+    )?;
     let actor = Actor("demo".into());
     let mode = ImportMode::default();
     let number = |n: usize| n as u64 + 2;
-    let regions: Vec<_> = data.regions.into_iter().enumerate().map(|(i, r)| (number(i), r)).collect();
-    let persons: Vec<_> = data.persons.into_iter().enumerate().map(|(i, p)| (number(i), p)).collect();
-    let cases: Vec<_> = data.cases.into_iter().enumerate().map(|(i, c)| (number(i), c)).collect();
+    let regions: Vec<_> = data
+        .regions
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (number(i), r))
+        .collect();
+    let persons: Vec<_> = data
+        .persons
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (number(i), p))
+        .collect();
+    let cases: Vec<_> = data
+        .cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (number(i), c))
+        .collect();
     let fail = |e: closedloop_store::StoreError| Failure::coded(&e, lang);
-    store.import_regions(&regions, mode, "demo:regions", &actor).await.map_err(fail)?;
-    store.import_persons(&persons, mode, "demo:persons", &actor).await.map_err(fail)?;
+    store
+        .import_regions(&regions, mode, "demo:regions", &actor)
+        .await
+        .map_err(fail)?;
+    store
+        .import_persons(&persons, mode, "demo:persons", &actor)
+        .await
+        .map_err(fail)?;
     let bar = indicatif::ProgressBar::new(cases.len() as u64);
-    store.import_cases_with_progress(&cases, mode, "demo:cases", &actor, &|n| bar.set_position(n)).await.map_err(fail)?;
+    store
+        .import_cases_with_progress(&cases, mode, "demo:cases", &actor, &|n| bar.set_position(n))
+        .await
+        .map_err(fail)?;
     bar.finish_and_clear();
 
     let location = db_path.canonicalize().unwrap_or(db_path.clone());
@@ -102,7 +146,10 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         store.close().await;
         return Ok(());
     }
-    let password = args.admin_password.clone().unwrap_or_else(|| generated_password(args.seed));
+    let password = args
+        .admin_password
+        .clone()
+        .unwrap_or_else(|| generated_password(args.seed));
     println!(
         "{}",
         lang.pick(
@@ -114,12 +161,18 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
 }
 
 fn marker_path(db: &Path) -> PathBuf {
-    db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(DEFAULT_DATA_DIR)).join(DEMO_MARKER)
+    db.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new(DEFAULT_DATA_DIR))
+        .join(DEMO_MARKER)
 }
 
 /// A password that is not guessable from the seed alone: it mixes in the clock.
 fn generated_password(seed: u64) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0) as u64;
     let mut x = seed ^ nanos ^ 0x9E37_79B9_7F4A_7C15;
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
     (0..14)
@@ -136,13 +189,32 @@ pub async fn serve(store: Store, config: &Config) -> Result<()> {
     let lang = config.lang;
     let bind = config.bind.parse().map_err(|_| Failure::Coded {
         code: "invalid_bind",
-        message: lang.pick(&format!("监听地址“{}”无效，应为 主机:端口", config.bind), &format!("invalid bind address {:?}: use HOST:PORT", config.bind)).into(),
+        message: lang
+            .pick(
+                &format!("监听地址“{}”无效，应为 主机:端口", config.bind),
+                &format!("invalid bind address {:?}: use HOST:PORT", config.bind),
+            )
+            .into(),
     })?;
-    let server_config = closedloop_server::ServerConfig { bind, time_zone: config.time_zone, lang };
-    println!("{}", lang.pick(&format!("服务地址：http://{bind}（健康检查 /health，接口文档 /api/openapi.json）"), &format!("serving on http://{bind} (health /health, API document /api/openapi.json)")));
-    closedloop_server::serve(store.clone(), server_config, closedloop_server::shutdown_signal())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let server_config = closedloop_server::ServerConfig {
+        bind,
+        time_zone: config.time_zone,
+        lang,
+    };
+    println!(
+        "{}",
+        lang.pick(
+            &format!("服务地址：http://{bind}（健康检查 /health，接口文档 /api/openapi.json）"),
+            &format!("serving on http://{bind} (health /health, API document /api/openapi.json)")
+        )
+    );
+    closedloop_server::serve(
+        store.clone(),
+        server_config,
+        closedloop_server::shutdown_signal(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     store.close().await;
     Ok(())
 }

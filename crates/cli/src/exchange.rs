@@ -6,14 +6,19 @@ use crate::report::Failure;
 use anyhow::Result;
 use closedloop_domain::{ErrorCode, Lang};
 use closedloop_ingest::{Contract, Parsed, Rejection};
-use closedloop_store::{Actor, CaseFilter, ImportMode, ImportSummary, RowRejection, Store, StoreError};
+use closedloop_store::{
+    Actor, CaseFilter, ImportMode, ImportSummary, RowRejection, Store, StoreError,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn progress_bar(len: u64, lang: Lang) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    let template = lang.pick("{msg} [{bar:40}] {pos}/{len} 行 ({eta})", "{msg} [{bar:40}] {pos}/{len} rows ({eta})");
+    let template = lang.pick(
+        "{msg} [{bar:40}] {pos}/{len} 行 ({eta})",
+        "{msg} [{bar:40}] {pos}/{len} rows ({eta})",
+    );
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -36,28 +41,48 @@ pub async fn import(args: ImportArgs, config: &Config) -> Result<()> {
     let lang = config.lang;
     let table = closedloop_ingest::read_table(&args.file).map_err(|e| Failure::coded(&e, lang))?;
     let store = open_store(config).await?;
-    let mode = ImportMode { skip_bad_rows: args.skip_bad_rows, update: args.update };
-    let actor = Actor(format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())));
+    let mode = ImportMode {
+        skip_bad_rows: args.skip_bad_rows,
+        update: args.update,
+    };
+    let actor = Actor(format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    ));
     let source = table.source.clone();
     let outcome = match args.kind {
         ImportKind::Regions => {
-            let parsed = closedloop_ingest::parse_regions(&table).map_err(|e| Failure::coded(&e, lang))?;
+            let parsed =
+                closedloop_ingest::parse_regions(&table).map_err(|e| Failure::coded(&e, lang))?;
             let records = usable(&parsed, mode, lang)?;
-            store.import_regions(records, mode, &source, &actor).await.map(|s| (s, parsed.errors))
+            store
+                .import_regions(records, mode, &source, &actor)
+                .await
+                .map(|s| (s, parsed.errors))
         }
         ImportKind::Persons => {
-            let parsed = closedloop_ingest::parse_persons(&table).map_err(|e| Failure::coded(&e, lang))?;
+            let parsed =
+                closedloop_ingest::parse_persons(&table).map_err(|e| Failure::coded(&e, lang))?;
             let records = usable(&parsed, mode, lang)?;
             let bar = progress_bar(records.len() as u64, lang);
-            let r = store.import_persons_with_progress(records, mode, &source, &actor, &|n| bar.set_position(n)).await;
+            let r = store
+                .import_persons_with_progress(records, mode, &source, &actor, &|n| {
+                    bar.set_position(n)
+                })
+                .await;
             bar.finish_and_clear();
             r.map(|s| (s, parsed.errors))
         }
         ImportKind::Cases => {
-            let parsed = closedloop_ingest::parse_cases(&table, config.time_zone).map_err(|e| Failure::coded(&e, lang))?;
+            let parsed = closedloop_ingest::parse_cases(&table, config.time_zone)
+                .map_err(|e| Failure::coded(&e, lang))?;
             let records = usable(&parsed, mode, lang)?;
             let bar = progress_bar(records.len() as u64, lang);
-            let r = store.import_cases_with_progress(records, mode, &source, &actor, &|n| bar.set_position(n)).await;
+            let r = store
+                .import_cases_with_progress(records, mode, &source, &actor, &|n| {
+                    bar.set_position(n)
+                })
+                .await;
             bar.finish_and_clear();
             r.map(|s| (s, parsed.errors))
         }
@@ -66,7 +91,10 @@ pub async fn import(args: ImportArgs, config: &Config) -> Result<()> {
     let (summary, parse_errors) = match outcome {
         Ok(ok) => ok,
         Err(StoreError::Rejected(n, rows)) => {
-            let lines = rows.iter().map(|r| store_rejection(&source, r, lang).message(lang)).collect();
+            let lines = rows
+                .iter()
+                .map(|r| store_rejection(&source, r, lang).message(lang))
+                .collect();
             let summary = lang.text(
                 format!("{source}：{n}行被拒绝，未写入任何数据（可用 --skip-bad-rows 只导入正确的行）"),
                 format!("{source}: {n} rows refused; nothing was written (--skip-bad-rows loads the good rows)"),
@@ -75,17 +103,39 @@ pub async fn import(args: ImportArgs, config: &Config) -> Result<()> {
         }
         Err(e) => return Err(Failure::coded(&e, lang).into()),
     };
-    let mut rejects: Vec<Rejection> = parse_errors.iter().map(|e| Rejection::from_row_error(e, lang)).collect();
-    rejects.extend(summary.rejected.iter().map(|r| store_rejection(&source, r, lang)));
+    let mut rejects: Vec<Rejection> = parse_errors
+        .iter()
+        .map(|e| Rejection::from_row_error(e, lang))
+        .collect();
+    rejects.extend(
+        summary
+            .rejected
+            .iter()
+            .map(|r| store_rejection(&source, r, lang)),
+    );
     rejects.sort_by_key(|r| r.line);
     if !rejects.is_empty() {
-        let path = args.rejects.clone().unwrap_or_else(|| default_rejects_path(&args.file));
-        write_atomically(&path, |out| closedloop_ingest::write_rejects(out, &table, &rejects).map_err(|e| Failure::coded(&e, lang).into()))?;
+        let path = args
+            .rejects
+            .clone()
+            .unwrap_or_else(|| default_rejects_path(&args.file));
+        write_atomically(&path, |out| {
+            closedloop_ingest::write_rejects(out, &table, &rejects)
+                .map_err(|e| Failure::coded(&e, lang).into())
+        })?;
         eprintln!(
             "{}",
             lang.pick(
-                &format!("{}行被拒绝，原因见 {}", rejected_rows(&rejects), path.display()),
-                &format!("{} rows refused; reasons in {}", rejected_rows(&rejects), path.display())
+                &format!(
+                    "{}行被拒绝，原因见 {}",
+                    rejected_rows(&rejects),
+                    path.display()
+                ),
+                &format!(
+                    "{} rows refused; reasons in {}",
+                    rejected_rows(&rejects),
+                    path.display()
+                )
             )
         );
     }
@@ -106,10 +156,16 @@ fn usable<T>(parsed: &Parsed<T>, mode: ImportMode, lang: Lang) -> Result<&[(u64,
     }
     let lines = parsed.errors.iter().map(|e| e.message(lang)).collect();
     let n = parsed.rejected_rows();
-    let source = parsed.errors.first().map(|e| e.source.clone()).unwrap_or_default();
+    let source = parsed
+        .errors
+        .first()
+        .map(|e| e.source.clone())
+        .unwrap_or_default();
     let summary = lang.text(
         format!("{source}：{n}行有误，未写入任何数据（可用 --skip-bad-rows 只导入正确的行）"),
-        format!("{source}: {n} bad rows; nothing was written (--skip-bad-rows loads the good rows)"),
+        format!(
+            "{source}: {n} bad rows; nothing was written (--skip-bad-rows loads the good rows)"
+        ),
     );
     Err(Failure::Rows { lines, summary }.into())
 }
@@ -118,7 +174,14 @@ fn print_summary(source: &str, s: &ImportSummary, rejected: usize, lang: Lang) {
     println!(
         "{}",
         lang.pick(
-            &format!("{source}：新增{}条，更新{}条，未变{}条，拒绝{}行（批次{}）", s.created, s.updated, s.unchanged, rejected, s.batch.unwrap_or(0)),
+            &format!(
+                "{source}：新增{}条，更新{}条，未变{}条，拒绝{}行（批次{}）",
+                s.created,
+                s.updated,
+                s.unchanged,
+                rejected,
+                s.batch.unwrap_or(0)
+            ),
             &format!(
                 "{source}: {} created, {} updated, {} unchanged, {} rejected (batch {})",
                 s.created,
@@ -132,17 +195,32 @@ fn print_summary(source: &str, s: &ImportSummary, rejected: usize, lang: Lang) {
 }
 
 fn default_rejects_path(file: &Path) -> PathBuf {
-    let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = file
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".rejects.csv");
     file.with_file_name(name)
 }
 
 /// Writes `path` through a temporary file in the same folder, so a failure leaves nothing half-written.
-pub fn write_atomically(path: &Path, write: impl FnOnce(&mut std::fs::File) -> Result<()>) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.partial", path.file_name().and_then(|n| n.to_str()).unwrap_or("closedloop")));
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.partial",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("closedloop")
+    ));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
+        let mut file =
+            std::fs::File::create(&tmp).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
         write(&mut file)?;
         file.flush()?;
         std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
@@ -156,9 +234,15 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut std::fs::File) -> R
 /// The codes of `region` and below, or `None` for everything.
 async fn scope(store: &Store, region: Option<&str>, lang: Lang) -> Result<Option<Vec<String>>> {
     let Some(code) = region else { return Ok(None) };
-    let tree = store.region_tree().await.map_err(|e| Failure::coded(&e, lang))?;
+    let tree = store
+        .region_tree()
+        .await
+        .map_err(|e| Failure::coded(&e, lang))?;
     if tree.get(code).is_none() {
-        let e = StoreError::NotFound { entity: "region", id: code.to_string() };
+        let e = StoreError::NotFound {
+            entity: "region",
+            id: code.to_string(),
+        };
         return Err(Failure::coded(&e, lang).into());
     }
     Ok(Some(tree.subtree_codes(code)))
@@ -170,13 +254,34 @@ pub async fn export(args: ExportArgs, config: &Config) -> Result<()> {
     let scope = scope(&store, args.region.as_deref(), lang).await?;
     let (contract, rows): (Contract, Vec<Vec<String>>) = match args.kind {
         ExportKind::Persons => {
-            let persons = store.export_persons(scope.as_deref()).await.map_err(|e| Failure::coded(&e, lang))?;
-            (Contract::Persons, persons.iter().map(|p| closedloop_ingest::person_record(&p.person)).collect())
+            let persons = store
+                .export_persons(scope.as_deref())
+                .await
+                .map_err(|e| Failure::coded(&e, lang))?;
+            (
+                Contract::Persons,
+                persons
+                    .iter()
+                    .map(|p| closedloop_ingest::person_record(&p.person))
+                    .collect(),
+            )
         }
         ExportKind::Cases => {
-            let filter = CaseFilter { scope, ..Default::default() };
-            let (cases, _) = store.cases(&filter).await.map_err(|e| Failure::coded(&e, lang))?;
-            (Contract::Cases, cases.iter().map(|c| closedloop_ingest::case_record(&c.case, config.time_zone)).collect())
+            let filter = CaseFilter {
+                scope,
+                ..Default::default()
+            };
+            let (cases, _) = store
+                .cases(&filter)
+                .await
+                .map_err(|e| Failure::coded(&e, lang))?;
+            (
+                Contract::Cases,
+                cases
+                    .iter()
+                    .map(|c| closedloop_ingest::case_record(&c.case, config.time_zone))
+                    .collect(),
+            )
         }
     };
     store.close().await;
@@ -184,25 +289,38 @@ pub async fn export(args: ExportArgs, config: &Config) -> Result<()> {
     match (args.format, &args.out) {
         (FileFormatArg::Csv, None) => {
             let stdout = std::io::stdout();
-            closedloop_ingest::write_csv(stdout.lock(), contract, rows.into_iter()).map_err(|e| Failure::coded(&e, lang))?;
+            closedloop_ingest::write_csv(stdout.lock(), contract, rows.into_iter())
+                .map_err(|e| Failure::coded(&e, lang))?;
         }
         (FileFormatArg::Csv, Some(path)) => write_atomically(path, |out| {
-            closedloop_ingest::write_csv(out, contract, rows.into_iter()).map_err(|e| Failure::coded(&e, lang).into())
+            closedloop_ingest::write_csv(out, contract, rows.into_iter())
+                .map_err(|e| Failure::coded(&e, lang).into())
         })?,
         (FileFormatArg::Xlsx, Some(path)) => write_atomically(path, |out| {
-            closedloop_ingest::write_xlsx_to(out, contract, rows.into_iter()).map_err(|e| Failure::coded(&e, lang).into())
+            closedloop_ingest::write_xlsx_to(out, contract, rows.into_iter())
+                .map_err(|e| Failure::coded(&e, lang).into())
         })?,
         (FileFormatArg::Xlsx, None) => {
             return Err(Failure::Coded {
                 code: "out_required",
-                message: lang.pick("XLSX 导出需要 --out 文件", "an XLSX export needs --out FILE").to_string(),
+                message: lang
+                    .pick(
+                        "XLSX 导出需要 --out 文件",
+                        "an XLSX export needs --out FILE",
+                    )
+                    .to_string(),
             }
             .into())
         }
     }
     if let Some(path) = &args.out {
-        eprintln!("{}", lang.pick(&format!("已导出{count}条到 {}", path.display()), &format!("exported {count} records to {}", path.display())));
+        eprintln!(
+            "{}",
+            lang.pick(
+                &format!("已导出{count}条到 {}", path.display()),
+                &format!("exported {count} records to {}", path.display())
+            )
+        );
     }
     Ok(())
 }
-

@@ -20,7 +20,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&args.command);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");
@@ -45,8 +48,12 @@ fn init_logging(command: &cli::Command) {
             _ => "warn",
         })
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if matches!(command, cli::Command::Serve(_)) && std::env::var("CLOSEDLOOP_LOG_FORMAT").as_deref() != Ok("text") {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if matches!(command, cli::Command::Serve(_))
+        && std::env::var("CLOSEDLOOP_LOG_FORMAT").as_deref() != Ok("text")
+    {
         builder.json().init();
     } else {
         builder.init();

@@ -6,8 +6,14 @@ use closedloop_domain::{ErrorCode, Lang};
 #[derive(Debug)]
 pub enum Failure {
     /// Rows refused, each already formatted as one line.
-    Rows { lines: Vec<String>, summary: String },
-    Coded { code: &'static str, message: String },
+    Rows {
+        lines: Vec<String>,
+        summary: String,
+    },
+    Coded {
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl std::error::Error for Failure {}
@@ -23,7 +29,10 @@ impl std::fmt::Display for Failure {
 
 impl Failure {
     pub fn coded(e: &dyn ErrorCode, lang: Lang) -> Failure {
-        Failure::Coded { code: e.code(), message: e.message(lang) }
+        Failure::Coded {
+            code: e.code(),
+            message: e.message(lang),
+        }
     }
 }
 
@@ -38,7 +47,13 @@ pub fn print_failure(e: &anyhow::Error, lang: Lang) {
                 eprintln!("{prefix}: {l}");
             }
             if lines.len() > SHOWN_ROWS {
-                eprintln!("{prefix}: {}", lang.pick(&format!("……另有{}行", lines.len() - SHOWN_ROWS), &format!("… and {} more", lines.len() - SHOWN_ROWS)));
+                eprintln!(
+                    "{prefix}: {}",
+                    lang.pick(
+                        &format!("……另有{}行", lines.len() - SHOWN_ROWS),
+                        &format!("… and {} more", lines.len() - SHOWN_ROWS)
+                    )
+                );
             }
             eprintln!("{prefix}: {summary}");
         }

@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_closedloop");
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 struct Run {
@@ -18,7 +20,10 @@ struct Run {
 
 impl Run {
     fn new(url: &str) -> Run {
-        Run { url: url.to_string(), dir: tempfile::tempdir().unwrap() }
+        Run {
+            url: url.to_string(),
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Output {
@@ -34,13 +39,21 @@ impl Run {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd(args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
     fn fails(&self, args: &[&str]) -> String {
         let out = self.cmd(args);
-        assert!(!out.status.success(), "{args:?} should fail, printed {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "{args:?} should fail, printed {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 
@@ -54,7 +67,11 @@ impl Run {
     }
 
     fn seed(&self) {
-        for (kind, file) in [("regions", "regions.csv"), ("persons", "persons.csv"), ("cases", "cases.csv")] {
+        for (kind, file) in [
+            ("regions", "regions.csv"),
+            ("persons", "persons.csv"),
+            ("cases", "cases.csv"),
+        ] {
             self.ok(&["import", kind, fixture(file).to_str().unwrap()]);
         }
     }
@@ -73,7 +90,14 @@ async fn bulletin_matches_the_imported_records_in_both_languages() {
     for db in each("cli_bulletin").await {
         let run = Run::new(&db.url);
         run.seed();
-        let json: Value = serde_json::from_str(&run.ok(&["bulletin", "--date", "2022-03-09", "--format", "json"])).unwrap();
+        let json: Value = serde_json::from_str(&run.ok(&[
+            "bulletin",
+            "--date",
+            "2022-03-09",
+            "--format",
+            "json",
+        ]))
+        .unwrap();
         assert_eq!(json["date"], "2022-03-09");
         assert_eq!(json["region"]["code"], "220000");
         assert_eq!(json["new_local_confirmed"], 6);
@@ -82,41 +106,100 @@ async fn bulletin_matches_the_imported_records_in_both_languages() {
         assert_eq!(json["new_imported_confirmed"], 1);
         assert_eq!(json["new_imported_asymptomatic"], 1);
         let t = &json["new_local_confirmed_by_clinical_type"];
-        assert_eq!((t["mild"].as_u64(), t["moderate"].as_u64(), t["severe"].as_u64(), t["unknown"].as_u64()), (Some(3), Some(1), Some(1), Some(1)));
+        assert_eq!(
+            (
+                t["mild"].as_u64(),
+                t["moderate"].as_u64(),
+                t["severe"].as_u64(),
+                t["unknown"].as_u64()
+            ),
+            (Some(3), Some(1), Some(1), Some(1))
+        );
         assert_eq!(json["new_local_found_under_control"]["confirmed"], 3);
         assert_eq!(json["new_local_found_under_control"]["asymptomatic"], 3);
         assert_eq!(json["new_local_found_in_community"]["confirmed"], 2);
         assert_eq!(json["new_local_found_in_community"]["asymptomatic"], 1);
         assert_eq!(json["outcomes"]["discharged"], 1);
         let c = &json["cumulative"];
-        assert_eq!((c["local_confirmed"].as_u64(), c["local_asymptomatic"].as_u64()), (Some(7), Some(5)));
-        assert_eq!((c["in_hospital"].as_u64(), c["under_observation"].as_u64()), (Some(7), Some(6)));
+        assert_eq!(
+            (
+                c["local_confirmed"].as_u64(),
+                c["local_asymptomatic"].as_u64()
+            ),
+            (Some(7), Some(5))
+        );
+        assert_eq!(
+            (c["in_hospital"].as_u64(), c["under_observation"].as_u64()),
+            (Some(7), Some(6))
+        );
         let by_region = json["by_region"].as_array().unwrap();
-        let line = |code: &str| by_region.iter().find(|r| r["code"] == code).unwrap().clone();
+        let line = |code: &str| {
+            by_region
+                .iter()
+                .find(|r| r["code"] == code)
+                .unwrap()
+                .clone()
+        };
         assert_eq!(line("220100")["name"], "长春市");
-        assert_eq!((line("220100")["new_local_confirmed"].as_u64(), line("220100")["new_local_asymptomatic"].as_u64()), (Some(1), Some(1)));
-        assert_eq!((line("220200")["new_local_confirmed"].as_u64(), line("220200")["new_local_asymptomatic"].as_u64()), (Some(5), Some(3)));
+        assert_eq!(
+            (
+                line("220100")["new_local_confirmed"].as_u64(),
+                line("220100")["new_local_asymptomatic"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
+        assert_eq!(
+            (
+                line("220200")["new_local_confirmed"].as_u64(),
+                line("220200")["new_local_asymptomatic"].as_u64()
+            ),
+            (Some(5), Some(3))
+        );
 
         let zh = run.ok(&["bulletin", "--date", "2022-03-09"]);
-        assert!(zh.contains("吉林省卫生健康委员会关于新型冠状病毒肺炎疫情情况通报（2022年3月10日公布）"), "{zh}");
+        assert!(
+            zh.contains(
+                "吉林省卫生健康委员会关于新型冠状病毒肺炎疫情情况通报（2022年3月10日公布）"
+            ),
+            "{zh}"
+        );
         assert!(
             zh.contains("3月9日0—24时，全省新增本地确诊病例6例（含1例无症状感染者转为确诊病例），其中长春市1例、吉林市5例（含1例无症状感染者转为确诊病例）；新增本地无症状感染者4例，其中长春市1例、吉林市3例。新增境外输入确诊病例1例，新增境外输入无症状感染者1例。"),
             "{zh}"
         );
-        assert!(zh.contains("轻型3例、普通型1例、重型1例、分型待定1例"), "{zh}");
+        assert!(
+            zh.contains("轻型3例、普通型1例、重型1例、分型待定1例"),
+            "{zh}"
+        );
         let en = run.ok(&["--lang", "en", "bulletin", "--date", "2022-03-09"]);
         assert!(en.contains("From 0:00 to 24:00 on 9 March 2022, the province reported 6 new local confirmed cases, including 1 asymptomatic infections reclassified as confirmed (Changchun 1, Jilin City 5 (including 1 reclassified))"), "{en}");
 
         // A city bulletin says 全市 and breaks down by district; the next day sees the late reclassification.
         let city = run.ok(&["bulletin", "--date", "2022-03-10", "--region", "220200"]);
         assert!(city.contains("3月10日0—24时，全市新增本地确诊病例1例（含1例无症状感染者转为确诊病例），其中船营区1例"), "{city}");
-        let md = run.ok(&["bulletin", "--date", "2022-03-09", "--format", "markdown", "--lang", "en"]);
+        let md = run.ok(&[
+            "bulletin",
+            "--date",
+            "2022-03-09",
+            "--format",
+            "markdown",
+            "--lang",
+            "en",
+        ]);
         assert!(md.starts_with("# Jilin Province Health Commission"), "{md}");
         assert!(md.contains("| Jilin City | 220200 | 5 | 1 | 3 |"), "{md}");
 
         let err = run.fails(&["bulletin", "--date", "2022-02-30"]);
         assert!(err.contains("2022-02-30"), "{err}");
-        let err = run.fails(&["bulletin", "--date", "2022-03-09", "--region", "999999", "--lang", "en"]);
+        let err = run.fails(&[
+            "bulletin",
+            "--date",
+            "2022-03-09",
+            "--region",
+            "999999",
+            "--lang",
+            "en",
+        ]);
         assert!(err.contains("999999") && err.contains("not_found"), "{err}");
         db.cleanup().await;
     }
@@ -127,19 +210,41 @@ async fn imports_are_idempotent_and_conflicts_need_update() {
     for db in each("cli_idempotent").await {
         let run = Run::new(&db.url);
         run.seed();
-        let again = run.ok(&["--lang", "en", "import", "cases", fixture("cases.csv").to_str().unwrap()]);
-        assert!(again.contains("0 created, 0 updated, 16 unchanged"), "{again}");
+        let again = run.ok(&[
+            "--lang",
+            "en",
+            "import",
+            "cases",
+            fixture("cases.csv").to_str().unwrap(),
+        ]);
+        assert!(
+            again.contains("0 created, 0 updated, 16 unchanged"),
+            "{again}"
+        );
 
         let original = std::fs::read_to_string(fixture("cases.csv")).unwrap();
-        let changed = original.replace("C004,resident_id,220202197001010419,病例4,,,220202,220202,confirmed,mild", "C004,resident_id,220202197001010419,病例4,,,220202,220202,confirmed,moderate");
+        let changed = original.replace(
+            "C004,resident_id,220202197001010419,病例4,,,220202,220202,confirmed,mild",
+            "C004,resident_id,220202197001010419,病例4,,,220202,220202,confirmed,moderate",
+        );
         assert_ne!(changed, original);
         let file = run.write("changed.csv", &changed);
         let err = run.fails(&["--lang", "en", "import", "cases", &file]);
-        assert!(err.contains("changed.csv line 5, column clinical_type"), "{err}");
+        assert!(
+            err.contains("changed.csv line 5, column clinical_type"),
+            "{err}"
+        );
         assert!(err.contains("nothing was written"), "{err}");
         let done = run.ok(&["--lang", "en", "import", "cases", &file, "--update"]);
         assert!(done.contains("1 updated"), "{done}");
-        let json: Value = serde_json::from_str(&run.ok(&["bulletin", "--date", "2022-03-09", "--format", "json"])).unwrap();
+        let json: Value = serde_json::from_str(&run.ok(&[
+            "bulletin",
+            "--date",
+            "2022-03-09",
+            "--format",
+            "json",
+        ]))
+        .unwrap();
         assert_eq!(json["new_local_confirmed_by_clinical_type"]["moderate"], 2);
         db.cleanup().await;
     }
@@ -168,13 +273,23 @@ async fn bad_input_names_file_line_and_field_and_writes_nothing() {
             assert_eq!(run.count("cases"), before, "{name}: partial write");
         }
         let zh = run.fails(&["import", "cases", &run.path("check.csv")]);
-        assert!(zh.contains("check.csv 第3行，document_number列：居民身份证号码校验码错误：应为X，实为1"), "{zh}");
+        assert!(
+            zh.contains(
+                "check.csv 第3行，document_number列：居民身份证号码校验码错误：应为X，实为1"
+            ),
+            "{zh}"
+        );
 
         let mut latin1 = CASE_HEADER.as_bytes().to_vec();
         latin1.extend_from_slice(b"N3,passport,E1,caf\xe9,,,220102,220102,confirmed,mild,local,other,,,2022-03-09 10:00,,,\n");
         let file = run.write("latin1.csv", latin1);
         let err = run.fails(&["--lang", "en", "import", "cases", &file]);
-        assert!(err.contains("latin1.csv") && err.contains("line 2") && err.to_lowercase().contains("utf-8"), "{err}");
+        assert!(
+            err.contains("latin1.csv")
+                && err.contains("line 2")
+                && err.to_lowercase().contains("utf-8"),
+            "{err}"
+        );
 
         let file = run.write("empty.csv", "");
         let err = run.fails(&["--lang", "en", "import", "cases", &file]);
@@ -200,11 +315,20 @@ async fn bad_input_names_file_line_and_field_and_writes_nothing() {
         assert_eq!(run.count("cases"), before);
 
         // --skip-bad-rows loads the good row and writes the bad one with its reason.
-        let file = run.write("mixed.csv", format!("{CASE_HEADER}{GOOD_ROW}{}", cases[2].1));
+        let file = run.write(
+            "mixed.csv",
+            format!("{CASE_HEADER}{GOOD_ROW}{}", cases[2].1),
+        );
         let out = run.ok(&["--lang", "en", "import", "cases", &file, "--skip-bad-rows"]);
-        assert!(out.contains("1 created") && out.contains("1 rejected"), "{out}");
+        assert!(
+            out.contains("1 created") && out.contains("1 rejected"),
+            "{out}"
+        );
         let rejects = std::fs::read_to_string(format!("{file}.rejects.csv")).unwrap();
-        assert!(rejects.contains("3,reporting_region,unknown_region"), "{rejects}");
+        assert!(
+            rejects.contains("3,reporting_region,unknown_region"),
+            "{rejects}"
+        );
         assert_eq!(run.count("cases"), before + 1);
         db.cleanup().await;
     }
@@ -219,21 +343,37 @@ async fn exports_import_back_unchanged() {
         let persons_csv = run.ok(&["export", "persons"]);
         assert_eq!(cases_csv.lines().count(), 17);
         run.ok(&["export", "cases", "--format", "xlsx", "--out", "cases.xlsx"]);
-        run.ok(&["export", "persons", "--format", "xlsx", "--out", "persons.xlsx"]);
+        run.ok(&[
+            "export",
+            "persons",
+            "--format",
+            "xlsx",
+            "--out",
+            "persons.xlsx",
+        ]);
         let city = run.ok(&["export", "cases", "--region", "220100"]);
         assert_eq!(city.lines().count(), 1 + 7, "{city}");
 
         // Into a fresh database: from XLSX, then the CSV export is identical.
         let fresh = tempfile::tempdir().unwrap();
-        let copy = Run::new(&format!("sqlite://{}", fresh.path().join("copy.db").display()));
-        copy.ok(&["import", "regions", fixture("regions.csv").to_str().unwrap()]);
+        let copy = Run::new(&format!(
+            "sqlite://{}",
+            fresh.path().join("copy.db").display()
+        ));
+        copy.ok(&[
+            "import",
+            "regions",
+            fixture("regions.csv").to_str().unwrap(),
+        ]);
         copy.ok(&["import", "persons", &run.path("persons.xlsx")]);
         copy.ok(&["import", "cases", &run.path("cases.xlsx")]);
         assert_eq!(copy.ok(&["export", "cases"]), cases_csv);
         assert_eq!(copy.ok(&["export", "persons"]), persons_csv);
         // And the exported CSV re-imports into the original as a no-op.
         let file = run.write("exported.csv", &cases_csv);
-        assert!(run.ok(&["--lang", "en", "import", "cases", &file]).contains("0 created, 0 updated, 16 unchanged"));
+        assert!(run
+            .ok(&["--lang", "en", "import", "cases", &file])
+            .contains("0 created, 0 updated, 16 unchanged"));
         db.cleanup().await;
     }
 }
@@ -241,12 +381,37 @@ async fn exports_import_back_unchanged() {
 #[test]
 fn demo_creates_the_province_and_its_bulletin_follows_the_curve() {
     let run = Run::new("");
-    let out = Command::new(BIN).args(["demo", "--no-serve", "--scale", "0.05", "--seed", "7", "--lang", "en"]).current_dir(run.dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args([
+            "demo",
+            "--no-serve",
+            "--scale",
+            "0.05",
+            "--seed",
+            "7",
+            "--lang",
+            "en",
+        ])
+        .current_dir(run.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("closedloop-data"));
     let bulletin = |date: &str| -> Value {
-        let out = Command::new(BIN).args(["bulletin", "--date", date, "--format", "json"]).current_dir(run.dir.path()).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BIN)
+            .args(["bulletin", "--date", date, "--format", "json"])
+            .current_dir(run.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     };
     for &(day, confirmed, asymptomatic) in closedloop_demo::daily_local_counts() {
@@ -254,20 +419,52 @@ fn demo_creates_the_province_and_its_bulletin_follows_the_curve() {
             continue;
         }
         let b = bulletin(&format!("2022-03-{day:02}"));
-        assert_eq!(b["new_local_confirmed"].as_u64(), Some((confirmed as f64 * 0.05).round() as u64), "day {day}");
-        assert_eq!(b["new_local_asymptomatic"].as_u64(), Some((asymptomatic as f64 * 0.05).round() as u64), "day {day}");
+        assert_eq!(
+            b["new_local_confirmed"].as_u64(),
+            Some((confirmed as f64 * 0.05).round() as u64),
+            "day {day}"
+        );
+        assert_eq!(
+            b["new_local_asymptomatic"].as_u64(),
+            Some((asymptomatic as f64 * 0.05).round() as u64),
+            "day {day}"
+        );
     }
     let peak = bulletin("2022-03-14");
-    let jilin = peak["by_region"].as_array().unwrap().iter().find(|r| r["code"] == "220200").unwrap().clone();
-    assert!(jilin["new_local_confirmed"].as_u64().unwrap() * 2 > peak["new_local_confirmed"].as_u64().unwrap());
+    let jilin = peak["by_region"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "220200")
+        .unwrap()
+        .clone();
+    assert!(
+        jilin["new_local_confirmed"].as_u64().unwrap() * 2
+            > peak["new_local_confirmed"].as_u64().unwrap()
+    );
 
     // A second demo replaces its own database; an unrelated one is protected.
-    let again = Command::new(BIN).args(["demo", "--no-serve", "--scale", "0.01"]).current_dir(run.dir.path()).output().unwrap();
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let again = Command::new(BIN)
+        .args(["demo", "--no-serve", "--scale", "0.01"])
+        .current_dir(run.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     let other = run.dir.path().join("other.db");
     std::fs::write(&other, b"").unwrap();
     let refused = Command::new(BIN)
-        .args(["--database-url", &format!("sqlite://{}", other.display()), "demo", "--no-serve", "--lang", "en"])
+        .args([
+            "--database-url",
+            &format!("sqlite://{}", other.display()),
+            "demo",
+            "--no-serve",
+            "--lang",
+            "en",
+        ])
         .current_dir(run.dir.path())
         .output()
         .unwrap();
@@ -281,14 +478,39 @@ fn every_subcommand_has_complete_help_and_config_layers() {
         let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("--database-url") && text.contains("--lang") && text.contains("--time-zone"), "{sub}: {text}");
+        assert!(
+            text.contains("--database-url")
+                && text.contains("--lang")
+                && text.contains("--time-zone"),
+            "{sub}: {text}"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("closedloop.toml"), "lang = \"en\"\ntime_zone = \"Mars/Olympus\"\n").unwrap();
-    let out = Command::new(BIN).args(["bulletin", "--date", "2022-03-09"]).current_dir(dir.path()).env_remove("CLOSEDLOOP_LANG").output().unwrap();
+    std::fs::write(
+        dir.path().join("closedloop.toml"),
+        "lang = \"en\"\ntime_zone = \"Mars/Olympus\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["bulletin", "--date", "2022-03-09"])
+        .current_dir(dir.path())
+        .env_remove("CLOSEDLOOP_LANG")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown time zone \"Mars/Olympus\""), "file value used in English");
-    let out = Command::new(BIN).args(["--tz", "Asia/Tokyo", "--lang", "zh", "migrate"]).current_dir(dir.path()).output().unwrap();
-    assert!(out.status.success(), "flags override the file: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown time zone \"Mars/Olympus\""),
+        "file value used in English"
+    );
+    let out = Command::new(BIN)
+        .args(["--tz", "Asia/Tokyo", "--lang", "zh", "migrate"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "flags override the file: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("已是最新"));
 }

@@ -150,7 +150,12 @@ impl CaseDraft {
                         "outcome_time",
                         DomainError::OutcomeBeforeReport {
                             outcome: format_instant(t, tz),
-                            reported: format_instant(self.reclassified_at.unwrap_or(self.report_time).max(self.report_time), tz),
+                            reported: format_instant(
+                                self.reclassified_at
+                                    .unwrap_or(self.report_time)
+                                    .max(self.report_time),
+                                tz,
+                            ),
                         },
                     ));
                 }

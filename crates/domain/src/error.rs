@@ -133,7 +133,9 @@ impl ErrorCode for DomainError {
                 format!("区划代码“{v}”无效：省、市、县级为6位数字，乡镇为9位，村（社区）为12位")
             }
             RegionLevelMismatch { level, digits } => format!("区划级别{level}与{digits}位代码不符"),
-            ReclassificationOfAsymptomatic => "无症状感染者不能有转为确诊的时间；已转确诊的病例分类应为确诊病例".into(),
+            ReclassificationOfAsymptomatic => {
+                "无症状感染者不能有转为确诊的时间；已转确诊的病例分类应为确诊病例".into()
+            }
             ReclassificationBeforeReport {
                 reclassified,
                 reported,

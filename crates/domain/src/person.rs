@@ -138,7 +138,10 @@ impl Document {
     /// Birth date encoded in a resident ID.
     pub fn birth_date(&self) -> Option<NaiveDate> {
         // Fields are public, so a number may not have come through `parse`: never index blindly.
-        let digits = self.number.get(6..14).filter(|_| self.kind == DocumentType::ResidentId)?;
+        let digits = self
+            .number
+            .get(6..14)
+            .filter(|_| self.kind == DocumentType::ResidentId)?;
         NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
     }
 
@@ -147,7 +150,12 @@ impl Document {
         if self.kind != DocumentType::ResidentId {
             return None;
         }
-        let d = self.number.as_bytes().get(16).filter(|b| b.is_ascii_digit())? - b'0';
+        let d = self
+            .number
+            .as_bytes()
+            .get(16)
+            .filter(|b| b.is_ascii_digit())?
+            - b'0';
         Some(if d % 2 == 1 { Sex::Male } else { Sex::Female })
     }
 }

@@ -218,8 +218,8 @@ pub(crate) async fn plan_person(
         } else {
             PersonPlan::Update {
                 id: stored.id,
-                before: stored.person,
-                after: merged,
+                before: Box::new(stored.person),
+                after: Box::new(merged),
             }
         }
     }))
