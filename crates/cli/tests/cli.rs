@@ -172,7 +172,7 @@ async fn bulletin_matches_the_imported_records_in_both_languages() {
             "{zh}"
         );
         let en = run.ok(&["--lang", "en", "bulletin", "--date", "2022-03-09"]);
-        assert!(en.contains("From 0:00 to 24:00 on 9 March 2022, the province reported 6 new local confirmed cases, including 1 asymptomatic infections reclassified as confirmed (Changchun 1, Jilin City 5 (including 1 reclassified))"), "{en}");
+        assert!(en.contains("From 0:00 to 24:00 on 9 March 2022, the province reported 6 new local confirmed cases, including 1 asymptomatic infection reclassified as confirmed (Changchun 1, Jilin City 5 (including 1 reclassified))"), "{en}");
 
         // A city bulletin says 全市 and breaks down by district; the next day sees the late reclassification.
         let city = run.ok(&["bulletin", "--date", "2022-03-10", "--region", "220200"]);

@@ -534,33 +534,42 @@ impl Bulletin {
             .unwrap_or(self.date)
             .format("%-d %B %Y");
         let whole = self.region.level.whole_of(Lang::En);
+        let cases =
+            |n: u64, kind: &str| counted(n, &format!("{kind} case"), &format!("{kind} cases"));
+        let infections = |n: u64, kind: &str| {
+            counted(
+                n,
+                &format!("{kind} infection"),
+                &format!("{kind} infections"),
+            )
+        };
         let mut out = vec![format!(
             "{} Health Commission: COVID-19 situation report (published {published})",
             self.region.name
         )];
 
         let mut p = format!(
-            "From 0:00 to 24:00 on {date}, {whole} reported {} new local confirmed cases",
-            self.new_local_confirmed
+            "From 0:00 to 24:00 on {date}, {whole} reported {}",
+            cases(self.new_local_confirmed, "new local confirmed")
         );
         if self.new_local_confirmed_reclassified > 0 {
             let _ = write!(
                 p,
-                ", including {} asymptomatic infections reclassified as confirmed",
-                self.new_local_confirmed_reclassified
+                ", including {} reclassified as confirmed",
+                infections(self.new_local_confirmed_reclassified, "asymptomatic")
             );
         }
         p += &self.lines_en(|r| (r.new_local_confirmed, r.new_local_confirmed_reclassified));
         let _ = write!(
             p,
-            "; and {} new local asymptomatic infections",
-            self.new_local_asymptomatic
+            "; and {}",
+            infections(self.new_local_asymptomatic, "new local asymptomatic")
         );
         p += &self.lines_en(|r| (r.new_local_asymptomatic, 0));
         let _ = write!(
             p,
-            ". There were {} new imported confirmed cases",
-            self.new_imported_confirmed
+            ". There were {}",
+            cases(self.new_imported_confirmed, "new imported confirmed")
         );
         if self.new_imported_confirmed_reclassified > 0 {
             let _ = write!(
@@ -571,12 +580,16 @@ impl Bulletin {
         }
         let _ = write!(
             p,
-            " and {} new imported asymptomatic infections.",
-            self.new_imported_asymptomatic
+            " and {}.",
+            infections(self.new_imported_asymptomatic, "new imported asymptomatic")
         );
         out.push(p);
 
         let t = &self.new_local_confirmed_by_clinical_type;
+        let (c, a) = (
+            &self.new_local_found_under_control,
+            &self.new_local_found_in_community,
+        );
         if self.new_local_confirmed > 0 {
             let kinds: Vec<String> = [
                 (t.mild, "mild"),
@@ -590,35 +603,31 @@ impl Bulletin {
             .map(|(n, l)| format!("{n} {l}"))
             .collect();
             let mut p = format!("Of the new local confirmed cases, {}.", kinds.join(", "));
-            let (c, a) = (
-                &self.new_local_found_under_control,
-                &self.new_local_found_in_community,
-            );
             if c.confirmed + c.asymptomatic + a.confirmed + a.asymptomatic > 0 {
                 let _ = write!(
                     p,
-                    " Of the new local infections, {} confirmed cases and {} asymptomatic infections were found under quarantine or control, and {} confirmed cases and {} asymptomatic infections in community screening.",
-                    c.confirmed, c.asymptomatic, a.confirmed, a.asymptomatic
+                    " Of the new local infections, {} and {} were found under quarantine or control, and {} and {} in community screening.",
+                    cases(c.confirmed, "confirmed"),
+                    infections(c.asymptomatic, "asymptomatic"),
+                    cases(a.confirmed, "confirmed"),
+                    infections(a.asymptomatic, "asymptomatic"),
                 );
             }
             out.push(p);
         } else if self.new_local_asymptomatic > 0 {
-            let (c, a) = (
-                &self.new_local_found_under_control,
-                &self.new_local_found_in_community,
-            );
             out.push(format!(
-                "Of the new local asymptomatic infections, {} were found under quarantine or control and {} in community screening.",
-                c.asymptomatic, a.asymptomatic
+                "Of the new local asymptomatic infections, {} found under quarantine or control and {} in community screening.",
+                counted(c.asymptomatic, "was", "were"),
+                a.asymptomatic
             ));
         }
 
         let o = &self.outcomes;
         let mut p = format!(
-            "On the day, {} confirmed cases were discharged{} and {} asymptomatic infections were released from medical observation{}",
-            o.discharged,
+            "On the day, {} discharged{} and {} released from medical observation{}",
+            with_verb(cases(o.discharged, "confirmed"), o.discharged),
             self.lines_en(|r| (r.discharged, 0)),
-            o.released,
+            with_verb(infections(o.released, "asymptomatic"), o.released),
             self.lines_en(|r| (r.released, 0)),
         );
         if o.died > 0 {
@@ -627,11 +636,18 @@ impl Bulletin {
         p.push('.');
         out.push(p);
 
-        let c = &self.cumulative;
+        let m = &self.cumulative;
         out.push(format!(
-            "As of 24:00 on {date}, {whole} had reported {} local confirmed cases and {} local asymptomatic infections in total, and {} imported confirmed cases and {} imported asymptomatic infections; {} discharged, {} released from medical observation and {} deaths in total; {} confirmed cases are in hospital and {} asymptomatic infections are under medical observation.",
-            c.local_confirmed, c.local_asymptomatic, c.imported_confirmed, c.imported_asymptomatic,
-            c.discharged, c.released, c.died, c.in_hospital, c.under_observation
+            "As of 24:00 on {date}, {whole} had reported {} and {} in total, and {} and {}; {} discharged, {} released from medical observation and {} in total; {} in hospital and {} under medical observation.",
+            cases(m.local_confirmed, "local confirmed"),
+            infections(m.local_asymptomatic, "local asymptomatic"),
+            cases(m.imported_confirmed, "imported confirmed"),
+            infections(m.imported_asymptomatic, "imported asymptomatic"),
+            m.discharged,
+            m.released,
+            counted(m.died, "death", "deaths"),
+            with_be(cases(m.in_hospital, "confirmed"), m.in_hospital),
+            with_be(infections(m.under_observation, "asymptomatic"), m.under_observation),
         ));
         out
     }
@@ -663,6 +679,19 @@ impl Bulletin {
         }
         out
     }
+}
+
+/// "1 case", "2 cases".
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn with_verb(subject: String, n: u64) -> String {
+    format!("{subject} {}", if n == 1 { "was" } else { "were" })
+}
+
+fn with_be(subject: String, n: u64) -> String {
+    format!("{subject} {}", if n == 1 { "is" } else { "are" })
 }
 
 #[cfg(test)]
