@@ -11,8 +11,8 @@ use closedloop_domain::case::{
 use closedloop_domain::time::{from_epoch, to_epoch};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
-use std::collections::{HashMap, HashSet};
+use sqlx::AnyConnection;
+use std::collections::HashMap;
 
 /// A stored case with its person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -325,12 +325,7 @@ impl Store {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let regions: HashSet<String> = sqlx::query("SELECT code FROM regions")
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
+        let regions = crate::regions::region_codes(&mut tx).await?;
         let mut summary = ImportSummary::default();
         let batch = audit::start_batch(&mut tx, "cases", source, actor, now(), &summary).await?;
         summary.batch = Some(batch);

@@ -6,7 +6,7 @@ use closedloop_domain::person::{duplicate_key, Document, DocumentType, PersonDra
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A stored person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -394,12 +394,7 @@ impl Store {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let regions: HashSet<String> = sqlx::query("SELECT code FROM regions")
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
+        let regions = crate::regions::region_codes(&mut tx).await?;
         let mut summary = ImportSummary::default();
         let batch = audit::start_batch(&mut tx, "persons", source, actor, now(), &summary).await?;
         summary.batch = Some(batch);

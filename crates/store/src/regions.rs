@@ -29,6 +29,16 @@ fn describe(r: &Region) -> String {
     )
 }
 
+/// Every stored region code, for checking references in a file.
+pub(crate) async fn region_codes(
+    conn: &mut sqlx::AnyConnection,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let rows = sqlx::query("SELECT code FROM regions")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(|r| get_str(r, "code")).collect()
+}
+
 impl Store {
     pub async fn regions(&self) -> Result<Vec<Region>, StoreError> {
         let rows = sqlx::query("SELECT code, parent_code, level, name_zh, name_en, population FROM regions ORDER BY code")
