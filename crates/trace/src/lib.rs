@@ -1,0 +1,1 @@
+//! The contact-tracing engine. Pure compute: no I/O.
