@@ -70,6 +70,8 @@ pub enum DomainError {
     TooLong(usize),
     #[error("phone number may hold only digits, spaces, '+' and '-'")]
     Phone,
+    #[error("check-out {check_out} is before check-in {check_in}")]
+    CheckOutBeforeCheckIn { check_in: String, check_out: String },
 }
 
 impl ErrorCode for DomainError {
@@ -98,6 +100,7 @@ impl ErrorCode for DomainError {
             OutcomeBeforeReport { .. } => "outcome_before_report",
             TooLong(_) => "too_long",
             Phone => "invalid_phone",
+            CheckOutBeforeCheckIn { .. } => "check_out_before_check_in",
         }
     }
 
@@ -155,6 +158,7 @@ impl ErrorCode for DomainError {
             }
             TooLong(n) => format!("内容过长（最多{n}个字符）"),
             Phone => "电话号码只能包含数字、空格、“+”和“-”".into(),
+            CheckOutBeforeCheckIn { check_in, check_out } => format!("离开时间{check_out}早于进入时间{check_in}"),
         }
     }
 }

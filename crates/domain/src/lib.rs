@@ -8,6 +8,7 @@ pub mod bulletin;
 pub mod case;
 pub mod error;
 pub mod i18n;
+pub mod movement;
 pub mod person;
 pub mod region;
 pub mod time;

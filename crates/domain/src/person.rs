@@ -91,15 +91,20 @@ pub fn resident_id_check_digit(first17: &str) -> Option<char> {
     Some(RESIDENT_ID_CHECK[(sum % 11) as usize])
 }
 
+/// Document numbers compare trimmed, without inner spaces and upper-cased (a resident ID's x is X).
+pub fn normalize_document_number(raw: &str) -> String {
+    raw.trim().chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect()
+}
+
+/// The document a bare number most likely is: a valid resident ID, otherwise `other`.
+pub fn document_from_bare_number(raw: &str) -> Result<Document, DomainError> {
+    Document::parse(DocumentType::ResidentId, raw).or_else(|_| Document::parse(DocumentType::Other, raw))
+}
+
 impl Document {
     /// Normalises (trims, upper-cases, drops inner spaces) and validates a number.
     pub fn parse(kind: DocumentType, raw: &str) -> Result<Document, DomainError> {
-        let number: String = raw
-            .trim()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_uppercase)
-            .collect();
+        let number = normalize_document_number(raw);
         if number.is_empty() || number.chars().count() > 64 {
             return Err(DomainError::DocumentNumberLength);
         }

@@ -10,6 +10,7 @@ use closedloop_domain::case::{
 use closedloop_domain::person::{parse_phone, Document, DocumentType, PersonDraft, Sex};
 use closedloop_domain::region::{parse_region_code, Region, RegionLevel};
 use closedloop_domain::time::{parse_date, parse_instant};
+use closedloop_domain::movement::{parse_place_id, TripSeat, Venue, VenueType};
 use closedloop_domain::DomainError;
 
 /// The longest case ID accepted, in characters.
@@ -21,7 +22,15 @@ pub enum Contract {
     Regions,
     Persons,
     Cases,
+    Venues,
+    Trips,
 }
+
+const VENUE_COLUMNS: &[&str] = &["venue_id", "name", "type", "region_code", "lat", "lon"];
+const VENUE_REQUIRED: &[&str] = &["venue_id", "type"];
+
+const TRIP_COLUMNS: &[&str] = &["person_id", "trip_id", "carriage", "seat_row"];
+const TRIP_REQUIRED: &[&str] = &["person_id", "trip_id"];
 
 const REGION_COLUMNS: &[&str] = &[
     "code",
@@ -84,6 +93,8 @@ impl Contract {
             Contract::Regions => REGION_COLUMNS,
             Contract::Persons => PERSON_COLUMNS,
             Contract::Cases => CASE_COLUMNS,
+            Contract::Venues => VENUE_COLUMNS,
+            Contract::Trips => TRIP_COLUMNS,
         }
     }
 
@@ -93,6 +104,8 @@ impl Contract {
             Contract::Regions => REGION_REQUIRED,
             Contract::Persons => PERSON_REQUIRED,
             Contract::Cases => CASE_REQUIRED,
+            Contract::Venues => VENUE_REQUIRED,
+            Contract::Trips => TRIP_REQUIRED,
         }
     }
 
@@ -102,6 +115,8 @@ impl Contract {
             Contract::Regions => "regions",
             Contract::Persons => "persons",
             Contract::Cases => "cases",
+            Contract::Venues => "venues",
+            Contract::Trips => "trips",
         }
     }
 }
@@ -448,5 +463,62 @@ pub fn parse_cases(table: &Table, tz: Tz) -> Result<Parsed<CaseDraft>, FileError
                 None
             }
         }
+    })
+}
+
+fn coordinate(raw: &str) -> Result<f64, DomainError> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| DomainError::InvalidNumber(crate::error::truncate(raw, 40)))
+}
+
+fn seat_row(raw: &str) -> Result<i64, DomainError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| (0..=10_000).contains(n))
+        .ok_or_else(|| DomainError::InvalidNumber(crate::error::truncate(raw, 40)))
+}
+
+/// Reads venues: `venue_id,name,type,region_code,lat,lon`.
+pub fn parse_venues(table: &Table) -> Result<Parsed<Venue>, FileError> {
+    parse_all(table, Contract::Venues, |c| {
+        let venue_id = c.required("venue_id", parse_place_id);
+        let name = c.text("name");
+        let venue_type = c.required("type", VenueType::parse);
+        let region_code = c.optional("region_code", parse_region_code);
+        let lat = c.optional("lat", coordinate);
+        let lon = c.optional("lon", coordinate);
+        let venue = Venue {
+            venue_id: venue_id?,
+            name: name?.unwrap_or_default(),
+            venue_type: venue_type?,
+            region_code: region_code?,
+            lat: lat?,
+            lon: lon?,
+        };
+        match venue.check() {
+            Ok(()) => Some(venue),
+            Err((column, e)) => {
+                c.fail(column, e);
+                None
+            }
+        }
+    })
+}
+
+/// Reads trip seats: `person_id,trip_id,carriage,seat_row`.
+pub fn parse_trips(table: &Table) -> Result<Parsed<TripSeat>, FileError> {
+    parse_all(table, Contract::Trips, |c| {
+        let person_id = c.required("person_id", |s| Document::parse(DocumentType::Other, s).map(|d| d.number));
+        let trip_id = c.required("trip_id", parse_place_id);
+        let carriage = c.optional("carriage", parse_place_id);
+        let seat_row = c.optional("seat_row", seat_row);
+        Some(TripSeat {
+            person_id: person_id?,
+            trip_id: trip_id?,
+            carriage: carriage?.unwrap_or_default(),
+            seat_row: seat_row?,
+        })
     })
 }

@@ -24,6 +24,8 @@ pub enum StoreRowError {
     Conflict { stored: String, incoming: String },
     #[error("the same key appears with other data on line {0}")]
     DuplicateInFile(u64),
+    #[error("unknown venue {0}: import it with the venues first")]
+    UnknownVenue(String),
 }
 
 impl ErrorCode for StoreRowError {
@@ -34,6 +36,7 @@ impl ErrorCode for StoreRowError {
             StoreRowError::LevelOrder { .. } => "region_level_order",
             StoreRowError::Conflict { .. } => "conflict",
             StoreRowError::DuplicateInFile(_) => "duplicate_in_file",
+            StoreRowError::UnknownVenue(_) => "unknown_venue",
         }
     }
 
@@ -53,6 +56,7 @@ impl ErrorCode for StoreRowError {
             (Lang::Zh, StoreRowError::DuplicateInFile(l)) => {
                 format!("同一键值在第{l}行以不同内容出现")
             }
+            (Lang::Zh, StoreRowError::UnknownVenue(v)) => format!("场所{v}不存在，请先导入场所"),
         }
     }
 }

@@ -9,6 +9,7 @@
 mod audit;
 mod cases;
 mod error;
+mod movements;
 mod persons;
 mod regions;
 pub mod testing;
@@ -16,6 +17,7 @@ pub mod testing;
 pub use audit::{AuditEntry, AuditFilter};
 pub use cases::{CaseFilter, CaseRecord};
 pub use error::{RowRejection, StoreError, StoreRowError};
+pub use movements::{CheckinRecord, PurgeSummary};
 pub use persons::{DuplicateGroup, MergeOutcome, PersonFilter, PersonRecord};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -524,6 +524,24 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        // Movements follow the person; a stay or seat both records already hold is kept once.
+        for (table, same) in [
+            ("checkins", "k.venue_id = checkins.venue_id AND k.check_in = checkins.check_in AND k.check_out = checkins.check_out"),
+            ("trip_seats", "k.trip_id = trip_seats.trip_id"),
+        ] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE person_id = $1 AND EXISTS (SELECT 1 FROM {table} k WHERE k.person_id = $2 AND {same})"
+            ))
+            .bind(merged)
+            .bind(kept)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&format!("UPDATE {table} SET person_id = $1 WHERE person_id = $2"))
+                .bind(kept)
+                .bind(merged)
+                .execute(&mut *tx)
+                .await?;
+        }
         // Gaps in the kept record are filled from the merged one; nothing is overwritten.
         let filled =
             reconcile(&gone.person, &keep.person, true).unwrap_or_else(|_| keep.person.clone());

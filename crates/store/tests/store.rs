@@ -741,3 +741,72 @@ async fn bulletin_figures_equal_a_case_by_case_count() {
         db.cleanup().await;
     }
 }
+
+mod movements {
+    use super::*;
+    use closedloop_domain::movement::{CheckinDraft, TripSeat, Venue, VenueType};
+
+    fn venue(id: &str, t: VenueType) -> Venue {
+        Venue { venue_id: id.into(), name: format!("场所{id}"), venue_type: t, region_code: Some("220102".into()), lat: Some(43.88), lon: Some(125.32) }
+    }
+
+    fn checkin(person: &str, venue: &str, day: u32, hour: u32, out: Option<u32>) -> CheckinDraft {
+        CheckinDraft { person_id: person.into(), venue_id: venue.into(), check_in: at(day, hour), check_out: out.map(|h| at(day, h)) }
+    }
+
+    #[tokio::test]
+    async fn checkins_are_idempotent_create_unknown_people_and_expire() {
+        for db in TestDatabase::each("movements").await {
+            let store = seeded(&db).await;
+            let venues = vec![(2, venue("V1", VenueType::Restaurant)), (3, venue("V2", VenueType::Workplace))];
+            assert_eq!(store.import_venues(&venues, STRICT, "v.csv", &Actor::system()).await.unwrap().created, 2);
+            assert_eq!(store.import_venues(&venues, STRICT, "v.csv", &Actor::system()).await.unwrap().unchanged, 2);
+            let mut moved = venues.clone();
+            moved[0].1.venue_type = VenueType::Mall;
+            assert!(matches!(store.import_venues(&moved, STRICT, "v.csv", &Actor::system()).await, Err(StoreError::Rejected(1, _))));
+
+            let known = person(31, "冯二");
+            store.import_persons(&[(2, known.clone())], STRICT, "p.csv", &Actor::system()).await.unwrap();
+            let stranger = resident_id(32);
+            let rows = vec![
+                (2, checkin(&known.document.number, "V1", 8, 12, Some(13))),
+                (3, checkin(&stranger, "V1", 8, 11, None)),
+                (4, checkin(&stranger, "V2", 20, 9, Some(17))),
+            ];
+            let s = store.import_checkins_with_progress(&rows, STRICT, "c.csv", &Actor::system(), &|_| {}).await.unwrap();
+            assert_eq!((s.created, s.unchanged), (3, 0));
+            let s = store.import_checkins_with_progress(&rows, STRICT, "c.csv", &Actor::system(), &|_| {}).await.unwrap();
+            assert_eq!((s.created, s.unchanged), (0, 3), "re-import added stays");
+
+            // The stranger became a person known only by the document; the restaurant's typical stay filled the check-out.
+            let p = store.person_by_document(&Document::parse(DocumentType::ResidentId, &stranger).unwrap()).await.unwrap().unwrap();
+            assert_eq!(p.person.name, "");
+            let stays = store.checkins_of_person(p.id).await.unwrap();
+            assert_eq!(stays.len(), 2);
+            assert!(stays[0].check_out_estimated);
+            assert_eq!(stays[0].check_out - stays[0].check_in, VenueType::Restaurant.typical_stay_minutes() * 60);
+
+            let bad = vec![(2, checkin(&stranger, "V9", 9, 8, Some(9)))];
+            let err = store.import_checkins_with_progress(&bad, STRICT, "c.csv", &Actor::system(), &|_| {}).await.unwrap_err();
+            assert!(matches!(err, StoreError::Rejected(1, ref r) if r[0].column == "venue_id"), "{err:?}");
+
+            let seats = vec![(2, TripSeat { person_id: stranger.clone(), trip_id: "G1234-20220308".into(), carriage: "05".into(), seat_row: Some(12) })];
+            assert_eq!(store.import_trips(&seats, STRICT, "t.csv", &Actor::system()).await.unwrap().created, 1);
+            assert_eq!(store.import_trips(&seats, STRICT, "t.csv", &Actor::system()).await.unwrap().unchanged, 1);
+
+            // A merge carries the stays along.
+            let kept = store.person_by_document(&known.document).await.unwrap().unwrap().id;
+            store.merge_persons(kept, p.id, "same person", &Actor::system()).await.unwrap();
+            assert_eq!(store.checkins_of_person(kept).await.unwrap().len(), 3);
+
+            // Purge drops what ended before the cutoff and keeps the rest.
+            let purged = store.purge_movements(at(15, 0), &Actor::system()).await.unwrap();
+            assert_eq!(purged.checkins, 2);
+            assert_eq!(store.movement_counts().await.unwrap().0, 1);
+            let audit = store.audit_log(&AuditFilter { entity: Some("movements".into()), entity_id: None, limit: 5 }).await.unwrap();
+            assert_eq!(audit[0].action, "purge");
+            store.close().await;
+            db.cleanup().await;
+        }
+    }
+}
