@@ -69,6 +69,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Print the daily bulletin (0–24 h of a day) for a region and everything below it / 生成每日疫情通报
     Bulletin(BulletinArgs),
+    /// Delete movement data (check-ins, trip seats) older than the retention period / 清除过期行程数据
+    Purge(PurgeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +100,12 @@ pub enum ImportKind {
     Regions,
     Persons,
     Cases,
+    /// venue_id,name,type,region_code,lat,lon
+    Venues,
+    /// person_id,venue_id,check_in,check_out (check_out may be empty: the venue type's typical stay)
+    Checkins,
+    /// person_id,trip_id,carriage,seat_row
+    Trips,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +123,16 @@ pub struct ImportArgs {
     /// Overwrite stored records that the file contradicts
     #[arg(long)]
     pub update: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Keep movement data of the last N days (default 28)
+    #[arg(long, default_value_t = 28)]
+    pub retention_days: u32,
+    /// Count back from this instant instead of now (RFC 3339)
+    #[arg(long)]
+    pub now: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -207,6 +225,7 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
             Ok(())
         }
         Command::Import(args) => crate::exchange::import(args, &config).await,
+        Command::Purge(args) => crate::exchange::purge(args, &config).await,
         Command::Export(args) => crate::exchange::export(args, &config).await,
         Command::Bulletin(args) => {
             let lang = config.lang;

@@ -73,6 +73,24 @@ pub async fn import(args: ImportArgs, config: &Config) -> Result<()> {
             bar.finish_and_clear();
             r.map(|s| (s, parsed.errors))
         }
+        ImportKind::Venues => {
+            let parsed = closedloop_ingest::parse_venues(&table).map_err(|e| Failure::coded(&e, lang))?;
+            let records = usable(&parsed, mode, lang)?;
+            store.import_venues(records, mode, &source, &actor).await.map(|s| (s, parsed.errors))
+        }
+        ImportKind::Trips => {
+            let parsed = closedloop_ingest::parse_trips(&table).map_err(|e| Failure::coded(&e, lang))?;
+            let records = usable(&parsed, mode, lang)?;
+            store.import_trips(records, mode, &source, &actor).await.map(|s| (s, parsed.errors))
+        }
+        ImportKind::Checkins => {
+            let parsed = closedloop_ingest::parse_checkins(&table, config.time_zone).map_err(|e| Failure::coded(&e, lang))?;
+            let records = usable(&parsed, mode, lang)?;
+            let bar = progress_bar(records.len() as u64, lang);
+            let r = store.import_checkins_with_progress(records, mode, &source, &actor, &|n| bar.set_position(n)).await;
+            bar.finish_and_clear();
+            r.map(|s| (s, parsed.errors))
+        }
         ImportKind::Cases => {
             let parsed = closedloop_ingest::parse_cases(&table, config.time_zone)
                 .map_err(|e| Failure::coded(&e, lang))?;
@@ -322,5 +340,31 @@ pub async fn export(args: ExportArgs, config: &Config) -> Result<()> {
             )
         );
     }
+    Ok(())
+}
+
+/// Deletes movement data that ended before the retention period.
+pub async fn purge(args: crate::cli::PurgeArgs, config: &Config) -> Result<()> {
+    let lang = config.lang;
+    let now = match &args.now {
+        None => chrono::Utc::now(),
+        Some(raw) => closedloop_domain::time::parse_instant(raw, config.time_zone).ok_or_else(|| {
+            let e = closedloop_domain::DomainError::InvalidTime(raw.clone());
+            Failure::Coded { code: "invalid_time", message: format!("--now: {}", e.message(lang)) }
+        })?,
+    };
+    let cutoff = now - chrono::Duration::days(i64::from(args.retention_days));
+    let store = open_store(config).await?;
+    let actor = Actor(format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())));
+    let purged = store.purge_movements(cutoff, &actor).await.map_err(|e| Failure::coded(&e, lang))?;
+    store.close().await;
+    let at = closedloop_domain::time::format_instant(cutoff, config.time_zone);
+    println!(
+        "{}",
+        lang.text(
+            format!("已清除{at}之前的行程数据：场所扫码{}条，乘车座位{}条", purged.checkins, purged.trip_seats),
+            format!("purged movement data before {at}: {} check-ins, {} trip seats", purged.checkins, purged.trip_seats)
+        )
+    );
     Ok(())
 }

@@ -10,7 +10,7 @@ use closedloop_domain::case::{
 use closedloop_domain::person::{parse_phone, Document, DocumentType, PersonDraft, Sex};
 use closedloop_domain::region::{parse_region_code, Region, RegionLevel};
 use closedloop_domain::time::{parse_date, parse_instant};
-use closedloop_domain::movement::{parse_place_id, TripSeat, Venue, VenueType};
+use closedloop_domain::movement::{parse_place_id, CheckinDraft, TripSeat, Venue, VenueType};
 use closedloop_domain::DomainError;
 
 /// The longest case ID accepted, in characters.
@@ -24,7 +24,11 @@ pub enum Contract {
     Cases,
     Venues,
     Trips,
+    Checkins,
 }
+
+const CHECKIN_COLUMNS: &[&str] = &["person_id", "venue_id", "check_in", "check_out"];
+const CHECKIN_REQUIRED: &[&str] = &["person_id", "venue_id", "check_in"];
 
 const VENUE_COLUMNS: &[&str] = &["venue_id", "name", "type", "region_code", "lat", "lon"];
 const VENUE_REQUIRED: &[&str] = &["venue_id", "type"];
@@ -95,6 +99,7 @@ impl Contract {
             Contract::Cases => CASE_COLUMNS,
             Contract::Venues => VENUE_COLUMNS,
             Contract::Trips => TRIP_COLUMNS,
+            Contract::Checkins => CHECKIN_COLUMNS,
         }
     }
 
@@ -106,6 +111,7 @@ impl Contract {
             Contract::Cases => CASE_REQUIRED,
             Contract::Venues => VENUE_REQUIRED,
             Contract::Trips => TRIP_REQUIRED,
+            Contract::Checkins => CHECKIN_REQUIRED,
         }
     }
 
@@ -117,6 +123,7 @@ impl Contract {
             Contract::Cases => "cases",
             Contract::Venues => "venues",
             Contract::Trips => "trips",
+            Contract::Checkins => "checkins",
         }
     }
 }
@@ -520,5 +527,28 @@ pub fn parse_trips(table: &Table) -> Result<Parsed<TripSeat>, FileError> {
             carriage: carriage?.unwrap_or_default(),
             seat_row: seat_row?,
         })
+    })
+}
+
+/// Reads check-ins: `person_id,venue_id,check_in,check_out` (`check_out` may be empty).
+pub fn parse_checkins(table: &Table, tz: Tz) -> Result<Parsed<CheckinDraft>, FileError> {
+    parse_all(table, Contract::Checkins, |c| {
+        let person_id = c.required("person_id", |s| Document::parse(DocumentType::Other, s).map(|d| d.number));
+        let venue_id = c.required("venue_id", parse_place_id);
+        let check_in = c.required("check_in", instant(tz));
+        let check_out = c.optional("check_out", instant(tz));
+        let checkin = CheckinDraft {
+            person_id: person_id?,
+            venue_id: venue_id?,
+            check_in: check_in?,
+            check_out: check_out?,
+        };
+        match checkin.check() {
+            Ok(()) => Some(checkin),
+            Err((column, e)) => {
+                c.fail(column, e);
+                None
+            }
+        }
     })
 }
