@@ -158,7 +158,10 @@ impl ErrorCode for DomainError {
             }
             TooLong(n) => format!("内容过长（最多{n}个字符）"),
             Phone => "电话号码只能包含数字、空格、“+”和“-”".into(),
-            CheckOutBeforeCheckIn { check_in, check_out } => format!("离开时间{check_out}早于进入时间{check_in}"),
+            CheckOutBeforeCheckIn {
+                check_in,
+                check_out,
+            } => format!("离开时间{check_out}早于进入时间{check_in}"),
         }
     }
 }

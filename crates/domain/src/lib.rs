@@ -10,6 +10,7 @@ pub mod error;
 pub mod i18n;
 pub mod movement;
 pub mod person;
+pub mod profile;
 pub mod region;
 pub mod time;
 

@@ -75,8 +75,12 @@ impl Venue {
     /// Latitude and longitude must be on the globe, and given together.
     pub fn check(&self) -> Result<(), (&'static str, DomainError)> {
         match (self.lat, self.lon) {
-            (Some(lat), _) if !(-90.0..=90.0).contains(&lat) => Err(("lat", DomainError::InvalidNumber(lat.to_string()))),
-            (_, Some(lon)) if !(-180.0..=180.0).contains(&lon) => Err(("lon", DomainError::InvalidNumber(lon.to_string()))),
+            (Some(lat), _) if !(-90.0..=90.0).contains(&lat) => {
+                Err(("lat", DomainError::InvalidNumber(lat.to_string())))
+            }
+            (_, Some(lon)) if !(-180.0..=180.0).contains(&lon) => {
+                Err(("lon", DomainError::InvalidNumber(lon.to_string())))
+            }
             (Some(_), None) => Err(("lon", DomainError::Missing)),
             (None, Some(_)) => Err(("lat", DomainError::Missing)),
             _ => Ok(()),

@@ -93,12 +93,17 @@ pub fn resident_id_check_digit(first17: &str) -> Option<char> {
 
 /// Document numbers compare trimmed, without inner spaces and upper-cased (a resident ID's x is X).
 pub fn normalize_document_number(raw: &str) -> String {
-    raw.trim().chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect()
+    raw.trim()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// The document a bare number most likely is: a valid resident ID, otherwise `other`.
 pub fn document_from_bare_number(raw: &str) -> Result<Document, DomainError> {
-    Document::parse(DocumentType::ResidentId, raw).or_else(|_| Document::parse(DocumentType::Other, raw))
+    Document::parse(DocumentType::ResidentId, raw)
+        .or_else(|_| Document::parse(DocumentType::Other, raw))
 }
 
 impl Document {
