@@ -53,6 +53,12 @@ pub struct GlobalArgs {
     /// Address the server listens on (default 127.0.0.1:8080)
     #[arg(long, global = true, env = "CLOSEDLOOP_BIND")]
     pub bind: Option<String>,
+    /// Protocol profile: china-8th (default), china-9th or who-2021
+    #[arg(long, global = true, env = "CLOSEDLOOP_PROFILE")]
+    pub profile: Option<String>,
+    /// TOML file overriding values of the profile (e.g. [tracing] lookback_days = 3)
+    #[arg(long, global = true, env = "CLOSEDLOOP_PROFILE_OVERRIDES")]
+    pub profile_overrides: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,9 +133,9 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
-    /// Keep movement data of the last N days (default 28)
-    #[arg(long, default_value_t = 28)]
-    pub retention_days: u32,
+    /// Keep movement data of the last N days (default: the profile's retention, 28 days in the shipped ones)
+    #[arg(long)]
+    pub retention_days: Option<u32>,
     /// Count back from this instant instead of now (RFC 3339)
     #[arg(long)]
     pub now: Option<String>,

@@ -4,7 +4,8 @@
 use crate::cli::GlobalArgs;
 use anyhow::{bail, Context, Result};
 use closedloop_domain::time::DEFAULT_TIME_ZONE;
-use closedloop_domain::Lang;
+use closedloop_domain::profile::{Profile, DEFAULT_PROFILE};
+use closedloop_domain::{ErrorCode, Lang};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,10 @@ pub struct FileConfig {
     pub lang: Option<String>,
     pub time_zone: Option<String>,
     pub bind: Option<String>,
+    /// A shipped protocol profile: china-8th (default), china-9th, who-2021.
+    pub profile: Option<String>,
+    /// A TOML file whose keys override the profile's.
+    pub profile_overrides: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -29,6 +34,7 @@ pub struct Config {
     pub lang: Lang,
     pub time_zone: chrono_tz::Tz,
     pub bind: String,
+    pub profile: Profile,
 }
 
 impl Config {
@@ -72,12 +78,16 @@ impl Config {
             .clone()
             .or(file.bind)
             .unwrap_or_else(|| DEFAULT_BIND.to_string());
-        Ok(Config {
-            database_url,
-            lang,
-            time_zone,
-            bind,
-        })
+        let profile_name = args.profile.clone().or(file.profile).unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+        let profile = match args.profile_overrides.clone().or(file.profile_overrides) {
+            None => Profile::shipped(&profile_name),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read profile overrides {}", path.display()))?;
+                Profile::with_overrides(&profile_name, &text, &path.display().to_string())
+            }
+        }
+        .map_err(|e| anyhow::anyhow!("{}", e.message(lang)))?;
+        Ok(Config { database_url, lang, time_zone, bind, profile })
     }
 }
 

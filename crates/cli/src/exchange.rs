@@ -353,7 +353,8 @@ pub async fn purge(args: crate::cli::PurgeArgs, config: &Config) -> Result<()> {
             Failure::Coded { code: "invalid_time", message: format!("--now: {}", e.message(lang)) }
         })?,
     };
-    let cutoff = now - chrono::Duration::days(i64::from(args.retention_days));
+    let days = args.retention_days.unwrap_or(config.profile.retention.movement_days);
+    let cutoff = now - chrono::Duration::days(i64::from(days));
     let store = open_store(config).await?;
     let actor = Actor(format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())));
     let purged = store.purge_movements(cutoff, &actor).await.map_err(|e| Failure::coded(&e, lang))?;

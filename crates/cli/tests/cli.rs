@@ -513,6 +513,15 @@ fn every_subcommand_has_complete_help_and_config_layers() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("已是最新"));
+
+    // Profiles: unknown names and bad overrides are refused, naming the key.
+    let out = Command::new(BIN).args(["--lang", "en", "--tz", "UTC", "--profile", "china-10th", "migrate"]).current_dir(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown profile \"china-10th\""));
+    std::fs::write(dir.path().join("local.toml"), "[tracing]\nlookback_days = 99\n").unwrap();
+    let out = Command::new(BIN).args(["--lang", "en", "--tz", "UTC", "--profile-overrides", "local.toml", "migrate"]).current_dir(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tracing.lookback_days"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test]
