@@ -6,6 +6,7 @@
 
 pub mod bulletin;
 pub mod case;
+pub mod contact;
 pub mod error;
 pub mod i18n;
 pub mod movement;

@@ -8,6 +8,7 @@
 
 mod audit;
 mod cases;
+mod contacts;
 mod error;
 mod movements;
 mod persons;
@@ -15,6 +16,7 @@ mod regions;
 pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
+pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use cases::{CaseFilter, CaseRecord};
 pub use error::{RowRejection, StoreError, StoreRowError};
 pub use movements::{CheckinRecord, PurgeSummary};

@@ -528,6 +528,7 @@ impl Store {
         for (table, same) in [
             ("checkins", "k.venue_id = checkins.venue_id AND k.check_in = checkins.check_in AND k.check_out = checkins.check_out"),
             ("trip_seats", "k.trip_id = trip_seats.trip_id"),
+            ("contacts", "k.case_pk = contacts.case_pk"),
         ] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE person_id = $1 AND EXISTS (SELECT 1 FROM {table} k WHERE k.person_id = $2 AND {same})"
@@ -542,6 +543,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("UPDATE contacts SET via_person = $1 WHERE via_person = $2")
+            .bind(kept)
+            .bind(merged)
+            .execute(&mut *tx)
+            .await?;
         // Gaps in the kept record are filled from the merged one; nothing is overwritten.
         let filled =
             reconcile(&gone.person, &keep.person, true).unwrap_or_else(|_| keep.person.clone());

@@ -810,3 +810,61 @@ mod movements {
         }
     }
 }
+
+#[tokio::test]
+async fn contacts_of_a_case_are_updated_not_duplicated() {
+    use closedloop_domain::contact::{ContactCategory, Explanation, ExposureKind};
+    use closedloop_store::ContactDraft;
+    for db in TestDatabase::each("contacts").await {
+        let store = seeded(&db).await;
+        let c = case("K1", person(41, "陈一"), Classification::Asymptomatic, "220102", at(9, 8));
+        store.import_cases(&[(2, c)], STRICT, "c.csv", &Actor::system()).await.unwrap();
+        let others = vec![(2, person(42, "陈二")), (3, person(43, "陈三"))];
+        store.import_persons(&others, STRICT, "p.csv", &Actor::system()).await.unwrap();
+        let case_pk = store.case("K1").await.unwrap().unwrap().id;
+        let source = store.person_by_document(&person(41, "").document).await.unwrap().unwrap().id;
+        let ids: Vec<i64> = {
+            let mut v = Vec::new();
+            for (_, p) in &others {
+                v.push(store.person_by_document(&p.document).await.unwrap().unwrap().id);
+            }
+            v
+        };
+        let why = Explanation {
+            kind: ExposureKind::Venue,
+            through: source,
+            place: "V1".into(),
+            source_stay: Some([100, 200]),
+            contact_stay: Some([150, 400]),
+            overlap_seconds: Some(50),
+            crowd: Some(2),
+            carriage: None,
+            source_row: None,
+            contact_row: None,
+        };
+        let draft = |person_id, degree| ContactDraft {
+            person_id,
+            category: if degree == 1 { ContactCategory::CloseContact } else { ContactCategory::SecondaryContact },
+            degree,
+            first_exposure: 150,
+            via_person: source,
+            explanations: vec![why.clone()],
+        };
+        let first = vec![draft(ids[0], 1), draft(ids[1], 2)];
+        let ch = store.record_contacts(case_pk, &first, "china-8th@1", &Actor::system()).await.unwrap();
+        assert_eq!((ch.created, ch.updated, ch.unchanged, ch.removed), (2, 0, 0, 0));
+        let ch = store.record_contacts(case_pk, &first, "china-8th@1", &Actor::system()).await.unwrap();
+        assert_eq!((ch.created, ch.unchanged), (0, 2));
+        let mut second = vec![draft(ids[0], 1)];
+        second[0].first_exposure = 120;
+        let ch = store.record_contacts(case_pk, &second, "china-8th@1", &Actor::system()).await.unwrap();
+        assert_eq!((ch.updated, ch.removed), (1, 1));
+        let stored = store.contacts_of_case("K1").await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].contact, second[0]);
+        assert_eq!(stored[0].contact.explanations[0], why);
+        assert_eq!(store.exposures_of_person(ids[0]).await.unwrap()[0].case_id, "K1");
+        store.close().await;
+        db.cleanup().await;
+    }
+}

@@ -1,0 +1,45 @@
+//! Contacts: people exposed to a case, and why.
+
+use crate::vocabulary;
+use serde::{Deserialize, Serialize};
+
+vocabulary!(
+    /// How a contact is managed.
+    ContactCategory {
+        CloseContact = "close_contact", "密切接触者", "Close contact";
+        SecondaryContact = "secondary_contact", "密接的密接", "Secondary close contact";
+        VenueExposed = "venue_exposed", "涉疫场所暴露人员", "Exposed at an outbreak venue";
+    }
+);
+
+vocabulary!(
+    /// Through what a contact was exposed.
+    ExposureKind {
+        Venue = "venue", "同场所", "Same venue";
+        Household = "household", "同住", "Same household";
+        CoTravel = "co_travel", "同乘", "Same trip";
+    }
+);
+
+/// Why a person is a contact: one exposure, with everything an investigator
+/// needs to check it. Times are seconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub kind: ExposureKind,
+    /// The person they were exposed to (a case, or a close contact for secondary contacts): a person id.
+    pub through: i64,
+    /// Venue id, household id or trip id.
+    pub place: String,
+    /// The source's stay (venue) as `[check_in, check_out]`.
+    pub source_stay: Option<[i64; 2]>,
+    /// The contact's own stay (venue).
+    pub contact_stay: Option<[i64; 2]>,
+    /// Seconds of overlap (venue, counting the buffer after the source left).
+    pub overlap_seconds: Option<i64>,
+    /// People who overlapped the source's stay there (venue); above the crowd cap the venue counts as crowded.
+    pub crowd: Option<u32>,
+    /// Carriage and rows (co-travel).
+    pub carriage: Option<String>,
+    pub source_row: Option<i64>,
+    pub contact_row: Option<i64>,
+}
