@@ -100,6 +100,17 @@ impl CaseDraft {
         }
     }
 
+    /// Where the infectious window is counted back from: symptom onset (its local
+    /// midnight, since only the day is known), else the sampling time of the
+    /// positive sample, else the report.
+    pub fn reference_time(&self, tz: chrono_tz::Tz) -> DateTime<Utc> {
+        match (self.onset_date, self.sample_time) {
+            (Some(onset), _) => crate::time::day_bounds(onset, tz).0,
+            (None, Some(sample)) => sample,
+            (None, None) => self.report_time,
+        }
+    }
+
     /// Checks the rules that tie the fields together. Returns the name of the
     /// offending field with the error.
     pub fn check(&self) -> Result<(), (&'static str, DomainError)> {

@@ -19,7 +19,7 @@ pub use audit::{AuditEntry, AuditFilter};
 pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use cases::{CaseFilter, CaseRecord};
 pub use error::{RowRejection, StoreError, StoreRowError};
-pub use movements::{CheckinRecord, PurgeSummary};
+pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
 pub use persons::{DuplicateGroup, MergeOutcome, PersonFilter, PersonRecord};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -349,3 +349,31 @@ impl Store {
         Ok((c, t))
     }
 }
+
+/// What tracing needs from the registry, loaded in one read.
+#[derive(Debug, Clone, Default)]
+pub struct TracingSnapshot {
+    /// `(person id, venue id, check_in, check_out)`, in no particular order.
+    pub stays: Vec<(i64, String, i64, i64)>,
+    /// `(person id, household id)` for people with a household.
+    pub households: Vec<(i64, String)>,
+    /// `(person id, trip id, carriage, seat row)`.
+    pub seats: Vec<(i64, String, String, Option<i64>)>,
+}
+
+impl Store {
+    /// Every stay, household and seat, for building the tracing index.
+    pub async fn tracing_snapshot(&self) -> Result<TracingSnapshot, StoreError> {
+        let mut snap = TracingSnapshot::default();
+        for r in sqlx::query("SELECT person_id, venue_id, check_in, check_out FROM checkins").fetch_all(&self.pool).await? {
+            snap.stays.push((get_i64(&r, "person_id")?, get_str(&r, "venue_id")?, get_i64(&r, "check_in")?, get_i64(&r, "check_out")?));
+        }
+        for r in sqlx::query("SELECT id, household_id FROM persons WHERE household_id IS NOT NULL AND merged_into IS NULL").fetch_all(&self.pool).await? {
+            snap.households.push((get_i64(&r, "id")?, get_str(&r, "household_id")?));
+        }
+        for r in sqlx::query("SELECT person_id, trip_id, carriage, seat_row FROM trip_seats").fetch_all(&self.pool).await? {
+            snap.seats.push((get_i64(&r, "person_id")?, get_str(&r, "trip_id")?, get_str(&r, "carriage")?, get_opt_i64(&r, "seat_row")?));
+        }
+        Ok(snap)
+    }
+}
