@@ -4,6 +4,7 @@ use crate::curve::{
     apportion, asymptomatic_split, confirmed_split, reclassified_target, scaled, DAILY_LOCAL,
     GROUPS, GROUP_CHANGCHUN, GROUP_JILIN_CITY,
 };
+use crate::movement;
 use crate::people::{household_size, reference_date, Documents, Household};
 use crate::regions::{Geography, CHANGCHUN, JILIN_CITY};
 use crate::{DemoConfig, DemoData};
@@ -71,12 +72,12 @@ struct Gen<'a> {
     cases: Vec<Built>,
 }
 
-fn march(day: u32) -> NaiveDate {
+pub(crate) fn march(day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2022, 3, day).unwrap_or_else(reference_date)
 }
 
 /// `secs` seconds after local midnight of `date`, as a UTC instant.
-fn at_local(date: NaiveDate, secs: u32) -> DateTime<Utc> {
+pub(crate) fn at_local(date: NaiveDate, secs: u32) -> DateTime<Utc> {
     let naive = date.and_hms_opt(0, 0, 0).unwrap_or_default() + Duration::seconds(i64::from(secs));
     DEFAULT_TIME_ZONE
         .from_local_datetime(&naive)
@@ -108,7 +109,7 @@ fn pick_cumulative<T: PartialOrd + Copy>(cumulative: &[T], x: T) -> usize {
         .min(cumulative.len() - 1)
 }
 
-pub(crate) fn run(cfg: &DemoConfig) -> DemoData {
+pub(crate) fn run(cfg: &DemoConfig, with_movement: bool) -> DemoData {
     let scale = if cfg.scale.is_finite() {
         cfg.scale.max(0.0)
     } else {
@@ -129,11 +130,21 @@ pub(crate) fn run(cfg: &DemoConfig) -> DemoData {
     let mut persons = g.background(scale);
     g.duplicates(scale, &mut persons);
     let cases = g.finish();
-    DemoData {
+    let mut data = DemoData {
         regions: geo.regions.clone(),
         persons,
         cases,
+        venues: Vec::new(),
+        checkins: Vec::new(),
+        trips: Vec::new(),
+    };
+    if with_movement {
+        let movement = movement::run(&geo, &data.persons, &data.cases, scale, cfg.seed);
+        data.venues = movement.venues;
+        data.checkins = movement.checkins;
+        data.trips = movement.trips;
     }
+    data
 }
 
 impl Gen<'_> {

@@ -1,10 +1,13 @@
 //! Properties of the generated demo province, checked from the outside.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use closedloop_demo::{daily_local_counts, generate, DemoConfig, DemoData};
+use closedloop_demo::{
+    daily_local_counts, generate, generate_without_movement, DemoConfig, DemoData,
+};
 use closedloop_domain::case::{
     CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin, Outcome,
 };
+use closedloop_domain::movement::{CheckinDraft, TripSeat, Venue, VenueType};
 use closedloop_domain::person::{duplicate_key, Document, DocumentType, PersonDraft};
 use closedloop_domain::region::{RegionLevel, RegionTree};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -391,7 +394,7 @@ fn the_bulletin_recounted_from_the_cases_is_the_curve_times_the_scale() {
             "scale {scale}"
         );
     }
-    let scale_03 = generate(&DemoConfig {
+    let scale_03 = generate_without_movement(&DemoConfig {
         scale: 0.3,
         seed: 1,
     });
@@ -612,7 +615,7 @@ fn likely_duplicates_are_planted() {
             .iter()
             .all(|p| p.document.kind == DocumentType::ResidentId)));
     }
-    let bigger = generate(&DemoConfig {
+    let bigger = generate_without_movement(&DemoConfig {
         scale: 2.0,
         seed: 3,
     });
@@ -633,9 +636,460 @@ fn scale_zero_gives_the_regions_and_no_cases() {
     });
     assert!(data.cases.is_empty());
     assert_eq!(data.regions, default_data().regions);
+    // The planted duplicates are people even at scale 0, and go out; nobody took a train.
+    assert!(data.trips.is_empty());
+    let people: HashSet<&str> = data
+        .persons
+        .iter()
+        .map(|p| p.document.number.as_str())
+        .collect();
+    assert!(data
+        .checkins
+        .iter()
+        .all(|c| people.contains(c.person_id.as_str())));
+    assert!(data.venues.len() >= 60);
     let nan = generate(&DemoConfig {
         scale: f64::NAN,
         seed: 1,
     });
     assert!(nan.cases.is_empty());
+}
+
+/// FNV-1a over a canonical text of the regions, persons and cases, naming each
+/// field so that a new field on a domain type does not change the fingerprint.
+fn fingerprint(data: &DemoData) -> u64 {
+    use std::fmt::Write;
+    let mut text = String::new();
+    for r in &data.regions {
+        let _ = writeln!(
+            text,
+            "R|{}|{:?}|{}|{}|{}|{}",
+            r.code,
+            r.parent_code,
+            r.level.as_str(),
+            r.name_zh,
+            r.name_en,
+            r.population
+        );
+    }
+    let person = |text: &mut String, p: &PersonDraft| {
+        let _ = writeln!(
+            text,
+            "P|{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            p.document.kind.as_str(),
+            p.document.number,
+            p.name,
+            p.sex.map(|s| s.as_str()),
+            p.birth_date,
+            p.phone,
+            p.address,
+            p.region_code,
+            p.household_id
+        );
+    };
+    for p in &data.persons {
+        person(&mut text, p);
+    }
+    let ts = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
+    for c in &data.cases {
+        let _ = writeln!(
+            text,
+            "C|{}|{}|{:?}|{}|{}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}",
+            c.case_id,
+            c.classification.as_str(),
+            c.clinical_type.map(|t| t.as_str()),
+            c.origin.as_str(),
+            c.discovery_channel.as_str(),
+            c.onset_date,
+            ts(c.sample_time),
+            c.report_time.timestamp(),
+            c.reporting_region,
+            c.residence_region,
+            ts(c.reclassified_at),
+            c.outcome.map(|o| o.as_str()),
+            ts(c.outcome_time)
+        );
+        person(&mut text, &c.person);
+    }
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn movement_data_leaves_regions_persons_and_cases_as_they_were() {
+    // Recorded from the generator before it made venues, check-ins and trips:
+    // movement draws from its own stream, so these must never move.
+    assert_eq!(fingerprint(default_data()), 0xa567_5d1d_17ad_3cd4);
+    assert_eq!(fingerprint(full_scale()), 0xda1e_20b1_8d76_b085);
+    assert_eq!(
+        (default_data().persons.len(), default_data().cases.len()),
+        (2_005, 5_115)
+    );
+    // The tests that need only cases or persons at larger scales skip movement.
+    let without = generate_without_movement(&DemoConfig::default());
+    assert_eq!(fingerprint(&without), fingerprint(default_data()));
+    assert_eq!(without.persons, default_data().persons);
+    assert_eq!(without.cases, default_data().cases);
+    assert!(without.venues.is_empty() && without.checkins.is_empty() && without.trips.is_empty());
+}
+
+/// Shanghai has no daylight saving: seconds since the epoch order instants.
+fn secs(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn venues_by_id(data: &DemoData) -> HashMap<&str, &Venue> {
+    data.venues
+        .iter()
+        .map(|v| (v.venue_id.as_str(), v))
+        .collect()
+}
+
+/// When a stay ends for tracing: its check-out, or the venue type's typical stay.
+fn stay_end(c: &CheckinDraft, venues: &HashMap<&str, &Venue>) -> i64 {
+    c.check_out.map(secs).unwrap_or_else(|| {
+        secs(c.check_in)
+            + venues[c.venue_id.as_str()]
+                .venue_type
+                .typical_stay_minutes()
+                * 60
+    })
+}
+
+/// For every check-in, whether someone else was at the same venue at the same time.
+fn overlapped(data: &DemoData) -> Vec<bool> {
+    let venues = venues_by_id(data);
+    let mut by_venue: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in data.checkins.iter().enumerate() {
+        by_venue.entry(&c.venue_id).or_default().push(i);
+    }
+    let mut out = vec![false; data.checkins.len()];
+    for list in by_venue.values() {
+        // Check-ins are ordered by check-in, so each list is too.
+        for (k, &i) in list.iter().enumerate() {
+            let end = stay_end(&data.checkins[i], &venues);
+            for &j in &list[k + 1..] {
+                if secs(data.checkins[j].check_in) >= end {
+                    break;
+                }
+                if data.checkins[j].person_id != data.checkins[i].person_id {
+                    out[i] = true;
+                    out[j] = true;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn movement_data_is_deterministic_and_follows_the_seed() {
+    let a = default_data();
+    let b = generate(&DemoConfig::default());
+    assert_eq!(a.venues, b.venues);
+    assert_eq!(a.checkins, b.checkins);
+    assert_eq!(a.trips, b.trips);
+    let other = generate(&DemoConfig {
+        seed: 2023,
+        ..DemoConfig::default()
+    });
+    assert_ne!(a.checkins, other.checkins);
+    assert_ne!(a.trips, other.trips);
+}
+
+#[test]
+fn venues_are_valid_named_and_placed_in_districts_with_cases() {
+    for (data, scale) in [(default_data(), 0.1), (full_scale(), 1.0)] {
+        let tree = RegionTree::new(data.regions.iter().cloned());
+        let expected = ((300.0 * scale) as usize).max(60);
+        let n = data.venues.len();
+        assert!(n >= expected && n <= expected + 10, "{n} venues at {scale}");
+        let mut ids = HashSet::new();
+        for v in &data.venues {
+            v.check()
+                .unwrap_or_else(|(f, e)| panic!("{} {f}: {e}", v.venue_id));
+            assert!(ids.insert(v.venue_id.as_str()), "{} twice", v.venue_id);
+            let region = v.region_code.as_deref().expect("a region");
+            assert_eq!(
+                tree.get(region).map(|r| r.level),
+                Some(RegionLevel::District),
+                "{}",
+                v.venue_id
+            );
+            assert_eq!(v.venue_id.len(), "V-220202-0001".len(), "{}", v.venue_id);
+            assert!(v.venue_id.starts_with(&format!("V-{region}-")));
+            let (lat, lon) = (v.lat.expect("lat"), v.lon.expect("lon"));
+            assert!((41.0..=46.0).contains(&lat) && (122.0..=131.0).contains(&lon));
+            assert!(v.name.chars().count() >= 3, "{}", v.name);
+        }
+        let in_big_cities = data
+            .venues
+            .iter()
+            .filter(|v| {
+                let r = v.region_code.as_deref().unwrap_or_default();
+                r.starts_with("2201") || r.starts_with("2202")
+            })
+            .count();
+        assert!(in_big_cities * 10 >= n * 7, "{in_big_cities} of {n}");
+        let districts_with_cases: HashSet<&str> = data
+            .cases
+            .iter()
+            .map(|c| c.reporting_region.as_str())
+            .collect();
+        let districts_with_venues: HashSet<&str> = data
+            .venues
+            .iter()
+            .filter_map(|v| v.region_code.as_deref())
+            .collect();
+        // Only the anchor ports and stations may stand where no case was reported.
+        assert!(
+            districts_with_venues
+                .difference(&districts_with_cases)
+                .count()
+                <= 3
+        );
+        let canteen = data
+            .venues
+            .iter()
+            .find(|v| v.name == "吉林农业大学第一食堂")
+            .expect("the university canteen");
+        assert_eq!(canteen.venue_type, VenueType::School);
+        assert_eq!(canteen.region_code.as_deref(), Some("220102"));
+        assert!(data.venues.iter().any(|v| v.name == "欧亚商都"));
+    }
+    let types: HashSet<VenueType> = full_scale().venues.iter().map(|v| v.venue_type).collect();
+    for t in [
+        VenueType::Workplace,
+        VenueType::School,
+        VenueType::Restaurant,
+        VenueType::Supermarket,
+        VenueType::Market,
+        VenueType::Mall,
+        VenueType::Transit,
+        VenueType::Hospital,
+    ] {
+        assert!(types.contains(&t), "no {t:?}");
+    }
+    let names = |t: VenueType| {
+        full_scale()
+            .venues
+            .iter()
+            .filter(|v| v.venue_type == t)
+            .count()
+    };
+    assert!(names(VenueType::Workplace) > names(VenueType::Mall));
+}
+
+#[test]
+fn check_ins_are_valid_in_march_and_nobody_is_in_two_places_at_once() {
+    let march_start = secs(
+        closedloop_domain::time::parse_instant("2022-03-01 00:00:00", chrono_tz::Asia::Shanghai)
+            .unwrap(),
+    );
+    let march_end = secs(shanghai_date_end());
+    // Who was where is checked at the default scale; the full scale, with a
+    // million check-ins, only record by record, to keep the debug tests quick.
+    for (data, thorough) in [(default_data(), true), (full_scale(), false)] {
+        let venues = venues_by_id(data);
+        let people: HashSet<&str> = all_people(data)
+            .filter(|_| thorough)
+            .map(|p| p.document.number.as_str())
+            .collect();
+        let report: HashMap<&str, i64> = data
+            .cases
+            .iter()
+            .filter(|_| thorough)
+            .map(|c| (c.person.document.number.as_str(), secs(c.report_time)))
+            .collect();
+        let mut stays: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
+        let mut open = 0;
+        for c in &data.checkins {
+            c.check()
+                .unwrap_or_else(|(f, e)| panic!("{} {f}: {e}", c.person_id));
+            assert!(venues.contains_key(c.venue_id.as_str()), "{}", c.venue_id);
+            let (start, end) = (secs(c.check_in), stay_end(c, &venues));
+            assert!(start < end, "{c:?}");
+            assert!(start >= march_start && end <= march_end + 1, "{c:?}");
+            open += usize::from(c.check_out.is_none());
+            if !thorough {
+                continue;
+            }
+            assert!(people.contains(c.person_id.as_str()), "{}", c.person_id);
+            if let Some(report) = report.get(c.person_id.as_str()) {
+                assert!(end <= *report, "a case out after its report: {c:?}");
+            }
+            stays.entry(&c.person_id).or_default().push((start, end));
+        }
+        let share = open as f64 / data.checkins.len() as f64;
+        assert!((0.05..=0.15).contains(&share), "{share} without check-out");
+        for (person, mut list) in stays {
+            list.sort_unstable();
+            assert!(
+                list.windows(2).all(|w| w[0].1 <= w[1].0),
+                "{person} in two places at once"
+            );
+        }
+        assert!(data
+            .checkins
+            .windows(2)
+            .all(|w| w[0].check_in <= w[1].check_in));
+        let target = 25 * data.cases.len() + 5 * data.persons.len();
+        let n = data.checkins.len();
+        assert!(
+            n * 10 >= target * 7 && n * 10 <= target * 13,
+            "{n} check-ins, about {target} wanted"
+        );
+    }
+}
+
+#[test]
+fn cases_have_stays_before_their_sample_and_others_were_there_with_them() {
+    let data = default_data();
+    let venues = venues_by_id(data);
+    let overlapped = overlapped(data);
+    let mut of_person: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in data.checkins.iter().enumerate() {
+        of_person.entry(&c.person_id).or_default().push(i);
+    }
+    let (mut local, mut traced, mut with_contacts) = (0, 0, 0);
+    for case in &data.cases {
+        let mine = of_person
+            .get(case.person.document.number.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if case.origin == Origin::Imported {
+            assert!(
+                mine.iter()
+                    .all(|&i| venues[data.checkins[i].venue_id.as_str()].venue_type
+                        == VenueType::Transit),
+                "{} was abroad before its arrival test",
+                case.case_id
+            );
+            continue;
+        }
+        let sample = secs(case.sample_time.unwrap());
+        if march_day(case.sample_time.unwrap()) < 5 {
+            continue;
+        }
+        local += 1;
+        let window: Vec<usize> = mine
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let t = secs(data.checkins[i].check_in);
+                (sample - 4 * 86_400..sample).contains(&t)
+            })
+            .collect();
+        if window.len() >= 3 {
+            traced += 1;
+        }
+        if window.iter().any(|&i| overlapped[i]) {
+            with_contacts += 1;
+        }
+    }
+    assert!(traced * 10 >= local * 9, "{traced} of {local} traced");
+    assert!(
+        with_contacts * 10 >= local * 8,
+        "{with_contacts} of {local} met someone"
+    );
+    // Contacts are household members, residents and later cases alike.
+    let cases: HashSet<&str> = data
+        .cases
+        .iter()
+        .map(|c| c.person.document.number.as_str())
+        .collect();
+    let met_persons = data
+        .checkins
+        .iter()
+        .zip(&overlapped)
+        .filter(|(c, &o)| o && !cases.contains(c.person_id.as_str()))
+        .count();
+    assert!(met_persons > 1_000, "{met_persons}");
+    // Not everything overlaps: residents' everyday stays are mostly alone.
+    let alone = overlapped.iter().filter(|&&o| !o).count();
+    assert!(alone > 1_000, "{alone} stays alone");
+}
+
+#[test]
+fn a_few_venues_are_crowded_on_a_few_days() {
+    let data = default_data();
+    let venues = venues_by_id(data);
+    let mut peak: HashMap<(&str, NaiveDate), usize> = HashMap::new();
+    let mut events: HashMap<(&str, NaiveDate), Vec<(i64, i32)>> = HashMap::new();
+    for c in &data.checkins {
+        let key = (c.venue_id.as_str(), shanghai_date(c.check_in));
+        let e = events.entry(key).or_default();
+        e.push((secs(c.check_in), 1));
+        e.push((stay_end(c, &venues), -1));
+    }
+    for (key, mut e) in events {
+        e.sort_unstable();
+        let mut now = 0i32;
+        let mut most = 0;
+        for (_, d) in e {
+            now += d;
+            most = most.max(now);
+        }
+        peak.insert(key, most as usize);
+    }
+    let crowded: Vec<_> = peak.iter().filter(|(_, &n)| n >= 24).collect();
+    assert!(crowded.len() >= 3, "{crowded:?}");
+    let names: HashSet<&str> = crowded
+        .iter()
+        .map(|((v, _), _)| venues[v].name.as_str())
+        .collect();
+    assert!(names.contains("欧亚商都"), "{names:?}");
+}
+
+#[test]
+fn trains_carry_cases_near_and_far_from_others() {
+    let data = default_data();
+    let people: HashSet<&str> = all_people(data)
+        .map(|p| p.document.number.as_str())
+        .collect();
+    let cases: HashSet<&str> = data
+        .cases
+        .iter()
+        .map(|c| c.person.document.number.as_str())
+        .collect();
+    let mut trips: BTreeMap<&str, Vec<&TripSeat>> = BTreeMap::new();
+    for s in &data.trips {
+        assert!(people.contains(s.person_id.as_str()), "{}", s.person_id);
+        let (train, date) = s.trip_id.split_once('-').expect("train-date");
+        assert!(train.starts_with(['G', 'D', 'C']) && train.len() >= 2);
+        assert!(
+            date.starts_with("202203") && date.len() == 8,
+            "{}",
+            s.trip_id
+        );
+        assert!(
+            s.carriage.len() == 2 && s.carriage.bytes().all(|b| b.is_ascii_digit()),
+            "{}",
+            s.carriage
+        );
+        assert!(s.seat_row.is_none_or(|r| (1..=20).contains(&r)));
+        trips.entry(&s.trip_id).or_default().push(s);
+    }
+    assert!((3..=8).contains(&trips.len()), "{} trips", trips.len());
+    for (trip, seats) in &trips {
+        let ids: HashSet<&str> = seats.iter().map(|s| s.person_id.as_str()).collect();
+        assert_eq!(ids.len(), seats.len(), "someone twice on {trip}");
+        let near_a_case = |near: bool| {
+            seats.iter().any(|a| {
+                cases.contains(a.person_id.as_str())
+                    && seats.iter().any(|b| {
+                        let gap = match (a.seat_row, b.seat_row) {
+                            (Some(x), Some(y)) => (x - y).abs(),
+                            _ => return false,
+                        };
+                        b.person_id != a.person_id
+                            && b.carriage == a.carriage
+                            && if near { gap <= 3 } else { gap >= 8 }
+                    })
+            })
+        };
+        assert!(near_a_case(true), "nobody near a case on {trip}");
+        assert!(near_a_case(false), "nobody far from a case on {trip}");
+    }
 }
