@@ -108,27 +108,37 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         .await
         .map_err(fail)?;
     bar.finish_and_clear();
+    let venues: Vec<_> = data.venues.into_iter().enumerate().map(|(i, v)| (number(i), v)).collect();
+    let checkins: Vec<_> = data.checkins.into_iter().enumerate().map(|(i, c)| (number(i), c)).collect();
+    let trips: Vec<_> = data.trips.into_iter().enumerate().map(|(i, t)| (number(i), t)).collect();
+    store.import_venues(&venues, mode, "demo:venues", &actor).await.map_err(fail)?;
+    store.import_checkins_with_progress(&checkins, mode, "demo:checkins", &actor, &|_| {}).await.map_err(fail)?;
+    store.import_trips(&trips, mode, "demo:trips", &actor).await.map_err(fail)?;
 
     let location = db_path.canonicalize().unwrap_or(db_path.clone());
     println!(
         "{}",
         lang.pick(
             &format!(
-                "演示数据库已创建：{}（{}个区划、{}名人员、{}例病例，种子{}，规模{}，用时{:.1}秒）",
+                "演示数据库已创建：{}（{}个区划、{}名人员、{}例病例、{}个场所、{}条扫码记录，种子{}，规模{}，用时{:.1}秒）",
                 location.display(),
                 regions.len(),
                 persons.len() + cases.len(),
                 cases.len(),
+                venues.len(),
+                checkins.len(),
                 args.seed,
                 args.scale,
                 started.elapsed().as_secs_f64()
             ),
             &format!(
-                "demo database ready: {} ({} regions, {} people, {} cases; seed {}, scale {}, {:.1} s)",
+                "demo database ready: {} ({} regions, {} people, {} cases, {} venues, {} check-ins; seed {}, scale {}, {:.1} s)",
                 location.display(),
                 regions.len(),
                 persons.len() + cases.len(),
                 cases.len(),
+                venues.len(),
+                checkins.len(),
                 args.seed,
                 args.scale,
                 started.elapsed().as_secs_f64()
