@@ -77,6 +77,8 @@ pub enum Command {
     Bulletin(BulletinArgs),
     /// Delete movement data (check-ins, trip seats) older than the retention period / 清除过期行程数据
     Purge(PurgeArgs),
+    /// Close and secondary contacts of cases from a check-in file (CSV or Parquet), without a database / 由场所码记录判定密接、次密接
+    Trace(crate::trace::TraceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +234,7 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
         }
         Command::Import(args) => crate::exchange::import(args, &config).await,
         Command::Purge(args) => crate::exchange::purge(args, &config).await,
+        Command::Trace(args) => crate::trace::run(args, &config),
         Command::Export(args) => crate::exchange::export(args, &config).await,
         Command::Bulletin(args) => {
             let lang = config.lang;

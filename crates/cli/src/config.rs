@@ -3,8 +3,8 @@
 
 use crate::cli::GlobalArgs;
 use anyhow::{bail, Context, Result};
-use closedloop_domain::time::DEFAULT_TIME_ZONE;
 use closedloop_domain::profile::{Profile, DEFAULT_PROFILE};
+use closedloop_domain::time::DEFAULT_TIME_ZONE;
 use closedloop_domain::{ErrorCode, Lang};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -78,16 +78,27 @@ impl Config {
             .clone()
             .or(file.bind)
             .unwrap_or_else(|| DEFAULT_BIND.to_string());
-        let profile_name = args.profile.clone().or(file.profile).unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+        let profile_name = args
+            .profile
+            .clone()
+            .or(file.profile)
+            .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
         let profile = match args.profile_overrides.clone().or(file.profile_overrides) {
             None => Profile::shipped(&profile_name),
             Some(path) => {
-                let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read profile overrides {}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read profile overrides {}", path.display()))?;
                 Profile::with_overrides(&profile_name, &text, &path.display().to_string())
             }
         }
         .map_err(|e| anyhow::anyhow!("{}", e.message(lang)))?;
-        Ok(Config { database_url, lang, time_zone, bind, profile })
+        Ok(Config {
+            database_url,
+            lang,
+            time_zone,
+            bind,
+            profile,
+        })
     }
 }
 

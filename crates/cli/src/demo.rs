@@ -108,12 +108,36 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         .await
         .map_err(fail)?;
     bar.finish_and_clear();
-    let venues: Vec<_> = data.venues.into_iter().enumerate().map(|(i, v)| (number(i), v)).collect();
-    let checkins: Vec<_> = data.checkins.into_iter().enumerate().map(|(i, c)| (number(i), c)).collect();
-    let trips: Vec<_> = data.trips.into_iter().enumerate().map(|(i, t)| (number(i), t)).collect();
-    store.import_venues(&venues, mode, "demo:venues", &actor).await.map_err(fail)?;
-    store.import_checkins_with_progress(&checkins, mode, "demo:checkins", &actor, &|_| {}).await.map_err(fail)?;
-    store.import_trips(&trips, mode, "demo:trips", &actor).await.map_err(fail)?;
+    let venues: Vec<_> = data
+        .venues
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (number(i), v))
+        .collect();
+    let checkins: Vec<_> = data
+        .checkins
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (number(i), c))
+        .collect();
+    let trips: Vec<_> = data
+        .trips
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (number(i), t))
+        .collect();
+    store
+        .import_venues(&venues, mode, "demo:venues", &actor)
+        .await
+        .map_err(fail)?;
+    store
+        .import_checkins_with_progress(&checkins, mode, "demo:checkins", &actor, &|_| {})
+        .await
+        .map_err(fail)?;
+    store
+        .import_trips(&trips, mode, "demo:trips", &actor)
+        .await
+        .map_err(fail)?;
 
     let location = db_path.canonicalize().unwrap_or(db_path.clone());
     println!(

@@ -74,20 +74,33 @@ pub async fn import(args: ImportArgs, config: &Config) -> Result<()> {
             r.map(|s| (s, parsed.errors))
         }
         ImportKind::Venues => {
-            let parsed = closedloop_ingest::parse_venues(&table).map_err(|e| Failure::coded(&e, lang))?;
+            let parsed =
+                closedloop_ingest::parse_venues(&table).map_err(|e| Failure::coded(&e, lang))?;
             let records = usable(&parsed, mode, lang)?;
-            store.import_venues(records, mode, &source, &actor).await.map(|s| (s, parsed.errors))
+            store
+                .import_venues(records, mode, &source, &actor)
+                .await
+                .map(|s| (s, parsed.errors))
         }
         ImportKind::Trips => {
-            let parsed = closedloop_ingest::parse_trips(&table).map_err(|e| Failure::coded(&e, lang))?;
+            let parsed =
+                closedloop_ingest::parse_trips(&table).map_err(|e| Failure::coded(&e, lang))?;
             let records = usable(&parsed, mode, lang)?;
-            store.import_trips(records, mode, &source, &actor).await.map(|s| (s, parsed.errors))
+            store
+                .import_trips(records, mode, &source, &actor)
+                .await
+                .map(|s| (s, parsed.errors))
         }
         ImportKind::Checkins => {
-            let parsed = closedloop_ingest::parse_checkins(&table, config.time_zone).map_err(|e| Failure::coded(&e, lang))?;
+            let parsed = closedloop_ingest::parse_checkins(&table, config.time_zone)
+                .map_err(|e| Failure::coded(&e, lang))?;
             let records = usable(&parsed, mode, lang)?;
             let bar = progress_bar(records.len() as u64, lang);
-            let r = store.import_checkins_with_progress(records, mode, &source, &actor, &|n| bar.set_position(n)).await;
+            let r = store
+                .import_checkins_with_progress(records, mode, &source, &actor, &|n| {
+                    bar.set_position(n)
+                })
+                .await;
             bar.finish_and_clear();
             r.map(|s| (s, parsed.errors))
         }
@@ -348,23 +361,42 @@ pub async fn purge(args: crate::cli::PurgeArgs, config: &Config) -> Result<()> {
     let lang = config.lang;
     let now = match &args.now {
         None => chrono::Utc::now(),
-        Some(raw) => closedloop_domain::time::parse_instant(raw, config.time_zone).ok_or_else(|| {
-            let e = closedloop_domain::DomainError::InvalidTime(raw.clone());
-            Failure::Coded { code: "invalid_time", message: format!("--now: {}", e.message(lang)) }
-        })?,
+        Some(raw) => {
+            closedloop_domain::time::parse_instant(raw, config.time_zone).ok_or_else(|| {
+                let e = closedloop_domain::DomainError::InvalidTime(raw.clone());
+                Failure::Coded {
+                    code: "invalid_time",
+                    message: format!("--now: {}", e.message(lang)),
+                }
+            })?
+        }
     };
-    let days = args.retention_days.unwrap_or(config.profile.retention.movement_days);
+    let days = args
+        .retention_days
+        .unwrap_or(config.profile.retention.movement_days);
     let cutoff = now - chrono::Duration::days(i64::from(days));
     let store = open_store(config).await?;
-    let actor = Actor(format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())));
-    let purged = store.purge_movements(cutoff, &actor).await.map_err(|e| Failure::coded(&e, lang))?;
+    let actor = Actor(format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    ));
+    let purged = store
+        .purge_movements(cutoff, &actor)
+        .await
+        .map_err(|e| Failure::coded(&e, lang))?;
     store.close().await;
     let at = closedloop_domain::time::format_instant(cutoff, config.time_zone);
     println!(
         "{}",
         lang.text(
-            format!("已清除{at}之前的行程数据：场所扫码{}条，乘车座位{}条", purged.checkins, purged.trip_seats),
-            format!("purged movement data before {at}: {} check-ins, {} trip seats", purged.checkins, purged.trip_seats)
+            format!(
+                "已清除{at}之前的行程数据：场所扫码{}条，乘车座位{}条",
+                purged.checkins, purged.trip_seats
+            ),
+            format!(
+                "purged movement data before {at}: {} check-ins, {} trip seats",
+                purged.checkins, purged.trip_seats
+            )
         )
     );
     Ok(())

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod exchange;
 mod report;
+mod trace;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -515,13 +515,45 @@ fn every_subcommand_has_complete_help_and_config_layers() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("已是最新"));
 
     // Profiles: unknown names and bad overrides are refused, naming the key.
-    let out = Command::new(BIN).args(["--lang", "en", "--tz", "UTC", "--profile", "china-10th", "migrate"]).current_dir(dir.path()).output().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--lang",
+            "en",
+            "--tz",
+            "UTC",
+            "--profile",
+            "china-10th",
+            "migrate",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown profile \"china-10th\""));
-    std::fs::write(dir.path().join("local.toml"), "[tracing]\nlookback_days = 99\n").unwrap();
-    let out = Command::new(BIN).args(["--lang", "en", "--tz", "UTC", "--profile-overrides", "local.toml", "migrate"]).current_dir(dir.path()).output().unwrap();
+    std::fs::write(
+        dir.path().join("local.toml"),
+        "[tracing]\nlookback_days = 99\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--lang",
+            "en",
+            "--tz",
+            "UTC",
+            "--profile-overrides",
+            "local.toml",
+            "migrate",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("tracing.lookback_days"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tracing.lookback_days"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -529,31 +561,87 @@ async fn movement_data_imports_once_and_expires() {
     for db in each("cli_movements").await {
         let run = Run::new(&db.url);
         run.seed();
-        for (kind, file) in [("venues", "venues.csv"), ("checkins", "checkins.csv"), ("trips", "trips.csv")] {
-            let out = run.ok(&["--lang", "en", "import", kind, fixture(file).to_str().unwrap()]);
+        for (kind, file) in [
+            ("venues", "venues.csv"),
+            ("checkins", "checkins.csv"),
+            ("trips", "trips.csv"),
+        ] {
+            let out = run.ok(&[
+                "--lang",
+                "en",
+                "import",
+                kind,
+                fixture(file).to_str().unwrap(),
+            ]);
             assert!(!out.contains(" 0 created"), "{kind}: {out}");
-            let again = run.ok(&["--lang", "en", "import", kind, fixture(file).to_str().unwrap()]);
-            assert!(again.contains("0 created, 0 updated"), "{kind} re-import: {again}");
+            let again = run.ok(&[
+                "--lang",
+                "en",
+                "import",
+                kind,
+                fixture(file).to_str().unwrap(),
+            ]);
+            assert!(
+                again.contains("0 created, 0 updated"),
+                "{kind} re-import: {again}"
+            );
         }
         // The person unknown to the registry now exists, known only by the document.
         let persons = run.ok(&["export", "persons"]);
-        assert!(persons.contains("resident_id,220102199901011234,,"), "{persons}");
+        assert!(
+            persons.contains("resident_id,220102199901011234,,"),
+            "{persons}"
+        );
 
-        let bad = run.write("bad.csv", "person_id,venue_id,check_in,check_out\nE1,V001,2022-03-07 12:00,2022-03-07 11:00\n");
+        let bad = run.write(
+            "bad.csv",
+            "person_id,venue_id,check_in,check_out\nE1,V001,2022-03-07 12:00,2022-03-07 11:00\n",
+        );
         let err = run.fails(&["--lang", "en", "import", "checkins", &bad]);
         assert!(err.contains("bad.csv line 2, column check_out"), "{err}");
-        let unknown = run.write("unknown.csv", "person_id,venue_id,check_in,check_out\nE1,V404,2022-03-07 12:00,\n");
+        let unknown = run.write(
+            "unknown.csv",
+            "person_id,venue_id,check_in,check_out\nE1,V404,2022-03-07 12:00,\n",
+        );
         let err = run.fails(&["--lang", "en", "import", "checkins", &unknown]);
-        assert!(err.contains("unknown.csv line 2, column venue_id") && err.contains("V404"), "{err}");
+        assert!(
+            err.contains("unknown.csv line 2, column venue_id") && err.contains("V404"),
+            "{err}"
+        );
 
         // 28 days back from 4 April 10:30 is 7 March 10:30: only the stay of 6 March ended before.
-        let out = run.ok(&["--lang", "en", "purge", "--now", "2022-04-04T10:30:00+08:00"]);
+        let out = run.ok(&[
+            "--lang",
+            "en",
+            "purge",
+            "--now",
+            "2022-04-04T10:30:00+08:00",
+        ]);
         assert!(out.contains(": 1 check-ins, 0 trip seats"), "{out}");
-        let out = run.ok(&["--lang", "en", "purge", "--now", "2022-04-05T00:00:00+08:00", "--retention-days", "28"]);
+        let out = run.ok(&[
+            "--lang",
+            "en",
+            "purge",
+            "--now",
+            "2022-04-05T00:00:00+08:00",
+            "--retention-days",
+            "28",
+        ]);
         assert!(out.contains(": 3 check-ins"), "{out}");
         let soon = (chrono::Utc::now() + chrono::Duration::minutes(1)).to_rfc3339();
-        let out = run.ok(&["--lang", "en", "purge", "--retention-days", "0", "--now", &soon]);
-        assert!(out.contains(": 0 check-ins, 2 trip seats"), "seats expire from when they were recorded: {out}");
+        let out = run.ok(&[
+            "--lang",
+            "en",
+            "purge",
+            "--retention-days",
+            "0",
+            "--now",
+            &soon,
+        ]);
+        assert!(
+            out.contains(": 0 check-ins, 2 trip seats"),
+            "seats expire from when they were recorded: {out}"
+        );
         db.cleanup().await;
     }
 }

@@ -7,10 +7,10 @@ use chrono_tz::Tz;
 use closedloop_domain::case::{
     CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin, Outcome,
 };
+use closedloop_domain::movement::{parse_place_id, CheckinDraft, TripSeat, Venue, VenueType};
 use closedloop_domain::person::{parse_phone, Document, DocumentType, PersonDraft, Sex};
 use closedloop_domain::region::{parse_region_code, Region, RegionLevel};
 use closedloop_domain::time::{parse_date, parse_instant};
-use closedloop_domain::movement::{parse_place_id, CheckinDraft, TripSeat, Venue, VenueType};
 use closedloop_domain::DomainError;
 
 /// The longest case ID accepted, in characters.
@@ -517,7 +517,9 @@ pub fn parse_venues(table: &Table) -> Result<Parsed<Venue>, FileError> {
 /// Reads trip seats: `person_id,trip_id,carriage,seat_row`.
 pub fn parse_trips(table: &Table) -> Result<Parsed<TripSeat>, FileError> {
     parse_all(table, Contract::Trips, |c| {
-        let person_id = c.required("person_id", |s| Document::parse(DocumentType::Other, s).map(|d| d.number));
+        let person_id = c.required("person_id", |s| {
+            Document::parse(DocumentType::Other, s).map(|d| d.number)
+        });
         let trip_id = c.required("trip_id", parse_place_id);
         let carriage = c.optional("carriage", parse_place_id);
         let seat_row = c.optional("seat_row", seat_row);
@@ -533,7 +535,9 @@ pub fn parse_trips(table: &Table) -> Result<Parsed<TripSeat>, FileError> {
 /// Reads check-ins: `person_id,venue_id,check_in,check_out` (`check_out` may be empty).
 pub fn parse_checkins(table: &Table, tz: Tz) -> Result<Parsed<CheckinDraft>, FileError> {
     parse_all(table, Contract::Checkins, |c| {
-        let person_id = c.required("person_id", |s| Document::parse(DocumentType::Other, s).map(|d| d.number));
+        let person_id = c.required("person_id", |s| {
+            Document::parse(DocumentType::Other, s).map(|d| d.number)
+        });
         let venue_id = c.required("venue_id", parse_place_id);
         let check_in = c.required("check_in", instant(tz));
         let check_out = c.optional("check_out", instant(tz));

@@ -8,9 +8,13 @@
 mod contract;
 mod error;
 mod export;
+pub mod movement;
 mod table;
 
-pub use contract::{parse_cases, parse_checkins, parse_persons, parse_regions, parse_trips, parse_venues, Contract, Parsed, CASE_ID_MAX};
+pub use contract::{
+    parse_cases, parse_checkins, parse_persons, parse_regions, parse_trips, parse_venues, Contract,
+    Parsed, CASE_ID_MAX,
+};
 pub use error::{FileError, RowError, ValueError, RAW_LIMIT};
 pub use export::{
     case_record, person_record, region_record, write_csv, write_rejects, write_row_errors,

@@ -50,10 +50,12 @@ fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<ContactRecord, StoreError
         contact: ContactDraft {
             person_id: get_i64(row, "person_id")?,
             category: decode(&get_str(row, "category")?, ContactCategory::parse)?,
-            degree: u8::try_from(get_i64(row, "degree")?).map_err(|_| StoreError::Corrupt("degree".into()))?,
+            degree: u8::try_from(get_i64(row, "degree")?)
+                .map_err(|_| StoreError::Corrupt("degree".into()))?,
             first_exposure: get_i64(row, "first_exposure")?,
             via_person: get_i64(row, "via_person")?,
-            explanations: serde_json::from_str(&explanation).map_err(|_| StoreError::Corrupt(explanation.chars().take(40).collect()))?,
+            explanations: serde_json::from_str(&explanation)
+                .map_err(|_| StoreError::Corrupt(explanation.chars().take(40).collect()))?,
         },
         profile: get_str(row, "profile")?,
         traced_at: get_i64(row, "traced_at")?,
@@ -64,7 +66,13 @@ impl Store {
     /// Stores the contacts of a case found by tracing under `profile`: known ones
     /// are updated in place, new ones added, and those no longer found removed.
     /// One transaction, audited.
-    pub async fn record_contacts(&self, case_pk: i64, contacts: &[ContactDraft], profile: &str, actor: &Actor) -> Result<ContactChanges, StoreError> {
+    pub async fn record_contacts(
+        &self,
+        case_pk: i64,
+        contacts: &[ContactDraft],
+        profile: &str,
+        actor: &Actor,
+    ) -> Result<ContactChanges, StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(&format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts k JOIN cases c ON c.id = k.case_pk JOIN persons p ON p.id = k.person_id WHERE k.case_pk = $1"
@@ -72,15 +80,25 @@ impl Store {
         .bind(case_pk)
         .fetch_all(&mut *tx)
         .await?;
-        let mut stored: HashMap<i64, ContactRecord> = rows.iter().map(|r| contact_from_row(r).map(|c| (c.person_id, c))).collect::<Result<_, _>>()?;
+        let mut stored: HashMap<i64, ContactRecord> = rows
+            .iter()
+            .map(|r| contact_from_row(r).map(|c| (c.person_id, c)))
+            .collect::<Result<_, _>>()?;
         let case_id = match stored.values().next() {
             Some(c) => c.case_id.clone(),
-            None => get_str(&sqlx::query("SELECT case_id FROM cases WHERE id = $1").bind(case_pk).fetch_one(&mut *tx).await?, "case_id")?,
+            None => get_str(
+                &sqlx::query("SELECT case_id FROM cases WHERE id = $1")
+                    .bind(case_pk)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                "case_id",
+            )?,
         };
         let at = now();
         let mut changes = ContactChanges::default();
         for c in contacts {
-            let explanation = serde_json::to_string(&c.explanations).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let explanation = serde_json::to_string(&c.explanations)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
             match stored.remove(&c.person_id) {
                 Some(old) if old.contact == *c && old.profile == profile => changes.unchanged += 1,
                 Some(_) => {
@@ -122,11 +140,23 @@ impl Store {
             }
         }
         for gone in stored.keys() {
-            sqlx::query("DELETE FROM contacts WHERE case_pk = $1 AND person_id = $2").bind(case_pk).bind(*gone).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM contacts WHERE case_pk = $1 AND person_id = $2")
+                .bind(case_pk)
+                .bind(*gone)
+                .execute(&mut *tx)
+                .await?;
             changes.removed += 1;
         }
         if changes.created + changes.updated + changes.removed > 0 {
-            audit::record(&mut tx, actor, "trace", "case", &case_id, serde_json::json!({"profile": profile, "changes": changes})).await?;
+            audit::record(
+                &mut tx,
+                actor,
+                "trace",
+                "case",
+                &case_id,
+                serde_json::json!({"profile": profile, "changes": changes}),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(changes)
@@ -145,7 +175,10 @@ impl Store {
     }
 
     /// Every case a person is a contact of: the person's exposures.
-    pub async fn exposures_of_person(&self, person_id: i64) -> Result<Vec<ContactRecord>, StoreError> {
+    pub async fn exposures_of_person(
+        &self,
+        person_id: i64,
+    ) -> Result<Vec<ContactRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts k JOIN cases c ON c.id = k.case_pk JOIN persons p ON p.id = k.person_id
              WHERE k.person_id = $1 ORDER BY k.first_exposure, c.case_id"

@@ -16,8 +16,8 @@ mod regions;
 pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
-pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use cases::{CaseFilter, CaseRecord};
+pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use error::{RowRejection, StoreError, StoreRowError};
 pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
 pub use persons::{DuplicateGroup, MergeOutcome, PersonFilter, PersonRecord};

@@ -2,7 +2,10 @@
 //! after the retention period ([`Store::purge_movements`]).
 
 use crate::persons::insert_person;
-use crate::{audit, get_i64, get_opt_i64, get_str, now, placeholders, Actor, ImportMode, ImportSummary, RowRejection, Store, StoreError, StoreRowError};
+use crate::{
+    audit, get_i64, get_opt_i64, get_str, now, placeholders, Actor, ImportMode, ImportSummary,
+    RowRejection, Store, StoreError, StoreRowError,
+};
 use chrono::{DateTime, Duration, Utc};
 use closedloop_domain::movement::{CheckinDraft, TripSeat, Venue, VenueType};
 use closedloop_domain::person::{document_from_bare_number, PersonDraft};
@@ -29,7 +32,14 @@ fn venue_from_row(row: &AnyRow) -> Result<Venue, StoreError> {
 }
 
 fn describe_venue(v: &Venue) -> String {
-    format!("{} {} {} {:?} {:?}", v.name, v.venue_type, v.region_code.as_deref().unwrap_or("-"), v.lat, v.lon)
+    format!(
+        "{} {} {} {:?} {:?}",
+        v.name,
+        v.venue_type,
+        v.region_code.as_deref().unwrap_or("-"),
+        v.lat,
+        v.lon
+    )
 }
 
 /// A stored check-in, with the person's document number.
@@ -51,7 +61,11 @@ pub struct PurgeSummary {
 
 /// Finds each bare document number's person, creating the unknown ones with only
 /// that document, for investigators to complete.
-async fn persons_by_number(conn: &mut AnyConnection, numbers: &[&str], batch: i64) -> Result<(HashMap<String, i64>, u64), StoreError> {
+async fn persons_by_number(
+    conn: &mut AnyConnection,
+    numbers: &[&str],
+    batch: i64,
+) -> Result<(HashMap<String, i64>, u64), StoreError> {
     let mut unique: Vec<&str> = numbers.to_vec();
     unique.sort_unstable();
     unique.dedup();
@@ -69,7 +83,9 @@ async fn persons_by_number(conn: &mut AnyConnection, numbers: &[&str], batch: i6
             let id = get_opt_i64(&row, "merged_into")?.unwrap_or(get_i64(&row, "id")?);
             let resident = get_str(&row, "document_type")? == "resident_id";
             // A resident ID wins over another document that happens to carry the same number.
-            let slot = found.entry(get_str(&row, "document_number")?).or_insert((id, resident));
+            let slot = found
+                .entry(get_str(&row, "document_number")?)
+                .or_insert((id, resident));
             if resident && !slot.1 {
                 *slot = (id, true);
             }
@@ -81,7 +97,8 @@ async fn persons_by_number(conn: &mut AnyConnection, numbers: &[&str], batch: i6
         if map.contains_key(n) {
             continue;
         }
-        let document = document_from_bare_number(n).map_err(|_| StoreError::Invalid(format!("document number {n:?}")))?;
+        let document = document_from_bare_number(n)
+            .map_err(|_| StoreError::Invalid(format!("document number {n:?}")))?;
         let id = insert_person(conn, &PersonDraft::new(document, ""), Some(batch)).await?;
         map.insert(n.to_string(), id);
         created += 1;
@@ -98,22 +115,33 @@ impl Store {
     }
 
     /// Imports venues keyed on `venue_id`, in one transaction.
-    pub async fn import_venues(&self, records: &[(u64, Venue)], mode: ImportMode, source: &str, actor: &Actor) -> Result<ImportSummary, StoreError> {
+    pub async fn import_venues(
+        &self,
+        records: &[(u64, Venue)],
+        mode: ImportMode,
+        source: &str,
+        actor: &Actor,
+    ) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
         let regions = crate::regions::region_codes(&mut tx).await?;
-        let stored: HashMap<String, Venue> = sqlx::query("SELECT venue_id, name, venue_type, region_code, lat, lon FROM venues")
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| venue_from_row(r).map(|v| (v.venue_id.clone(), v)))
-            .collect::<Result<_, _>>()?;
+        let stored: HashMap<String, Venue> =
+            sqlx::query("SELECT venue_id, name, venue_type, region_code, lat, lon FROM venues")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| venue_from_row(r).map(|v| (v.venue_id.clone(), v)))
+                .collect::<Result<_, _>>()?;
         let mut summary = ImportSummary::default();
         let batch = audit::start_batch(&mut tx, "venues", source, actor, now(), &summary).await?;
         summary.batch = Some(batch);
         let mut seen: HashMap<&str, (u64, &Venue)> = HashMap::new();
         let mut rejected = Vec::new();
         for (line, v) in records {
-            let reject = |column: &str, error| RowRejection { line: *line, column: column.into(), error };
+            let reject = |column: &str, error| RowRejection {
+                line: *line,
+                column: column.into(),
+                error,
+            };
             if let Some((first, earlier)) = seen.get(v.venue_id.as_str()) {
                 if *earlier != v {
                     rejected.push(reject("venue_id", StoreRowError::DuplicateInFile(*first)));
@@ -124,13 +152,22 @@ impl Store {
             }
             seen.insert(&v.venue_id, (*line, v));
             if let Some(code) = v.region_code.as_ref().filter(|c| !regions.contains(*c)) {
-                rejected.push(reject("region_code", StoreRowError::UnknownRegion(code.clone())));
+                rejected.push(reject(
+                    "region_code",
+                    StoreRowError::UnknownRegion(code.clone()),
+                ));
                 continue;
             }
             match stored.get(&v.venue_id) {
                 Some(old) if old == v => summary.unchanged += 1,
                 Some(old) if !mode.update => {
-                    rejected.push(reject("venue_id", StoreRowError::Conflict { stored: describe_venue(old), incoming: describe_venue(v) }));
+                    rejected.push(reject(
+                        "venue_id",
+                        StoreRowError::Conflict {
+                            stored: describe_venue(old),
+                            incoming: describe_venue(v),
+                        },
+                    ));
                 }
                 Some(old) => {
                     sqlx::query("UPDATE venues SET name = $1, venue_type = $2, region_code = $3, lat = $4, lon = $5, updated_at = $6 WHERE venue_id = $7")
@@ -143,7 +180,15 @@ impl Store {
                         .bind(&v.venue_id)
                         .execute(&mut *tx)
                         .await?;
-                    audit::record(&mut tx, actor, "update", "venue", &v.venue_id, serde_json::json!({"before": old, "after": v})).await?;
+                    audit::record(
+                        &mut tx,
+                        actor,
+                        "update",
+                        "venue",
+                        &v.venue_id,
+                        serde_json::json!({"before": old, "after": v}),
+                    )
+                    .await?;
                     summary.updated += 1;
                 }
                 None => {
@@ -184,12 +229,18 @@ impl Store {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let venue_types: HashMap<String, VenueType> = sqlx::query("SELECT venue_id, venue_type FROM venues")
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| Ok((get_str(r, "venue_id")?, crate::decode(&get_str(r, "venue_type")?, VenueType::parse)?)))
-            .collect::<Result<_, StoreError>>()?;
+        let venue_types: HashMap<String, VenueType> =
+            sqlx::query("SELECT venue_id, venue_type FROM venues")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        get_str(r, "venue_id")?,
+                        crate::decode(&get_str(r, "venue_type")?, VenueType::parse)?,
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?;
         let mut summary = ImportSummary::default();
         let batch = audit::start_batch(&mut tx, "checkins", source, actor, now(), &summary).await?;
         summary.batch = Some(batch);
@@ -197,11 +248,18 @@ impl Store {
         let mut good: Vec<(&CheckinDraft, i64, bool)> = Vec::with_capacity(records.len());
         for (line, c) in records {
             match venue_types.get(&c.venue_id) {
-                None => rejected.push(RowRejection { line: *line, column: "venue_id".into(), error: StoreRowError::UnknownVenue(c.venue_id.clone()) }),
+                None => rejected.push(RowRejection {
+                    line: *line,
+                    column: "venue_id".into(),
+                    error: StoreRowError::UnknownVenue(c.venue_id.clone()),
+                }),
                 Some(t) => {
                     let (out, estimated) = match c.check_out {
                         Some(out) => (to_epoch(out), false),
-                        None => (to_epoch(c.check_in + Duration::minutes(t.typical_stay_minutes())), true),
+                        None => (
+                            to_epoch(c.check_in + Duration::minutes(t.typical_stay_minutes())),
+                            true,
+                        ),
                     };
                     good.push((c, out, estimated));
                 }
@@ -218,7 +276,15 @@ impl Store {
             let values: Vec<String> = (0..chunk.len())
                 .map(|k| {
                     let b = k * 6;
-                    format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6
+                    )
                 })
                 .collect();
             let sql = format!(
@@ -228,8 +294,17 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for (c, out, estimated) in chunk {
-                let person = persons.get(&c.person_id).copied().ok_or_else(|| StoreError::Invalid(c.person_id.clone()))?;
-                q = q.bind(person).bind(&c.venue_id).bind(to_epoch(c.check_in)).bind(*out).bind(i64::from(*estimated)).bind(batch);
+                let person = persons
+                    .get(&c.person_id)
+                    .copied()
+                    .ok_or_else(|| StoreError::Invalid(c.person_id.clone()))?;
+                q = q
+                    .bind(person)
+                    .bind(&c.venue_id)
+                    .bind(to_epoch(c.check_in))
+                    .bind(*out)
+                    .bind(i64::from(*estimated))
+                    .bind(batch);
             }
             inserted += q.execute(&mut *tx).await?.rows_affected();
         }
@@ -243,7 +318,13 @@ impl Store {
     }
 
     /// Imports trip seats keyed on person and trip, in one transaction.
-    pub async fn import_trips(&self, records: &[(u64, TripSeat)], mode: ImportMode, source: &str, actor: &Actor) -> Result<ImportSummary, StoreError> {
+    pub async fn import_trips(
+        &self,
+        records: &[(u64, TripSeat)],
+        mode: ImportMode,
+        source: &str,
+        actor: &Actor,
+    ) -> Result<ImportSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut summary = ImportSummary::default();
         let batch = audit::start_batch(&mut tx, "trips", source, actor, now(), &summary).await?;
@@ -252,12 +333,17 @@ impl Store {
         let (persons, _) = persons_by_number(&mut tx, &numbers, batch).await?;
         let mut rejected = Vec::new();
         for (line, t) in records {
-            let person = persons.get(&t.person_id).copied().ok_or_else(|| StoreError::Invalid(t.person_id.clone()))?;
-            let stored = sqlx::query("SELECT carriage, seat_row FROM trip_seats WHERE person_id = $1 AND trip_id = $2")
-                .bind(person)
-                .bind(&t.trip_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let person = persons
+                .get(&t.person_id)
+                .copied()
+                .ok_or_else(|| StoreError::Invalid(t.person_id.clone()))?;
+            let stored = sqlx::query(
+                "SELECT carriage, seat_row FROM trip_seats WHERE person_id = $1 AND trip_id = $2",
+            )
+            .bind(person)
+            .bind(&t.trip_id)
+            .fetch_optional(&mut *tx)
+            .await?;
             match stored {
                 Some(row) => {
                     let old = (get_str(&row, "carriage")?, get_opt_i64(&row, "seat_row")?);
@@ -280,7 +366,15 @@ impl Store {
                             .bind(&t.trip_id)
                             .execute(&mut *tx)
                             .await?;
-                        audit::record(&mut tx, actor, "update", "trip_seat", &format!("{person}/{}", t.trip_id), serde_json::json!({"after": t})).await?;
+                        audit::record(
+                            &mut tx,
+                            actor,
+                            "update",
+                            "trip_seat",
+                            &format!("{person}/{}", t.trip_id),
+                            serde_json::json!({"after": t}),
+                        )
+                        .await?;
                         summary.updated += 1;
                     }
                 }
@@ -308,19 +402,37 @@ impl Store {
     }
 
     /// Deletes check-ins that ended, and trip seats recorded, before `before`. Audited.
-    pub async fn purge_movements(&self, before: DateTime<Utc>, actor: &Actor) -> Result<PurgeSummary, StoreError> {
+    pub async fn purge_movements(
+        &self,
+        before: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<PurgeSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
         let cutoff = to_epoch(before);
-        let checkins = sqlx::query("DELETE FROM checkins WHERE check_out < $1").bind(cutoff).execute(&mut *tx).await?.rows_affected();
-        let trip_seats = sqlx::query("DELETE FROM trip_seats WHERE recorded_at < $1").bind(cutoff).execute(&mut *tx).await?.rows_affected();
-        let summary = PurgeSummary { checkins, trip_seats };
+        let checkins = sqlx::query("DELETE FROM checkins WHERE check_out < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let trip_seats = sqlx::query("DELETE FROM trip_seats WHERE recorded_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let summary = PurgeSummary {
+            checkins,
+            trip_seats,
+        };
         audit::record(&mut tx, actor, "purge", "movements", &cutoff.to_string(), serde_json::json!({"before": before.to_rfc3339(), "checkins": checkins, "trip_seats": trip_seats})).await?;
         tx.commit().await?;
         Ok(summary)
     }
 
     /// Check-ins of a person (by person id), in time order.
-    pub async fn checkins_of_person(&self, person_id: i64) -> Result<Vec<CheckinRecord>, StoreError> {
+    pub async fn checkins_of_person(
+        &self,
+        person_id: i64,
+    ) -> Result<Vec<CheckinRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.person_id, p.document_number, c.venue_id, c.check_in, c.check_out, c.check_out_estimated
              FROM checkins c JOIN persons p ON p.id = c.person_id WHERE c.person_id = $1 ORDER BY c.check_in, c.venue_id",
@@ -344,8 +456,18 @@ impl Store {
 
     /// How many check-ins and trip seats are stored.
     pub async fn movement_counts(&self) -> Result<(i64, i64), StoreError> {
-        let c = get_i64(&sqlx::query("SELECT COUNT(*) AS n FROM checkins").fetch_one(&self.pool).await?, "n")?;
-        let t = get_i64(&sqlx::query("SELECT COUNT(*) AS n FROM trip_seats").fetch_one(&self.pool).await?, "n")?;
+        let c = get_i64(
+            &sqlx::query("SELECT COUNT(*) AS n FROM checkins")
+                .fetch_one(&self.pool)
+                .await?,
+            "n",
+        )?;
+        let t = get_i64(
+            &sqlx::query("SELECT COUNT(*) AS n FROM trip_seats")
+                .fetch_one(&self.pool)
+                .await?,
+            "n",
+        )?;
         Ok((c, t))
     }
 }
@@ -365,14 +487,30 @@ impl Store {
     /// Every stay, household and seat, for building the tracing index.
     pub async fn tracing_snapshot(&self) -> Result<TracingSnapshot, StoreError> {
         let mut snap = TracingSnapshot::default();
-        for r in sqlx::query("SELECT person_id, venue_id, check_in, check_out FROM checkins").fetch_all(&self.pool).await? {
-            snap.stays.push((get_i64(&r, "person_id")?, get_str(&r, "venue_id")?, get_i64(&r, "check_in")?, get_i64(&r, "check_out")?));
+        for r in sqlx::query("SELECT person_id, venue_id, check_in, check_out FROM checkins")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            snap.stays.push((
+                get_i64(&r, "person_id")?,
+                get_str(&r, "venue_id")?,
+                get_i64(&r, "check_in")?,
+                get_i64(&r, "check_out")?,
+            ));
         }
         for r in sqlx::query("SELECT id, household_id FROM persons WHERE household_id IS NOT NULL AND merged_into IS NULL").fetch_all(&self.pool).await? {
             snap.households.push((get_i64(&r, "id")?, get_str(&r, "household_id")?));
         }
-        for r in sqlx::query("SELECT person_id, trip_id, carriage, seat_row FROM trip_seats").fetch_all(&self.pool).await? {
-            snap.seats.push((get_i64(&r, "person_id")?, get_str(&r, "trip_id")?, get_str(&r, "carriage")?, get_opt_i64(&r, "seat_row")?));
+        for r in sqlx::query("SELECT person_id, trip_id, carriage, seat_row FROM trip_seats")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            snap.seats.push((
+                get_i64(&r, "person_id")?,
+                get_str(&r, "trip_id")?,
+                get_str(&r, "carriage")?,
+                get_opt_i64(&r, "seat_row")?,
+            ));
         }
         Ok(snap)
     }

@@ -747,63 +747,159 @@ mod movements {
     use closedloop_domain::movement::{CheckinDraft, TripSeat, Venue, VenueType};
 
     fn venue(id: &str, t: VenueType) -> Venue {
-        Venue { venue_id: id.into(), name: format!("场所{id}"), venue_type: t, region_code: Some("220102".into()), lat: Some(43.88), lon: Some(125.32) }
+        Venue {
+            venue_id: id.into(),
+            name: format!("场所{id}"),
+            venue_type: t,
+            region_code: Some("220102".into()),
+            lat: Some(43.88),
+            lon: Some(125.32),
+        }
     }
 
     fn checkin(person: &str, venue: &str, day: u32, hour: u32, out: Option<u32>) -> CheckinDraft {
-        CheckinDraft { person_id: person.into(), venue_id: venue.into(), check_in: at(day, hour), check_out: out.map(|h| at(day, h)) }
+        CheckinDraft {
+            person_id: person.into(),
+            venue_id: venue.into(),
+            check_in: at(day, hour),
+            check_out: out.map(|h| at(day, h)),
+        }
     }
 
     #[tokio::test]
     async fn checkins_are_idempotent_create_unknown_people_and_expire() {
         for db in TestDatabase::each("movements").await {
             let store = seeded(&db).await;
-            let venues = vec![(2, venue("V1", VenueType::Restaurant)), (3, venue("V2", VenueType::Workplace))];
-            assert_eq!(store.import_venues(&venues, STRICT, "v.csv", &Actor::system()).await.unwrap().created, 2);
-            assert_eq!(store.import_venues(&venues, STRICT, "v.csv", &Actor::system()).await.unwrap().unchanged, 2);
+            let venues = vec![
+                (2, venue("V1", VenueType::Restaurant)),
+                (3, venue("V2", VenueType::Workplace)),
+            ];
+            assert_eq!(
+                store
+                    .import_venues(&venues, STRICT, "v.csv", &Actor::system())
+                    .await
+                    .unwrap()
+                    .created,
+                2
+            );
+            assert_eq!(
+                store
+                    .import_venues(&venues, STRICT, "v.csv", &Actor::system())
+                    .await
+                    .unwrap()
+                    .unchanged,
+                2
+            );
             let mut moved = venues.clone();
             moved[0].1.venue_type = VenueType::Mall;
-            assert!(matches!(store.import_venues(&moved, STRICT, "v.csv", &Actor::system()).await, Err(StoreError::Rejected(1, _))));
+            assert!(matches!(
+                store
+                    .import_venues(&moved, STRICT, "v.csv", &Actor::system())
+                    .await,
+                Err(StoreError::Rejected(1, _))
+            ));
 
             let known = person(31, "冯二");
-            store.import_persons(&[(2, known.clone())], STRICT, "p.csv", &Actor::system()).await.unwrap();
+            store
+                .import_persons(&[(2, known.clone())], STRICT, "p.csv", &Actor::system())
+                .await
+                .unwrap();
             let stranger = resident_id(32);
             let rows = vec![
                 (2, checkin(&known.document.number, "V1", 8, 12, Some(13))),
                 (3, checkin(&stranger, "V1", 8, 11, None)),
                 (4, checkin(&stranger, "V2", 20, 9, Some(17))),
             ];
-            let s = store.import_checkins_with_progress(&rows, STRICT, "c.csv", &Actor::system(), &|_| {}).await.unwrap();
+            let s = store
+                .import_checkins_with_progress(&rows, STRICT, "c.csv", &Actor::system(), &|_| {})
+                .await
+                .unwrap();
             assert_eq!((s.created, s.unchanged), (3, 0));
-            let s = store.import_checkins_with_progress(&rows, STRICT, "c.csv", &Actor::system(), &|_| {}).await.unwrap();
+            let s = store
+                .import_checkins_with_progress(&rows, STRICT, "c.csv", &Actor::system(), &|_| {})
+                .await
+                .unwrap();
             assert_eq!((s.created, s.unchanged), (0, 3), "re-import added stays");
 
             // The stranger became a person known only by the document; the restaurant's typical stay filled the check-out.
-            let p = store.person_by_document(&Document::parse(DocumentType::ResidentId, &stranger).unwrap()).await.unwrap().unwrap();
+            let p = store
+                .person_by_document(&Document::parse(DocumentType::ResidentId, &stranger).unwrap())
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(p.person.name, "");
             let stays = store.checkins_of_person(p.id).await.unwrap();
             assert_eq!(stays.len(), 2);
             assert!(stays[0].check_out_estimated);
-            assert_eq!(stays[0].check_out - stays[0].check_in, VenueType::Restaurant.typical_stay_minutes() * 60);
+            assert_eq!(
+                stays[0].check_out - stays[0].check_in,
+                VenueType::Restaurant.typical_stay_minutes() * 60
+            );
 
             let bad = vec![(2, checkin(&stranger, "V9", 9, 8, Some(9)))];
-            let err = store.import_checkins_with_progress(&bad, STRICT, "c.csv", &Actor::system(), &|_| {}).await.unwrap_err();
-            assert!(matches!(err, StoreError::Rejected(1, ref r) if r[0].column == "venue_id"), "{err:?}");
+            let err = store
+                .import_checkins_with_progress(&bad, STRICT, "c.csv", &Actor::system(), &|_| {})
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, StoreError::Rejected(1, ref r) if r[0].column == "venue_id"),
+                "{err:?}"
+            );
 
-            let seats = vec![(2, TripSeat { person_id: stranger.clone(), trip_id: "G1234-20220308".into(), carriage: "05".into(), seat_row: Some(12) })];
-            assert_eq!(store.import_trips(&seats, STRICT, "t.csv", &Actor::system()).await.unwrap().created, 1);
-            assert_eq!(store.import_trips(&seats, STRICT, "t.csv", &Actor::system()).await.unwrap().unchanged, 1);
+            let seats = vec![(
+                2,
+                TripSeat {
+                    person_id: stranger.clone(),
+                    trip_id: "G1234-20220308".into(),
+                    carriage: "05".into(),
+                    seat_row: Some(12),
+                },
+            )];
+            assert_eq!(
+                store
+                    .import_trips(&seats, STRICT, "t.csv", &Actor::system())
+                    .await
+                    .unwrap()
+                    .created,
+                1
+            );
+            assert_eq!(
+                store
+                    .import_trips(&seats, STRICT, "t.csv", &Actor::system())
+                    .await
+                    .unwrap()
+                    .unchanged,
+                1
+            );
 
             // A merge carries the stays along.
-            let kept = store.person_by_document(&known.document).await.unwrap().unwrap().id;
-            store.merge_persons(kept, p.id, "same person", &Actor::system()).await.unwrap();
+            let kept = store
+                .person_by_document(&known.document)
+                .await
+                .unwrap()
+                .unwrap()
+                .id;
+            store
+                .merge_persons(kept, p.id, "same person", &Actor::system())
+                .await
+                .unwrap();
             assert_eq!(store.checkins_of_person(kept).await.unwrap().len(), 3);
 
             // Purge drops what ended before the cutoff and keeps the rest.
-            let purged = store.purge_movements(at(15, 0), &Actor::system()).await.unwrap();
+            let purged = store
+                .purge_movements(at(15, 0), &Actor::system())
+                .await
+                .unwrap();
             assert_eq!(purged.checkins, 2);
             assert_eq!(store.movement_counts().await.unwrap().0, 1);
-            let audit = store.audit_log(&AuditFilter { entity: Some("movements".into()), entity_id: None, limit: 5 }).await.unwrap();
+            let audit = store
+                .audit_log(&AuditFilter {
+                    entity: Some("movements".into()),
+                    entity_id: None,
+                    limit: 5,
+                })
+                .await
+                .unwrap();
             assert_eq!(audit[0].action, "purge");
             store.close().await;
             db.cleanup().await;
@@ -817,16 +913,40 @@ async fn contacts_of_a_case_are_updated_not_duplicated() {
     use closedloop_store::ContactDraft;
     for db in TestDatabase::each("contacts").await {
         let store = seeded(&db).await;
-        let c = case("K1", person(41, "陈一"), Classification::Asymptomatic, "220102", at(9, 8));
-        store.import_cases(&[(2, c)], STRICT, "c.csv", &Actor::system()).await.unwrap();
+        let c = case(
+            "K1",
+            person(41, "陈一"),
+            Classification::Asymptomatic,
+            "220102",
+            at(9, 8),
+        );
+        store
+            .import_cases(&[(2, c)], STRICT, "c.csv", &Actor::system())
+            .await
+            .unwrap();
         let others = vec![(2, person(42, "陈二")), (3, person(43, "陈三"))];
-        store.import_persons(&others, STRICT, "p.csv", &Actor::system()).await.unwrap();
+        store
+            .import_persons(&others, STRICT, "p.csv", &Actor::system())
+            .await
+            .unwrap();
         let case_pk = store.case("K1").await.unwrap().unwrap().id;
-        let source = store.person_by_document(&person(41, "").document).await.unwrap().unwrap().id;
+        let source = store
+            .person_by_document(&person(41, "").document)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
         let ids: Vec<i64> = {
             let mut v = Vec::new();
             for (_, p) in &others {
-                v.push(store.person_by_document(&p.document).await.unwrap().unwrap().id);
+                v.push(
+                    store
+                        .person_by_document(&p.document)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .id,
+                );
             }
             v
         };
@@ -844,26 +964,45 @@ async fn contacts_of_a_case_are_updated_not_duplicated() {
         };
         let draft = |person_id, degree| ContactDraft {
             person_id,
-            category: if degree == 1 { ContactCategory::CloseContact } else { ContactCategory::SecondaryContact },
+            category: if degree == 1 {
+                ContactCategory::CloseContact
+            } else {
+                ContactCategory::SecondaryContact
+            },
             degree,
             first_exposure: 150,
             via_person: source,
             explanations: vec![why.clone()],
         };
         let first = vec![draft(ids[0], 1), draft(ids[1], 2)];
-        let ch = store.record_contacts(case_pk, &first, "china-8th@1", &Actor::system()).await.unwrap();
-        assert_eq!((ch.created, ch.updated, ch.unchanged, ch.removed), (2, 0, 0, 0));
-        let ch = store.record_contacts(case_pk, &first, "china-8th@1", &Actor::system()).await.unwrap();
+        let ch = store
+            .record_contacts(case_pk, &first, "china-8th@1", &Actor::system())
+            .await
+            .unwrap();
+        assert_eq!(
+            (ch.created, ch.updated, ch.unchanged, ch.removed),
+            (2, 0, 0, 0)
+        );
+        let ch = store
+            .record_contacts(case_pk, &first, "china-8th@1", &Actor::system())
+            .await
+            .unwrap();
         assert_eq!((ch.created, ch.unchanged), (0, 2));
         let mut second = vec![draft(ids[0], 1)];
         second[0].first_exposure = 120;
-        let ch = store.record_contacts(case_pk, &second, "china-8th@1", &Actor::system()).await.unwrap();
+        let ch = store
+            .record_contacts(case_pk, &second, "china-8th@1", &Actor::system())
+            .await
+            .unwrap();
         assert_eq!((ch.updated, ch.removed), (1, 1));
         let stored = store.contacts_of_case("K1").await.unwrap();
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].contact, second[0]);
         assert_eq!(stored[0].contact.explanations[0], why);
-        assert_eq!(store.exposures_of_person(ids[0]).await.unwrap()[0].case_id, "K1");
+        assert_eq!(
+            store.exposures_of_person(ids[0]).await.unwrap()[0].case_id,
+            "K1"
+        );
         store.close().await;
         db.cleanup().await;
     }

@@ -1,0 +1,146 @@
+//! `trace`: close and secondary contacts from a check-in file, standalone (no
+//! database). The flags and the output file are a contract kept for
+//! benchmarks and outside checks.
+
+use crate::config::Config;
+use crate::exchange::write_atomically;
+use crate::report::Failure;
+use anyhow::Result;
+use clap::Args;
+use closedloop_domain::Lang;
+use closedloop_ingest::movement::{self, MovementError};
+use closedloop_trace::{Ids, Rules, StayIndex};
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Windows: a case's window is [reference_time − lookback, isolated_at or --as-of]. A case stay that \
+overlaps it exposes its venue from max(check_in, window start) to min(check_out, window end) + buffer. \
+Someone who is not a case, at the same venue, overlapping that for more than 0 seconds and at least \
+the minimum overlap, is a close contact (degree 1), first exposed at the latest of their check-in and \
+the exposure start. With --secondary, each close contact's stays from their first exposure to --as-of \
+expose others the same way: secondary contacts (degree 2), who are neither cases nor close contacts.\n\
+Output: person_id,degree,first_exposure,via,sources sorted by person_id (byte order); first_exposure \
+in UTC to the second; via is the case or close contact of the earliest exposure (ties: smallest id); \
+sources counts distinct cases or close contacts.\n\
+Times are whole seconds: sub-second parts are dropped. Times before 1970 or from 2100 on are refused.\n\
+判定规则：病例的传染期为[参考时间−回溯期, 隔离时间或--as-of]；与病例同场所停留、重叠时间大于0且不少于最短重叠时间者为密接；\
+加 --secondary 时，密接自首次暴露至--as-of的停留按同样规则判定次密接。")]
+pub struct TraceArgs {
+    /// Check-ins: CSV (RFC 3339 times) or Parquet (timestamps, or int64 microseconds since the epoch)
+    /// with person_id, venue_id, check_in, check_out
+    #[arg(long)]
+    pub checkins: PathBuf,
+    /// Cases: CSV with person_id, reference_time, isolated_at (may be empty)
+    #[arg(long)]
+    pub cases: PathBuf,
+    /// Output CSV: person_id,degree,first_exposure,via,sources (written only when all went well)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Look-back before a case's reference time, in days
+    #[arg(long, default_value_t = 2)]
+    pub lookback_days: u32,
+    /// How long a stay still counts after its source left, in minutes
+    #[arg(long, default_value_t = 30)]
+    pub buffer_minutes: u32,
+    /// The shortest overlap that counts, in minutes (any overlap must also be longer than zero)
+    #[arg(long, default_value_t = 0)]
+    pub min_overlap_minutes: u32,
+    /// Also find secondary contacts (contacts of close contacts)
+    #[arg(long)]
+    pub secondary: bool,
+    /// "Now": the end of windows without isolation (RFC 3339; default: the latest check_out in the data)
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+pub fn run(args: TraceArgs, config: &Config) -> Result<()> {
+    let lang = config.lang;
+    let tz = config.time_zone;
+    let fail = |e: MovementError| Failure::coded(&e, lang);
+    let started = Instant::now();
+
+    let as_of = match &args.as_of {
+        None => None,
+        Some(raw) => Some(
+            movement::parse_time(raw, tz)
+                .filter(|t| (movement::EARLIEST..movement::END).contains(t))
+                .ok_or_else(|| Failure::Coded {
+                    code: "invalid_time",
+                    message: lang.text(
+                        format!("--as-of：时间“{raw}”无效，请使用RFC 3339（如2022-03-09T08:30:00+08:00），且在1970至2099年之间"),
+                        format!("--as-of: invalid time {raw:?}: use RFC 3339 (2022-03-09T08:30:00+08:00), between 1970 and 2099"),
+                    ),
+                })?,
+        ),
+    };
+
+    // Cases first: a mistake there is found before the long read.
+    let mut people = Ids::new();
+    let mut venues = Ids::new();
+    let cases = movement::read_trace_cases(&args.cases, tz, &mut people).map_err(fail)?;
+    let stays =
+        movement::read_checkins(&args.checkins, tz, &mut people, &mut venues).map_err(fail)?;
+    let read = started.elapsed();
+    let index = StayIndex::build(stays);
+    let built = started.elapsed();
+    let as_of = as_of.or(index.latest_check_out()).unwrap_or(0);
+    let rules = Rules {
+        lookback: i64::from(args.lookback_days) * 86_400,
+        buffer: i64::from(args.buffer_minutes) * 60,
+        min_overlap: i64::from(args.min_overlap_minutes) * 60,
+    };
+    let contacts = closedloop_trace::trace(&index, &people, &cases, &rules, as_of, args.secondary);
+    let traced = started.elapsed();
+    write_atomically(&args.out, |file| {
+        movement::write_contacts(BufWriter::with_capacity(1 << 20, file), &contacts, &people)
+            .map_err(|e| {
+                Failure::Coded {
+                    code: "file_unwritable",
+                    message: lang.text(
+                        format!("无法写入{}：{e}", args.out.display()),
+                        format!("cannot write {}: {e}", args.out.display()),
+                    ),
+                }
+                .into()
+            })
+    })?;
+
+    let close = contacts.iter().filter(|c| c.degree == 1).count();
+    let secondary = contacts.len() - close;
+    eprintln!(
+        "{}",
+        summary(lang, cases.len(), index.len(), close, secondary, &args.out)
+    );
+    tracing::info!(
+        read_ms = read.as_millis() as u64,
+        index_ms = (built - read).as_millis() as u64,
+        trace_ms = (traced - built).as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        index_bytes = index.memory_bytes() as u64,
+        "trace timings"
+    );
+    Ok(())
+}
+
+fn summary(
+    lang: Lang,
+    cases: usize,
+    stays: usize,
+    close: usize,
+    secondary: usize,
+    out: &std::path::Path,
+) -> String {
+    lang.text(
+        format!(
+            "{cases}例病例，{stays}条停留记录：密接{close}人，次密接{secondary}人，已写入 {}",
+            out.display()
+        ),
+        format!(
+            "{cases} cases, {stays} stays: {close} close contacts, {secondary} secondary contacts, written to {}",
+            out.display()
+        ),
+    )
+}

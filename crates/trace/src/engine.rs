@@ -1,0 +1,610 @@
+//! Close and secondary contacts by venue, from a [`StayIndex`].
+
+use crate::ids::IdOrder;
+use crate::index::{StayIndex, VenueIndex};
+
+/// The rules of one tracing run, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// How far before its reference time a case's window opens.
+    pub lookback: i64,
+    /// How long a source's stay still counts after the source left.
+    pub buffer: i64,
+    /// The shortest overlap that makes a contact; any overlap counts must be
+    /// longer than zero whatever this says.
+    pub min_overlap: i64,
+}
+
+/// A case as the engine needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseInput {
+    pub person: u32,
+    /// Symptom onset, or the sampling time of the first positive sample.
+    pub reference_time: i64,
+    /// When the case was isolated; the window runs to `as_of` when `None`.
+    pub isolated_at: Option<i64>,
+}
+
+/// One traced person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contact {
+    pub person: u32,
+    /// 1: close contact of a case; 2: secondary, a contact of a close contact.
+    pub degree: u8,
+    /// The earliest qualifying exposure (seconds since the epoch).
+    pub first_exposure: i64,
+    /// The case (degree 1) or close contact (degree 2) of that earliest
+    /// exposure; on a tie, the one whose id sorts first.
+    pub via: u32,
+    /// How many distinct cases (degree 1) or close contacts (degree 2) gave a
+    /// qualifying exposure.
+    pub sources: u32,
+}
+
+/// How many contacts of each degree, without the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub close: usize,
+    pub secondary: usize,
+}
+
+/// What a person's slot says during a run.
+const NONE: u32 = u32::MAX;
+/// A case: never a contact, whatever they overlapped.
+const EXCLUDED: u32 = u32::MAX - 1;
+
+/// A contact being found. `via` is the rank of the source among its degree's
+/// sources in id order; `stamp` is the rank of the last source that reached it,
+/// so each source counts once however many of its stays overlapped.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    person: u32,
+    first: i64,
+    via: u32,
+    sources: u32,
+    stamp: u32,
+}
+
+/// One source's exposure windows: a case (possibly listed more than once) or
+/// a close contact.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    person: u32,
+    start: i64,
+    end: i64,
+}
+
+/// Reusable working memory of tracing, so that repeated runs on a warm index
+/// allocate nothing and touch only what they find. Use one per thread.
+#[derive(Debug, Clone, Default)]
+pub struct Tracer {
+    /// Per person: [`NONE`], [`EXCLUDED`] or an index into `entries`.
+    slot: Vec<u32>,
+    entries: Vec<Entry>,
+    windows: Vec<(u32, Window)>,
+    persons: Vec<u32>,
+    /// Entries below this are close contacts.
+    close: usize,
+    /// Exposures of close contacts: `[venue, source rank, start, end]`.
+    intervals: Vec<[u32; 4]>,
+    /// One bit per source rank: met by the person being traced.
+    seen: Vec<u64>,
+    /// The sources the person being traced met.
+    met: Vec<u32>,
+    /// Eligible people, by main venue then id.
+    order: Vec<u64>,
+    strategy: SecondaryMode,
+}
+
+/// How secondary contacts are found; see [`Tracer::secondary`]. Only tests
+/// force one: both must give the same answer.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecondaryMode {
+    #[default]
+    Auto,
+    BySource,
+    ByTarget,
+}
+
+impl Tracer {
+    pub fn new() -> Tracer {
+        Tracer::default()
+    }
+
+    #[doc(hidden)]
+    pub fn with_strategy(strategy: SecondaryMode) -> Tracer {
+        Tracer {
+            strategy,
+            ..Tracer::default()
+        }
+    }
+
+    /// Close contacts (and with `secondary`, their contacts), sorted by id.
+    ///
+    /// A case's window is `[reference_time − lookback, isolated_at or as_of]`.
+    /// A case stay overlapping it for a positive length exposes its venue over
+    /// `[max(in, start), min(out, end) + buffer]`; a stay of someone who is not
+    /// a case overlapping that for more than zero and at least `min_overlap`
+    /// seconds makes a close contact, exposed at `max(in, exposure start)`.
+    /// Secondary contacts are found the same way from each close contact's
+    /// stays over `[first exposure, as_of]`, among people who are neither
+    /// cases nor close contacts.
+    pub fn trace(
+        &mut self,
+        index: &StayIndex,
+        order: &impl IdOrder,
+        cases: &[CaseInput],
+        rules: &Rules,
+        as_of: i64,
+        secondary: bool,
+    ) -> Vec<Contact> {
+        self.run(index, order, cases, rules, as_of, secondary);
+        let mut persons = std::mem::take(&mut self.persons);
+        persons.clear();
+        persons.extend(self.entries.iter().map(|e| e.person));
+        order.sort(&mut persons);
+        let contacts = persons
+            .iter()
+            .filter_map(|&p| {
+                let s = *self.slot.get(p as usize)? as usize;
+                let e = self.entries.get(s)?;
+                let degree = if s < self.close { 1 } else { 2 };
+                Some(Contact {
+                    person: p,
+                    degree,
+                    first_exposure: e.first,
+                    via: e.via,
+                    sources: e.sources,
+                })
+            })
+            .collect();
+        self.persons = persons;
+        self.reset(cases);
+        contacts
+    }
+
+    /// How many contacts [`Tracer::trace`] would list, without sorting or
+    /// materialising them: the size of a run before asking for the list.
+    pub fn count(
+        &mut self,
+        index: &StayIndex,
+        order: &impl IdOrder,
+        cases: &[CaseInput],
+        rules: &Rules,
+        as_of: i64,
+        secondary: bool,
+    ) -> Counts {
+        self.run(index, order, cases, rules, as_of, secondary);
+        let counts = Counts {
+            close: self.close,
+            secondary: self.entries.len() - self.close,
+        };
+        self.reset(cases);
+        counts
+    }
+
+    /// Leaves `entries` filled (close contacts first, `via` as a person id) and
+    /// `slot` pointing at them; [`Tracer::reset`] undoes it.
+    fn run(
+        &mut self,
+        index: &StayIndex,
+        order: &impl IdOrder,
+        cases: &[CaseInput],
+        rules: &Rules,
+        as_of: i64,
+        secondary: bool,
+    ) {
+        let people = index.people();
+        if self.slot.len() < people {
+            self.slot.resize(people, NONE);
+        }
+        self.entries.clear();
+        self.close = 0;
+        let min_len = rules.min_overlap.max(1);
+
+        // Cases in id order; the same person listed twice is one source.
+        let mut persons = std::mem::take(&mut self.persons);
+        persons.clear();
+        persons.extend(cases.iter().map(|c| c.person));
+        order.sort(&mut persons);
+        persons.dedup();
+        for &p in &persons {
+            if let Some(s) = self.slot.get_mut(p as usize) {
+                *s = EXCLUDED;
+            }
+        }
+        let case_stays: usize = persons.iter().map(|&p| index.stay_count(p)).sum();
+        let mut rank_of_case: Vec<(u32, u32)> = persons
+            .iter()
+            .enumerate()
+            .map(|(r, &p)| (p, r as u32))
+            .collect();
+        rank_of_case.sort_unstable();
+        let mut windows = std::mem::take(&mut self.windows);
+        windows.clear();
+        windows.extend(cases.iter().filter_map(|c| {
+            let r = rank_of_case
+                .binary_search_by_key(&c.person, |&(p, _)| p)
+                .ok()
+                .and_then(|i| rank_of_case.get(i))?
+                .1;
+            Some((
+                r,
+                Window {
+                    person: c.person,
+                    start: c.reference_time.saturating_sub(rules.lookback),
+                    end: c.isolated_at.unwrap_or(as_of),
+                },
+            ))
+        }));
+        windows.sort_unstable_by_key(|&(r, _)| r);
+        self.spread(index, &windows, rules.buffer, min_len, 0);
+        self.close = self.entries.len();
+        for e in self.entries.iter_mut() {
+            e.via = persons.get(e.via as usize).copied().unwrap_or(e.via);
+        }
+
+        if secondary {
+            persons.clear();
+            persons.extend(self.entries.iter().map(|e| e.person));
+            order.sort(&mut persons);
+            let close = self.close;
+            let ordered = std::mem::take(&mut persons);
+            let excluded_stays =
+                case_stays + ordered.iter().map(|&p| index.stay_count(p)).sum::<usize>();
+            self.secondary(index, &ordered, rules, as_of, excluded_stays, &mut windows);
+            persons = ordered;
+            if let Some(found) = self.entries.get_mut(close..) {
+                for e in found {
+                    e.via = persons.get(e.via as usize).copied().unwrap_or(e.via);
+                }
+            }
+        }
+        self.persons = persons;
+        self.windows = windows;
+    }
+
+    /// Secondary contacts from the close contacts `sources` (in id order, so
+    /// a source's position is its rank). Returns true when it went target by
+    /// target.
+    ///
+    /// Close contacts can be most of a city, and then nearly every stay at a
+    /// venue they visited belongs to a case or a close contact, who cannot be
+    /// secondary: going source by source would scan all those stays for each
+    /// of millions of exposures. Instead the exposures are indexed by venue
+    /// (like stays) and each eligible person's stays query them, counting
+    /// each source once per person with a stamp per source. With few
+    /// exposures (one new case), source by source is cheaper: it touches only
+    /// the venues involved.
+    fn secondary(
+        &mut self,
+        index: &StayIndex,
+        sources: &[u32],
+        rules: &Rules,
+        as_of: i64,
+        excluded_stays: usize,
+        windows: &mut Vec<(u32, Window)>,
+    ) -> bool {
+        let close = self.close;
+        let buffer = rules.buffer;
+        let min_len = rules.min_overlap.max(1);
+        let eligible_stays = index.len().saturating_sub(excluded_stays);
+        let source_stays: usize = sources.iter().map(|&p| index.stay_count(p)).sum();
+        let by_target = match self.strategy {
+            SecondaryMode::Auto => source_stays.saturating_mul(32) >= eligible_stays,
+            SecondaryMode::BySource => false,
+            SecondaryMode::ByTarget => true,
+        };
+        let mut intervals = std::mem::take(&mut self.intervals);
+        intervals.clear();
+        if by_target {
+            // The exposures, read venue by venue: the stay arrays in order, and
+            // already grouped as the exposure index wants them.
+            let mut rank_of = vec![u32::MAX; close];
+            for (rank, &p) in sources.iter().enumerate() {
+                if let Some(r) = self
+                    .slot
+                    .get(p as usize)
+                    .and_then(|&s| rank_of.get_mut(s as usize))
+                {
+                    *r = rank as u32;
+                }
+            }
+            let (slot, entries) = (&self.slot, &self.entries);
+            index.for_each_stay(|venue, owner, cin, cout| {
+                let Some(&s) = slot.get(owner as usize) else {
+                    return;
+                };
+                let (Some(e), Some(&rank)) = (entries.get(s as usize), rank_of.get(s as usize))
+                else {
+                    return;
+                };
+                let start = cin.max(e.first);
+                let end = cout.min(as_of);
+                if end - start <= 0 {
+                    return;
+                }
+                let end = end.saturating_add(buffer);
+                if end - start < min_len {
+                    return;
+                }
+                // Stays end within u32, so clipping the exposure's end there
+                // changes no overlap.
+                intervals.push([
+                    venue,
+                    rank,
+                    start.clamp(0, i64::from(u32::MAX)) as u32,
+                    end.clamp(0, i64::from(u32::MAX)) as u32,
+                ]);
+            });
+        }
+        if by_target {
+            let exposures =
+                VenueIndex::from_intervals(std::mem::take(&mut intervals), index.venues());
+            // Eligible people ordered by the venue they visit most (a
+            // workplace, a school): consecutive people then query the same
+            // venue's exposures and stays, which are still in cache.
+            let mut order = std::mem::take(&mut self.order);
+            order.clear();
+            order.extend((0..index.people() as u32).filter_map(|q| {
+                if self.slot.get(q as usize) != Some(&NONE) {
+                    return None;
+                }
+                let main = index.main_venue(q)?;
+                Some((u64::from(main) << 32) | u64::from(q))
+            }));
+            order.sort_unstable();
+            let people = order.len();
+            let threads = if eligible_stays < 1 << 16 {
+                1
+            } else {
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+            };
+            let found: Vec<Vec<Entry>> = if threads <= 1 {
+                let mut found = Vec::new();
+                let mut scratch = Scratch {
+                    seen: std::mem::take(&mut self.seen),
+                    met: std::mem::take(&mut self.met),
+                };
+                reach_targets(
+                    index,
+                    &exposures,
+                    &order,
+                    min_len,
+                    sources.len(),
+                    &mut scratch,
+                    &mut found,
+                );
+                self.seen = scratch.seen;
+                self.met = scratch.met;
+                vec![found]
+            } else {
+                // Contiguous ranges of about as many people each.
+                let bounds: Vec<usize> = (0..=threads).map(|k| people * k / threads).collect();
+                std::thread::scope(|scope| {
+                    let workers: Vec<_> = bounds
+                        .windows(2)
+                        .map(|w| {
+                            let part = order.get(w[0]..w[1]).unwrap_or_default();
+                            let exposures = &exposures;
+                            scope.spawn(move || {
+                                let mut found = Vec::new();
+                                let mut scratch = Scratch::default();
+                                reach_targets(
+                                    index,
+                                    exposures,
+                                    part,
+                                    min_len,
+                                    sources.len(),
+                                    &mut scratch,
+                                    &mut found,
+                                );
+                                found
+                            })
+                        })
+                        .collect();
+                    workers
+                        .into_iter()
+                        .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                        .collect()
+                })
+            };
+            for e in found.into_iter().flatten() {
+                if let Some(s) = self.slot.get_mut(e.person as usize) {
+                    *s = self.entries.len() as u32;
+                }
+                self.entries.push(e);
+            }
+            self.order = order;
+        } else {
+            windows.clear();
+            for (rank, &p) in sources.iter().enumerate() {
+                if let Some(e) = self
+                    .slot
+                    .get(p as usize)
+                    .and_then(|&s| self.entries.get(s as usize))
+                {
+                    windows.push((
+                        rank as u32,
+                        Window {
+                            person: p,
+                            start: e.first,
+                            end: as_of,
+                        },
+                    ));
+                }
+            }
+            self.spread(index, windows, buffer, min_len, close);
+        }
+        self.intervals = intervals;
+        by_target
+    }
+
+    /// Adds an entry for everyone the sources' windows reach. `windows` is
+    /// sorted by source rank; a slot below `first_new` (an earlier degree) or
+    /// [`EXCLUDED`] is never reached.
+    fn spread(
+        &mut self,
+        index: &StayIndex,
+        windows: &[(u32, Window)],
+        buffer: i64,
+        min_len: i64,
+        first_new: usize,
+    ) {
+        let slot = &mut self.slot;
+        let entries = &mut self.entries;
+        let first_new = first_new as u32;
+        for &(rank, w) in windows {
+            // Sources go in rank order, so a tie in time keeps the earlier
+            // (smaller id) source: only a strictly earlier time replaces it.
+            let stamp = rank;
+            for r in index.person_records(w.person) {
+                let (venue, cin, cout) = (r[0], i64::from(r[2]), i64::from(r[3]));
+                let start = cin.max(w.start);
+                let end = cout.min(w.end);
+                if end - start <= 0 {
+                    continue;
+                }
+                let end = end.saturating_add(buffer);
+                if end - start < min_len {
+                    continue;
+                }
+                index.overlaps(venue, start, end, min_len, |q, t| {
+                    let Some(s) = slot.get_mut(q as usize) else {
+                        return;
+                    };
+                    if *s == NONE {
+                        *s = entries.len() as u32;
+                        entries.push(Entry {
+                            person: q,
+                            first: t,
+                            via: rank,
+                            sources: 1,
+                            stamp,
+                        });
+                    } else if *s >= first_new && *s != EXCLUDED {
+                        if let Some(e) = entries.get_mut(*s as usize) {
+                            if e.stamp != stamp {
+                                e.stamp = stamp;
+                                e.sources += 1;
+                            }
+                            if t < e.first {
+                                e.first = t;
+                                e.via = rank;
+                            }
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    fn reset(&mut self, cases: &[CaseInput]) {
+        for e in &self.entries {
+            if let Some(s) = self.slot.get_mut(e.person as usize) {
+                *s = NONE;
+            }
+        }
+        for c in cases {
+            if let Some(s) = self.slot.get_mut(c.person as usize) {
+                *s = NONE;
+            }
+        }
+        self.entries.clear();
+        self.close = 0;
+    }
+}
+
+/// Working memory of [`reach_targets`].
+#[derive(Debug, Default)]
+struct Scratch {
+    /// One bit per source: met by the person being traced.
+    seen: Vec<u64>,
+    /// The sources the person being traced met.
+    met: Vec<u32>,
+}
+
+/// Target by target (see [`Tracer::secondary`]): everyone in `people` (the
+/// low half of each) who overlapped an exposure becomes an entry in `found`,
+/// with `via` as the source's rank.
+fn reach_targets(
+    index: &StayIndex,
+    exposures: &VenueIndex,
+    people: &[u64],
+    min_len: i64,
+    sources: usize,
+    scratch: &mut Scratch,
+    found: &mut Vec<Entry>,
+) {
+    // One bit per source (a few hundred kilobytes even for a million
+    // sources, so it stays in cache), cleared after each person through the
+    // list of sources that person met.
+    let Scratch { seen, met } = scratch;
+    seen.clear();
+    seen.resize(sources.div_ceil(64), 0);
+    met.clear();
+    for &key in people {
+        let q = key as u32;
+        let (mut first, mut via) = (i64::MAX, u32::MAX);
+        for r in index.person_records(q) {
+            let (venue, cin, cout) = (r[0], i64::from(r[2]), i64::from(r[3]));
+            if cout - cin < min_len {
+                continue;
+            }
+            exposures.overlaps(venue, cin, cout, min_len, |exposure, t| {
+                let source = exposure[1];
+                if let Some(word) = seen.get_mut(source as usize / 64) {
+                    let bit = 1u64 << (source % 64);
+                    if *word & bit == 0 {
+                        *word |= bit;
+                        met.push(source);
+                    }
+                }
+                if (t, source) < (first, via) {
+                    first = t;
+                    via = source;
+                }
+            });
+        }
+        if !met.is_empty() {
+            found.push(Entry {
+                person: q,
+                first,
+                via,
+                sources: met.len() as u32,
+                stamp: 0,
+            });
+            for &source in met.iter() {
+                if let Some(word) = seen.get_mut(source as usize / 64) {
+                    *word = 0;
+                }
+            }
+            met.clear();
+        }
+    }
+}
+
+/// [`Tracer::trace`] with fresh working memory.
+pub fn trace(
+    index: &StayIndex,
+    order: &impl IdOrder,
+    cases: &[CaseInput],
+    rules: &Rules,
+    as_of: i64,
+    secondary: bool,
+) -> Vec<Contact> {
+    Tracer::new().trace(index, order, cases, rules, as_of, secondary)
+}
+
+/// [`Tracer::count`] with fresh working memory.
+pub fn count(
+    index: &StayIndex,
+    order: &impl IdOrder,
+    cases: &[CaseInput],
+    rules: &Rules,
+    as_of: i64,
+    secondary: bool,
+) -> Counts {
+    Tracer::new().count(index, order, cases, rules, as_of, secondary)
+}

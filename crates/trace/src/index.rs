@@ -1,0 +1,741 @@
+//! The stay index: every stay grouped by venue, for overlap queries, and by
+//! person, for walking one person's movements.
+
+use std::fmt;
+
+/// One stay of a person at a venue, in seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stay {
+    pub person: u32,
+    pub venue: u32,
+    pub check_in: i64,
+    pub check_out: i64,
+}
+
+/// Why a stay or a set of stays cannot be indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StayError {
+    /// The check-out is before the check-in.
+    CheckOutBeforeCheckIn,
+    /// A time outside 1970-01-01 .. 2106-02-07 (seconds in `u32`).
+    TimeOutOfRange,
+    /// More than `u32::MAX - 1` stays, people or venues.
+    TooMany,
+}
+
+impl fmt::Display for StayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StayError::CheckOutBeforeCheckIn => "check-out before check-in",
+            StayError::TimeOutOfRange => "time outside 1970..2106",
+            StayError::TooMany => "more than 4,294,967,294 stays, people or venues",
+        })
+    }
+}
+
+impl std::error::Error for StayError {}
+
+/// The most stays, people or venues an index holds: positions are `u32`.
+pub const MAX_ITEMS: usize = u32::MAX as usize - 1;
+
+/// A stay as the index keeps it: `[venue, owner, check_in, check_out]`,
+/// times as `u32` seconds. An array of `u32` so that a vector of them can be
+/// allocated zeroed (lazily, by the operating system) and filled by several
+/// threads, which then share the cost of the first touch of each page.
+pub(crate) type Record = [u32; 4];
+const VENUE: usize = 0;
+const OWNER: usize = 1;
+const IN: usize = 2;
+const OUT: usize = 3;
+
+/// Stays collected for [`StayIndex::build`], each checked on the way in and
+/// kept in 16 bytes (the index's own form), so that collecting a large city
+/// does not cost more memory than the index it becomes.
+#[derive(Debug, Clone, Default)]
+pub struct Stays {
+    stays: Vec<Record>,
+    people: u32,
+    venues: u32,
+}
+
+impl Stays {
+    pub fn new() -> Stays {
+        Stays::default()
+    }
+
+    pub fn with_capacity(n: usize) -> Stays {
+        Stays {
+            stays: Vec::with_capacity(n),
+            ..Stays::default()
+        }
+    }
+
+    /// Adds one stay. A zero-length stay is valid; it can never overlap.
+    pub fn push(&mut self, stay: Stay) -> Result<(), StayError> {
+        let check_in = u32::try_from(stay.check_in).map_err(|_| StayError::TimeOutOfRange)?;
+        let check_out = u32::try_from(stay.check_out).map_err(|_| StayError::TimeOutOfRange)?;
+        if check_out < check_in {
+            return Err(StayError::CheckOutBeforeCheckIn);
+        }
+        if self.stays.len() >= MAX_ITEMS || stay.person == u32::MAX || stay.venue == u32::MAX {
+            return Err(StayError::TooMany);
+        }
+        self.people = self.people.max(stay.person + 1);
+        self.venues = self.venues.max(stay.venue + 1);
+        self.stays
+            .push([stay.venue, stay.person, check_in, check_out]);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.stays.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stays.is_empty()
+    }
+}
+
+impl TryFrom<Vec<Stay>> for Stays {
+    type Error = StayError;
+    fn try_from(stays: Vec<Stay>) -> Result<Stays, StayError> {
+        let mut out = Stays::with_capacity(stays.len());
+        for s in stays {
+            out.push(s)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Every stay, indexed twice. Times are `u32` seconds since the Unix epoch.
+///
+/// **By venue** (the overlap side, a [`VenueIndex`]): the stays of one venue
+/// are contiguous and split into *segments* by duration class (powers of
+/// two), each sorted by check-in and knowing its longest stay. A query "who
+/// was at venue `v` during `[a, b]` for at least `m` seconds" searches each
+/// segment for the first check-in that could still reach `a + m` (check-in ≥
+/// `a + m − longest`) and scans until check-in > `b − m`. Within a duration
+/// class the stays that end too early are at most about as many as the ones
+/// found, so a long shift at a venue does not make every short query scan the
+/// whole day (as a single prefix maximum of check-outs would).
+///
+/// **By person**: for each person, the positions of their stays in the venue
+/// order.
+///
+/// Resident size: 16 bytes per stay by venue (venue, person, check-in,
+/// check-out), 4 by person, plus 4 per person and 8 per segment (a venue has
+/// one segment per duration class it sees): about 20–21 bytes per stay.
+#[derive(Debug, Clone, Default)]
+pub struct StayIndex {
+    by_venue: VenueIndex,
+    /// Person `p`'s stays are `person_pos[person_start[p]..person_start[p + 1]]`.
+    person_start: Vec<u32>,
+    person_pos: Vec<u32>,
+    latest_check_out: Option<u32>,
+}
+
+/// Intervals grouped by venue and duration class, sorted by start: the
+/// overlap side of a [`StayIndex`], and of the exposures of many sources.
+/// Each interval carries a `u32` owner (a person, or a source).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VenueIndex {
+    records: Vec<Record>,
+    /// Segment `g` is `seg_start[g]..seg_start[g + 1]`; one sentinel at the end.
+    seg_start: Vec<u32>,
+    seg_longest: Vec<u32>,
+    /// Venue `v`'s segments are `venue_seg[v]..venue_seg[v + 1]`.
+    venue_seg: Vec<u32>,
+}
+
+/// Duration class of a stay: one class below 128 s, then one per power of two.
+fn class(duration: u32) -> u32 {
+    (32 - duration.leading_zeros()).saturating_sub(7)
+}
+
+fn sort_key(r: &Record) -> u64 {
+    (u64::from(class(r[OUT].saturating_sub(r[IN]))) << 32) | u64::from(r[IN])
+}
+
+/// How many threads the build uses for `n` items: one below a few hundred
+/// thousand, where a thread costs more than it saves.
+fn threads_for(n: usize) -> usize {
+    if n < 1 << 18 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |t| t.get().clamp(1, 8))
+    }
+}
+
+/// Splits `0..items` into `parts` contiguous ranges of about equal weight,
+/// where `start` holds the prefix sums of the weights (`start[i]` before
+/// item `i`, one more entry than items).
+fn balanced(start: &[u32], parts: usize) -> Vec<usize> {
+    let items = start.len().saturating_sub(1);
+    let total = start.last().copied().unwrap_or(0) as usize;
+    let mut bounds: Vec<usize> = (0..=parts)
+        .map(|k| {
+            let target = (total * k / parts.max(1)) as u32;
+            start.partition_point(|&s| s < target).min(items)
+        })
+        .collect();
+    if let Some(b) = bounds.first_mut() {
+        *b = 0;
+    }
+    if let Some(b) = bounds.last_mut() {
+        *b = items;
+    }
+    bounds
+}
+
+/// Prefix sums of counts, in place: `c[i]` becomes the sum of `c[..i]`
+/// (the slice has one more entry than there are counts).
+fn prefix_sums(c: &mut [u32]) {
+    let mut sum = 0u32;
+    for x in c.iter_mut() {
+        let n = *x;
+        *x = sum;
+        sum = sum.wrapping_add(n);
+    }
+}
+
+impl VenueIndex {
+    /// Groups `items` by venue (a counting sort, each thread writing the
+    /// venues of its own share), then sorts each venue's run by (duration
+    /// class, start). `venues` is one more than the largest venue. Returns
+    /// where each venue's run starts.
+    fn build(items: Vec<Record>, venues: usize) -> (VenueIndex, Vec<u32>) {
+        let n = items.len();
+        let threads = threads_for(n);
+        let mut venue_start = vec![0u32; venues + 1];
+        for r in &items {
+            if let Some(c) = venue_start.get_mut(r[VENUE] as usize) {
+                *c += 1;
+            }
+        }
+        prefix_sums(&mut venue_start);
+
+        // Zeroed memory comes lazily from the system: the threads that fill
+        // it pay for its pages together.
+        let mut records: Vec<Record> = vec![[0u32; 4]; n];
+        let bounds = balanced(&venue_start, threads);
+        {
+            let mut rest: &mut [Record] = &mut records;
+            let mut parts = Vec::with_capacity(threads);
+            for w in bounds.windows(2) {
+                let (lo, hi) = (w[0], w[1]);
+                let from = venue_start.get(lo).copied().unwrap_or(0) as usize;
+                let to = venue_start.get(hi).copied().unwrap_or(0) as usize;
+                let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
+                rest = tail;
+                parts.push((lo, hi, from, part));
+            }
+            let (items, venue_start) = (&items, &venue_start);
+            std::thread::scope(|scope| {
+                for (lo, hi, from, part) in parts {
+                    scope.spawn(move || {
+                        // Each thread reads every item and writes those of its
+                        // venues, in input order (so the grouping is stable).
+                        let mut next: Vec<u32> = venue_start
+                            .get(lo..hi)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|&s| s - from as u32)
+                            .collect();
+                        for r in items {
+                            let v = r[VENUE] as usize;
+                            if v < lo || v >= hi {
+                                continue;
+                            }
+                            if let Some(at) = next.get_mut(v - lo) {
+                                if let Some(slot) = part.get_mut(*at as usize) {
+                                    *slot = *r;
+                                }
+                                *at += 1;
+                            }
+                        }
+                        sort_venues(part, venue_start.get(lo..=hi).unwrap_or_default(), from);
+                    });
+                }
+            });
+        }
+        drop(items);
+
+        let mut index = VenueIndex {
+            records,
+            seg_start: Vec::new(),
+            seg_longest: Vec::new(),
+            venue_seg: Vec::with_capacity(venues + 1),
+        };
+        for v in 0..venues {
+            index.venue_seg.push(index.seg_start.len() as u32);
+            let lo = venue_start.get(v).copied().unwrap_or(0) as usize;
+            let hi = venue_start.get(v + 1).copied().unwrap_or(0) as usize;
+            let mut current = u32::MAX;
+            for (i, r) in index
+                .records
+                .get(lo..hi)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let duration = r[OUT].saturating_sub(r[IN]);
+                let c = class(duration);
+                if c != current {
+                    current = c;
+                    index.seg_start.push((lo + i) as u32);
+                    index.seg_longest.push(duration);
+                } else if let Some(l) = index.seg_longest.last_mut() {
+                    *l = (*l).max(duration);
+                }
+            }
+        }
+        index.venue_seg.push(index.seg_start.len() as u32);
+        index.seg_start.push(n as u32);
+        (index, venue_start)
+    }
+
+    /// Intervals of `[venue, owner, start, end]`, ends at or after starts.
+    pub(crate) fn from_intervals(items: Vec<Record>, venues: usize) -> VenueIndex {
+        VenueIndex::build(items, venues).0
+    }
+
+    fn memory_bytes(&self) -> usize {
+        16 * self.records.capacity()
+            + 4 * (self.seg_start.capacity()
+                + self.seg_longest.capacity()
+                + self.venue_seg.capacity())
+    }
+
+    /// Calls `hit(record, exposure time)` for every interval at `venue` whose
+    /// overlap with `[a, b]`, `min(end, b) − max(start, a)`, is at least
+    /// `min_len` (≥ 1). The exposure time is `max(start, a)`.
+    #[inline]
+    pub(crate) fn overlaps(
+        &self,
+        venue: u32,
+        a: i64,
+        b: i64,
+        min_len: i64,
+        mut hit: impl FnMut(&Record, i64),
+    ) {
+        let v = venue as usize;
+        let (Some(&g0), Some(&g1)) = (self.venue_seg.get(v), self.venue_seg.get(v + 1)) else {
+            return;
+        };
+        let last_in = b.saturating_sub(min_len);
+        for g in g0 as usize..g1 as usize {
+            let (Some(&lo), Some(&hi), Some(&longest)) = (
+                self.seg_start.get(g),
+                self.seg_start.get(g + 1),
+                self.seg_longest.get(g),
+            ) else {
+                continue;
+            };
+            // Earlier check-ins leave before a + min_len even when longest.
+            let first_in = a.saturating_add(min_len) - i64::from(longest);
+            if first_in > last_in {
+                continue;
+            }
+            let Some(segment) = self.records.get(lo as usize..hi as usize) else {
+                continue;
+            };
+            let start = first_at_or_after(segment, first_in);
+            for r in segment.get(start..).unwrap_or_default() {
+                let cin = i64::from(r[IN]);
+                if cin > last_in {
+                    break;
+                }
+                let from = cin.max(a);
+                if i64::from(r[OUT]).min(b) - from >= min_len {
+                    hit(r, from);
+                }
+            }
+        }
+    }
+}
+
+impl StayIndex {
+    /// Builds the index: see [`StayIndex`].
+    pub fn build(stays: Stays) -> StayIndex {
+        let Stays {
+            stays,
+            people,
+            venues,
+        } = stays;
+        let n = stays.len();
+        let venues = venues as usize;
+        let people = people as usize;
+        let latest_check_out = stays.iter().map(|r| r[OUT]).max();
+        let (by_venue, _) = VenueIndex::build(stays, venues);
+
+        // By person: a counting sort of positions, each thread writing the
+        // positions of its own share of people.
+        let mut person_start = vec![0u32; people + 1];
+        for r in &by_venue.records {
+            if let Some(c) = person_start.get_mut(r[OWNER] as usize) {
+                *c += 1;
+            }
+        }
+        prefix_sums(&mut person_start);
+        let mut person_pos = vec![0u32; n];
+        let threads = threads_for(n);
+        let bounds = balanced(&person_start, threads);
+        {
+            let mut rest: &mut [u32] = &mut person_pos;
+            let mut parts = Vec::with_capacity(threads);
+            for w in bounds.windows(2) {
+                let (lo, hi) = (w[0], w[1]);
+                let from = person_start.get(lo).copied().unwrap_or(0) as usize;
+                let to = person_start.get(hi).copied().unwrap_or(0) as usize;
+                let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
+                rest = tail;
+                parts.push((lo, hi, from, part));
+            }
+            let (records, person_start) = (&by_venue.records, &person_start);
+            std::thread::scope(|scope| {
+                for (lo, hi, from, part) in parts {
+                    scope.spawn(move || {
+                        let mut next: Vec<u32> = person_start
+                            .get(lo..hi)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|&s| s - from as u32)
+                            .collect();
+                        for (pos, r) in records.iter().enumerate() {
+                            let p = r[OWNER] as usize;
+                            if p < lo || p >= hi {
+                                continue;
+                            }
+                            if let Some(at) = next.get_mut(p - lo) {
+                                if let Some(slot) = part.get_mut(*at as usize) {
+                                    *slot = pos as u32;
+                                }
+                                *at += 1;
+                            }
+                        }
+                    });
+                }
+            });
+        }
+
+        StayIndex {
+            by_venue,
+            person_start,
+            person_pos,
+            latest_check_out,
+        }
+    }
+
+    /// Number of stays.
+    pub fn len(&self) -> usize {
+        self.person_pos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.person_pos.is_empty()
+    }
+
+    /// One more than the largest person id with a stay.
+    pub fn people(&self) -> usize {
+        self.person_start.len().saturating_sub(1)
+    }
+
+    /// One more than the largest venue id with a stay.
+    pub fn venues(&self) -> usize {
+        self.by_venue.venue_seg.len().saturating_sub(1)
+    }
+
+    /// The latest check-out of any stay.
+    pub fn latest_check_out(&self) -> Option<i64> {
+        self.latest_check_out.map(i64::from)
+    }
+
+    /// Bytes the index holds (its vectors' capacities).
+    pub fn memory_bytes(&self) -> usize {
+        self.by_venue.memory_bytes()
+            + 4 * (self.person_start.capacity() + self.person_pos.capacity())
+    }
+
+    /// The stays of `person`, grouped by venue.
+    pub fn stays_of(&self, person: u32) -> impl Iterator<Item = Stay> + '_ {
+        self.person_records(person).map(move |r| Stay {
+            person,
+            venue: r[VENUE],
+            check_in: i64::from(r[IN]),
+            check_out: i64::from(r[OUT]),
+        })
+    }
+
+    /// Calls `f(person, check_in, check_out)` for every stay at `venue` whose
+    /// overlap with `[a, b]`, `min(check_out, b) − max(check_in, a)`, is at
+    /// least `min_len` seconds (taken as 1 when smaller: an overlap must be
+    /// longer than zero).
+    pub fn overlapping_stays(
+        &self,
+        venue: u32,
+        a: i64,
+        b: i64,
+        min_len: i64,
+        mut f: impl FnMut(u32, i64, i64),
+    ) {
+        self.by_venue.overlaps(venue, a, b, min_len.max(1), |r, _| {
+            f(r[OWNER], i64::from(r[IN]), i64::from(r[OUT]))
+        })
+    }
+
+    /// Calls `f(venue, person, check_in, check_out)` for every stay, venue by venue.
+    pub(crate) fn for_each_stay(&self, mut f: impl FnMut(u32, u32, i64, i64)) {
+        for r in &self.by_venue.records {
+            f(r[VENUE], r[OWNER], i64::from(r[IN]), i64::from(r[OUT]));
+        }
+    }
+
+    /// The venue where `person` has the most stays (the smallest on a tie).
+    pub(crate) fn main_venue(&self, person: u32) -> Option<u32> {
+        // A person's stays are grouped by venue, in venue order.
+        let mut best: Option<(usize, u32)> = None;
+        let mut run: Option<(usize, u32)> = None;
+        for r in self.person_records(person) {
+            run = match run {
+                Some((k, v)) if v == r[VENUE] => Some((k + 1, v)),
+                _ => Some((1, r[VENUE])),
+            };
+            if let Some((k, v)) = run {
+                if best.is_none_or(|(n, _)| k > n) {
+                    best = Some((k, v));
+                }
+            }
+        }
+        best.map(|(_, v)| v)
+    }
+
+    /// How many stays `person` has.
+    pub(crate) fn stay_count(&self, person: u32) -> usize {
+        self.positions(person).len()
+    }
+
+    fn positions(&self, person: u32) -> &[u32] {
+        let p = person as usize;
+        let lo = self.person_start.get(p).copied().unwrap_or(0) as usize;
+        let hi = self.person_start.get(p + 1).copied().unwrap_or(0) as usize;
+        self.person_pos.get(lo..hi).unwrap_or_default()
+    }
+
+    /// The stays of `person` as `(venue, check_in, check_out)`.
+    pub(crate) fn person_records(&self, person: u32) -> impl Iterator<Item = &Record> + '_ {
+        self.positions(person)
+            .iter()
+            .filter_map(|&pos| self.by_venue.records.get(pos as usize))
+    }
+
+    /// See [`VenueIndex::overlaps`]; the owner is the person.
+    #[inline]
+    pub(crate) fn overlaps(
+        &self,
+        venue: u32,
+        a: i64,
+        b: i64,
+        min_len: i64,
+        mut hit: impl FnMut(u32, i64),
+    ) {
+        self.by_venue
+            .overlaps(venue, a, b, min_len, |r, t| hit(r[OWNER], t))
+    }
+}
+
+/// The number of records in `sorted` (by start) that start before `t`.
+/// Crowded venues have segments of thousands of stays spread fairly evenly
+/// over the days, so the search starts where `t` would fall if they were even
+/// and gallops from there: a few neighbouring cache lines instead of a dozen
+/// scattered binary-search probes.
+#[inline]
+fn first_at_or_after(sorted: &[Record], t: i64) -> usize {
+    let n = sorted.len();
+    let (Some(lo), Some(hi)) = (sorted.first(), sorted.last()) else {
+        return 0;
+    };
+    let below = |i: usize| sorted.get(i).is_some_and(|r| i64::from(r[IN]) < t);
+    if n <= 64 || t <= i64::from(lo[IN]) {
+        return sorted.partition_point(|r| i64::from(r[IN]) < t);
+    }
+    if t > i64::from(hi[IN]) {
+        return n;
+    }
+    let (lo, hi) = (i64::from(lo[IN]), i64::from(hi[IN]));
+    // lo < t <= hi, so the guess is inside.
+    let guess = ((t - lo) as u128 * (n - 1) as u128 / (hi - lo).max(1) as u128) as usize;
+    let guess = guess.min(n - 1);
+    // Bracket the answer in [a, b], galloping from the guess.
+    let (mut a, mut b);
+    if below(guess) {
+        let mut step = 1;
+        a = guess + 1;
+        b = (guess + step).min(n);
+        while b < n && below(b) {
+            a = b + 1;
+            step *= 2;
+            b = (b + step).min(n);
+        }
+    } else {
+        let mut step = 1;
+        b = guess;
+        a = guess.saturating_sub(step);
+        while a > 0 && !below(a) {
+            b = a;
+            step *= 2;
+            a = a.saturating_sub(step);
+        }
+        if below(a) {
+            a += 1;
+        }
+    }
+    a + sorted
+        .get(a..b)
+        .map_or(0, |r| r.partition_point(|r| i64::from(r[IN]) < t))
+}
+
+/// Sorts each venue's run (venues `starts.len() - 1` of them, their runs at
+/// `starts[i] - base` in `part`) by (duration class, start). Check-in files
+/// usually come in time order, and the grouping by venue keeps that order, so
+/// a run already sorted by start only needs a stable split by class (linear);
+/// others are sorted.
+fn sort_venues(part: &mut [Record], starts: &[u32], base: usize) {
+    let mut scratch: Vec<Record> = Vec::new();
+    for w in starts.windows(2) {
+        let (lo, hi) = (w[0] as usize - base, w[1] as usize - base);
+        let Some(run) = part.get_mut(lo..hi) else {
+            continue;
+        };
+        if run.len() < 2 {
+            continue;
+        }
+        let by_start = run.windows(2).all(|p| p[0][IN] <= p[1][IN]);
+        if !by_start {
+            run.sort_unstable_by_key(sort_key);
+            continue;
+        }
+        let mut count = [0u32; 34];
+        for r in run.iter() {
+            if let Some(c) = count.get_mut(class(r[OUT].saturating_sub(r[IN])) as usize) {
+                *c += 1;
+            }
+        }
+        if count.iter().filter(|&&c| c > 0).count() == 1 {
+            continue;
+        }
+        prefix_sums(&mut count);
+        scratch.clear();
+        scratch.resize(run.len(), [0; 4]);
+        for r in run.iter() {
+            if let Some(at) = count.get_mut(class(r[OUT].saturating_sub(r[IN])) as usize) {
+                if let Some(slot) = scratch.get_mut(*at as usize) {
+                    *slot = *r;
+                }
+                *at += 1;
+            }
+        }
+        run.copy_from_slice(&scratch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stay(person: u32, venue: u32, check_in: i64, check_out: i64) -> Stay {
+        Stay {
+            person,
+            venue,
+            check_in,
+            check_out,
+        }
+    }
+
+    #[test]
+    fn stays_are_checked_on_the_way_in() {
+        let mut s = Stays::new();
+        assert_eq!(
+            s.push(stay(0, 0, 10, 5)),
+            Err(StayError::CheckOutBeforeCheckIn)
+        );
+        assert_eq!(s.push(stay(0, 0, -1, 5)), Err(StayError::TimeOutOfRange));
+        assert_eq!(
+            s.push(stay(0, 0, 0, 1 << 32)),
+            Err(StayError::TimeOutOfRange)
+        );
+        assert_eq!(s.push(stay(u32::MAX, 0, 0, 1)), Err(StayError::TooMany));
+        assert_eq!(s.push(stay(0, 0, 7, 7)), Ok(()));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn each_person_finds_their_stays_back() {
+        let input = vec![
+            stay(2, 1, 100, 5000),
+            stay(0, 1, 50, 60),
+            stay(2, 0, 10, 20),
+            stay(1, 3, 0, 1_000_000),
+            stay(2, 1, 100, 5000),
+        ];
+        let index = StayIndex::build(Stays::try_from(input.clone()).unwrap());
+        assert_eq!((index.len(), index.people(), index.venues()), (5, 3, 4));
+        assert_eq!(index.latest_check_out(), Some(1_000_000));
+        for p in 0..3 {
+            let mut got: Vec<Stay> = index.stays_of(p).collect();
+            let mut want: Vec<Stay> = input.iter().copied().filter(|s| s.person == p).collect();
+            got.sort_by_key(|s| (s.venue, s.check_in, s.check_out));
+            want.sort_by_key(|s| (s.venue, s.check_in, s.check_out));
+            assert_eq!(got, want);
+        }
+        assert_eq!(index.stays_of(9).count(), 0);
+    }
+
+    #[test]
+    fn galloping_search_agrees_with_binary_search() {
+        let mut v: Vec<Record> = (0..3000u32)
+            .map(|i| [0, 0, (i * i) % 100_003 / 7, 0])
+            .collect();
+        v.sort_unstable_by_key(|r| r[IN]);
+        for t in (-5i64..16_000).step_by(7).chain([i64::MIN, i64::MAX]) {
+            assert_eq!(
+                first_at_or_after(&v, t),
+                v.partition_point(|r| i64::from(r[IN]) < t),
+                "{t}"
+            );
+        }
+        let flat = vec![[0, 0, 5, 5]; 200];
+        for t in [4, 5, 6] {
+            assert_eq!(
+                first_at_or_after(&flat, t),
+                flat.partition_point(|r| i64::from(r[IN]) < t)
+            );
+        }
+    }
+
+    #[test]
+    fn overlap_queries_see_long_and_short_stays() {
+        // A long shift and many short visits at one venue.
+        let mut input = vec![stay(0, 0, 0, 40_000)];
+        for i in 0..200 {
+            input.push(stay(1 + i, 0, i64::from(i) * 200, i64::from(i) * 200 + 150));
+        }
+        let index = StayIndex::build(Stays::try_from(input.clone()).unwrap());
+        for (a, b, m) in [
+            (10_000, 10_400, 1),
+            (0, 0, 1),
+            (5, 40_000, 100),
+            (39_999, 50_000, 1),
+        ] {
+            let mut got = Vec::new();
+            index.overlaps(0, a, b, m, |p, t| got.push((p, t)));
+            got.sort_unstable();
+            let mut want: Vec<(u32, i64)> = input
+                .iter()
+                .filter(|s| s.check_out.min(b) - s.check_in.max(a) >= m)
+                .map(|s| (s.person, s.check_in.max(a)))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "{a} {b} {m}");
+        }
+    }
+}
