@@ -77,6 +77,8 @@ pub enum Command {
     Bulletin(BulletinArgs),
     /// Delete movement data (check-ins, trip seats) older than the retention period / 清除过期行程数据
     Purge(PurgeArgs),
+    /// Trace a registered case under the profile (venues, households, co-travel, secondary), store and show its contacts with why / 判定并登记病例的密接、次密接
+    Contacts(crate::contacts::ContactsArgs),
     /// Close and secondary contacts of cases from a check-in file (CSV or Parquet), without a database / 由场所码记录判定密接、次密接
     Trace(crate::trace::TraceArgs),
 }
@@ -234,6 +236,7 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
         }
         Command::Import(args) => crate::exchange::import(args, &config).await,
         Command::Purge(args) => crate::exchange::purge(args, &config).await,
+        Command::Contacts(args) => crate::contacts::run(args, &config).await,
         Command::Trace(args) => crate::trace::run(args, &config),
         Command::Export(args) => crate::exchange::export(args, &config).await,
         Command::Bulletin(args) => {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod contacts;
 mod demo;
 mod exchange;
 mod report;

@@ -645,3 +645,65 @@ async fn movement_data_imports_once_and_expires() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_case_contacts_are_traced_stored_and_explained() {
+    for db in each("cli_contacts").await {
+        let run = Run::new(&db.url);
+        run.seed();
+        for (kind, file) in [
+            ("venues", "venues.csv"),
+            ("checkins", "checkins.csv"),
+            ("trips", "trips.csv"),
+        ] {
+            run.ok(&["import", kind, fixture(file).to_str().unwrap()]);
+        }
+        // C001 shared a restaurant with C002 (a case: never a contact) and a carriage, two rows apart, with a stranger.
+        let out = run.ok(&[
+            "--lang",
+            "en",
+            "contacts",
+            "--case",
+            "C001",
+            "--as-of",
+            "2022-03-12T00:00:00+08:00",
+        ]);
+        assert!(
+            out.contains("1 close contacts, 0 secondary contacts, 0 venue-exposed (1 new"),
+            "{out}"
+        );
+        assert!(
+            out.contains("220102199901011234\tClose contact")
+                && out.contains("trip G1234-20220305 carriage 05, source row 12, contact row 14"),
+            "{out}"
+        );
+        let again = run.ok(&[
+            "--lang",
+            "en",
+            "contacts",
+            "--case",
+            "C001",
+            "--as-of",
+            "2022-03-12T00:00:00+08:00",
+        ]);
+        assert!(
+            again.contains("(0 new, 0 updated, 1 unchanged, 0 removed"),
+            "{again}"
+        );
+        let json: Value = serde_json::from_str(&run.ok(&[
+            "contacts",
+            "--case",
+            "C001",
+            "--format",
+            "json",
+            "--as-of",
+            "2022-03-12T00:00:00+08:00",
+        ]))
+        .unwrap();
+        assert_eq!(json[0]["category"], "close_contact");
+        assert_eq!(json[0]["explanations"][0]["kind"], "co_travel");
+        let err = run.fails(&["--lang", "en", "contacts", "--case", "NOPE"]);
+        assert!(err.contains("NOPE"), "{err}");
+        db.cleanup().await;
+    }
+}

@@ -20,6 +20,7 @@
 //! ```
 
 mod engine;
+pub mod explain;
 mod ids;
 mod index;
 
