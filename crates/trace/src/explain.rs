@@ -71,13 +71,16 @@ pub struct Traced {
 /// How many exposures a contact keeps as its explanation.
 pub const MAX_EXPOSURES: usize = 8;
 
+/// Who sat in a carriage, and in which row.
+type Seat = (u32, Option<i64>);
+
 /// Households and trip seats, by person, in the index's person numbering.
 #[derive(Debug, Clone, Default)]
 pub struct Relations {
     household_of: HashMap<u32, u32>,
     members: HashMap<u32, Vec<u32>>,
     seats_of: HashMap<u32, Vec<(u32, u32, Option<i64>)>>,
-    carriages: HashMap<(u32, u32), Vec<(u32, Option<i64>)>>,
+    carriages: HashMap<(u32, u32), Vec<Seat>>,
 }
 
 impl Relations {
