@@ -74,25 +74,9 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     )?;
     let actor = Actor("demo".into());
     let mode = ImportMode::default();
-    let number = |n: usize| n as u64 + 2;
-    let regions: Vec<_> = data
-        .regions
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| (number(i), r))
-        .collect();
-    let persons: Vec<_> = data
-        .persons
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| (number(i), p))
-        .collect();
-    let cases: Vec<_> = data
-        .cases
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| (number(i), c))
-        .collect();
+    let regions = numbered(data.regions);
+    let persons = numbered(data.persons);
+    let cases = numbered(data.cases);
     let fail = |e: closedloop_store::StoreError| Failure::coded(&e, lang);
     store
         .import_regions(&regions, mode, "demo:regions", &actor)
@@ -108,24 +92,9 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         .await
         .map_err(fail)?;
     bar.finish_and_clear();
-    let venues: Vec<_> = data
-        .venues
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (number(i), v))
-        .collect();
-    let checkins: Vec<_> = data
-        .checkins
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| (number(i), c))
-        .collect();
-    let trips: Vec<_> = data
-        .trips
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| (number(i), t))
-        .collect();
+    let venues = numbered(data.venues);
+    let checkins = numbered(data.checkins);
+    let trips = numbered(data.trips);
     store
         .import_venues(&venues, mode, "demo:venues", &actor)
         .await
@@ -192,6 +161,15 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         )
     );
     serve(store, &config).await
+}
+
+/// Records with the line they would have in a file (header on line 1), as imports expect.
+fn numbered<T>(items: Vec<T>) -> Vec<(u64, T)> {
+    items
+        .into_iter()
+        .zip(2u64..)
+        .map(|(t, line)| (line, t))
+        .collect()
 }
 
 fn marker_path(db: &Path) -> PathBuf {
