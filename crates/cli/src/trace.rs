@@ -29,8 +29,9 @@ Times are whole seconds: sub-second parts are dropped. Times before 1970 or from
 判定规则：病例的传染期为[参考时间−回溯期, 隔离时间或--as-of]；与病例同场所停留、重叠时间大于0且不少于最短重叠时间者为密接；\
 加 --secondary 时，密接自首次暴露至--as-of的停留按同样规则判定次密接。")]
 pub struct TraceArgs {
-    /// Check-ins: CSV (RFC 3339 times) or Parquet (timestamps, or int64 microseconds since the epoch)
-    /// with person_id, venue_id, check_in, check_out
+    /// Check-ins: CSV (RFC 3339 times; without an offset, read in --time-zone) or Parquet (timestamps
+    /// of any unit, or int64 microseconds since the epoch) with person_id, venue_id, check_in, check_out;
+    /// other columns are ignored
     #[arg(long)]
     pub checkins: PathBuf,
     /// Cases: CSV with person_id, reference_time, isolated_at (may be empty)
@@ -83,6 +84,10 @@ pub fn run(args: TraceArgs, config: &Config) -> Result<()> {
     let cases = movement::read_trace_cases(&args.cases, tz, &mut people).map_err(fail)?;
     let stays =
         movement::read_checkins(&args.checkins, tz, &mut people, &mut venues).map_err(fail)?;
+    // No more names come: the lookup tables (half of the interners' memory)
+    // can go before the index is built.
+    people.freeze();
+    venues.freeze();
     let read = started.elapsed();
     let index = StayIndex::build(stays);
     let built = started.elapsed();

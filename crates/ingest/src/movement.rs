@@ -276,26 +276,89 @@ pub fn read_checkins_csv(
     stays: &mut Stays,
 ) -> Result<(), MovementError> {
     let mut csv = Csv::open(reader, file, &CHECKIN_COLUMNS, 4)?;
+    // Ids are interned a batch at a time (see `Ids::intern_all`).
+    let mut batch = CsvBatch::default();
     while let Some(at) = csv.next_record()? {
-        let person = csv.id(people, 0, &at)?;
-        let venue = csv.id(venues, 1, &at)?;
+        let person = csv.text(0, &at)?;
+        let venue = csv.text(1, &at)?;
         let check_in = csv.time(2, &at, tz)?;
         let check_out = csv.time(3, &at, tz)?;
         if check_out < check_in {
             return Err(csv.value_error(3, &at, Problem::CheckOutBeforeCheckIn));
         }
-        push(
-            stays,
-            file,
-            Stay {
-                person,
-                venue,
-                check_in,
-                check_out,
-            },
-        )?;
+        batch.persons.push_str(person);
+        batch.venues.push_str(venue);
+        batch
+            .rows
+            .push((batch.persons.len(), batch.venues.len(), check_in, check_out));
+        if batch.rows.len() >= BATCH_ROWS {
+            batch.flush(people, venues, stays, file)?;
+        }
     }
-    Ok(())
+    batch.flush(people, venues, stays, file)
+}
+
+/// Rows of a CSV check-in file waiting for their ids.
+#[derive(Default)]
+struct CsvBatch {
+    persons: String,
+    venues: String,
+    /// Per row: where its person and venue end in the texts, and its times.
+    rows: Vec<(usize, usize, i64, i64)>,
+    person_ids: Vec<u32>,
+    venue_ids: Vec<u32>,
+}
+
+impl CsvBatch {
+    fn flush(
+        &mut self,
+        people: &mut Ids,
+        venues: &mut Ids,
+        stays: &mut Stays,
+        file: &str,
+    ) -> Result<(), MovementError> {
+        let full = |_| MovementError::TooMany {
+            file: file.to_string(),
+        };
+        let mut names: Vec<&str> = Vec::with_capacity(self.rows.len());
+        let mut start = 0;
+        for &(end, ..) in &self.rows {
+            names.push(self.persons.get(start..end).unwrap_or_default());
+            start = end;
+        }
+        self.person_ids.clear();
+        people
+            .intern_all(&names, &mut self.person_ids)
+            .map_err(full)?;
+        names.clear();
+        let mut start = 0;
+        for &(_, end, ..) in &self.rows {
+            names.push(self.venues.get(start..end).unwrap_or_default());
+            start = end;
+        }
+        self.venue_ids.clear();
+        venues
+            .intern_all(&names, &mut self.venue_ids)
+            .map_err(full)?;
+        for ((&person, &venue), &(_, _, check_in, check_out)) in
+            self.person_ids.iter().zip(&self.venue_ids).zip(&self.rows)
+        {
+            push(
+                stays,
+                file,
+                Stay {
+                    person,
+                    venue,
+                    check_in,
+                    check_out,
+                },
+            )?;
+        }
+        self.persons.clear();
+        self.venues.clear();
+        self.rows.clear();
+        Ok(())
+    }
 }
 
 /// Reads the cases to trace (`person_id,reference_time,isolated_at`, CSV),
@@ -870,63 +933,124 @@ pub fn read_checkins_parquet(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(invalid)?;
-    let mut batch_ids = BatchIds::default();
-    let mut rows_before: u64 = 0;
-    for batch in reader {
-        let batch = batch.map_err(|e| MovementError::Parquet {
-            file: file.to_string(),
-            reason: e.to_string(),
-        })?;
-        let column = |name: &str| -> Result<&ArrayRef, MovementError> {
-            batch
-                .schema_ref()
-                .fields()
-                .iter()
-                .position(|f| f.name().trim().eq_ignore_ascii_case(name))
-                .and_then(|i| batch.columns().get(i))
-                .ok_or(MovementError::Parquet {
-                    file: file.to_string(),
-                    reason: format!("column {name} vanished from a batch"),
-                })
-        };
-        let at = |row: usize| rows_before + row as u64 + 1;
-        let persons =
-            batch_ids.intern(column("person_id")?, people, file, "person_id", rows_before)?;
-        let places =
-            batch_ids.intern(column("venue_id")?, venues, file, "venue_id", rows_before)?;
-        let check_in = seconds(column("check_in")?, file, "check_in", rows_before)?;
-        let check_out = seconds(column("check_out")?, file, "check_out", rows_before)?;
-        for (row, (((&person, &venue), &cin), &cout)) in persons
-            .iter()
-            .zip(&places)
-            .zip(&check_in)
-            .zip(&check_out)
-            .enumerate()
-        {
-            if cout < cin {
-                return Err(MovementError::Value {
-                    file: file.to_string(),
-                    place: Place::Row(at(row)),
-                    column: "check_out",
-                    problem: Problem::CheckOutBeforeCheckIn,
-                    raw: String::new(),
-                });
+    // Decoding (decompression, page decoding, time conversion) on one
+    // thread, interning on this one: the two take about as long.
+    let (send, receive) = std::sync::mpsc::sync_channel::<Result<Decoded, MovementError>>(2);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut rows_before: u64 = 0;
+            for batch in reader {
+                let decoded = batch
+                    .map_err(|e| MovementError::Parquet {
+                        file: file.to_string(),
+                        reason: e.to_string(),
+                    })
+                    .and_then(|batch| decode(batch, file, rows_before));
+                let failed = decoded.is_err();
+                if let Ok(d) = &decoded {
+                    rows_before += d.batch.num_rows() as u64;
+                }
+                // A closed channel: the reader stopped at an error.
+                if send.send(decoded).is_err() || failed {
+                    return;
+                }
             }
-            push(
-                stays,
-                file,
-                Stay {
-                    person,
-                    venue,
-                    check_in: cin,
-                    check_out: cout,
-                },
-            )?;
+        });
+        let mut batch_ids = BatchIds::default();
+        for decoded in receive {
+            let Decoded {
+                batch,
+                rows_before,
+                check_in,
+                check_out,
+            } = decoded?;
+            let column = |name: &str| column_of(&batch, file, name);
+            let persons =
+                batch_ids.intern(column("person_id")?, people, file, "person_id", rows_before)?;
+            let places =
+                batch_ids.intern(column("venue_id")?, venues, file, "venue_id", rows_before)?;
+            for (((&person, &venue), &cin), &cout) in
+                persons.iter().zip(&places).zip(&check_in).zip(&check_out)
+            {
+                push(
+                    stays,
+                    file,
+                    Stay {
+                        person,
+                        venue,
+                        check_in: cin,
+                        check_out: cout,
+                    },
+                )?;
+            }
+            batch_ids.give_back(persons, places);
         }
-        rows_before += batch.num_rows() as u64;
-        batch_ids.give_back(persons, places);
+        Ok(())
+    })
+}
+
+/// A batch with its times read and checked.
+struct Decoded {
+    batch: arrow_array::RecordBatch,
+    rows_before: u64,
+    check_in: Vec<i64>,
+    check_out: Vec<i64>,
+}
+
+fn column_of<'a>(
+    batch: &'a arrow_array::RecordBatch,
+    file: &str,
+    name: &str,
+) -> Result<&'a ArrayRef, MovementError> {
+    batch
+        .schema_ref()
+        .fields()
+        .iter()
+        .position(|f| f.name().trim().eq_ignore_ascii_case(name))
+        .and_then(|i| batch.columns().get(i))
+        .ok_or(MovementError::Parquet {
+            file: file.to_string(),
+            reason: format!("column {name} vanished from a batch"),
+        })
+}
+
+/// Reads the times of a batch and checks that no stay ends before it starts.
+fn decode(
+    batch: arrow_array::RecordBatch,
+    file: &str,
+    rows_before: u64,
+) -> Result<Decoded, MovementError> {
+    let check_in = seconds(
+        column_of(&batch, file, "check_in")?,
+        file,
+        "check_in",
+        rows_before,
+    )?;
+    let check_out = seconds(
+        column_of(&batch, file, "check_out")?,
+        file,
+        "check_out",
+        rows_before,
+    )?;
+    if let Some(row) = check_in
+        .iter()
+        .zip(&check_out)
+        .position(|(cin, cout)| cout < cin)
+    {
+        return Err(MovementError::Value {
+            file: file.to_string(),
+            place: Place::Row(rows_before + row as u64 + 1),
+            column: "check_out",
+            problem: Problem::CheckOutBeforeCheckIn,
+            raw: String::new(),
+        });
     }
-    Ok(())
+    Ok(Decoded {
+        batch,
+        rows_before,
+        check_in,
+        check_out,
+    })
 }
 
 fn check_type(file: &str, column: &'static str, t: &DataType) -> Result<(), MovementError> {

@@ -93,6 +93,8 @@ pub struct Tracer {
     met: Vec<u32>,
     /// Eligible people, by main venue then id.
     order: Vec<u64>,
+    /// Per person: `rank << 32 | first exposure` of a source, or `u64::MAX`.
+    source_of: Vec<u64>,
     strategy: SecondaryMode,
 }
 
@@ -274,9 +276,10 @@ impl Tracer {
     /// secondary: going source by source would scan all those stays for each
     /// of millions of exposures. Instead the exposures are indexed by venue
     /// (like stays) and each eligible person's stays query them, counting
-    /// each source once per person with a stamp per source. With few
-    /// exposures (one new case), source by source is cheaper: it touches only
-    /// the venues involved.
+    /// each source once per person with one bit per source. Only the pairs
+    /// that count are visited, and the work splits over threads by person.
+    /// With few exposures (one new case), source by source is cheaper: it
+    /// touches only the venues involved.
     fn secondary(
         &mut self,
         index: &StayIndex,
@@ -301,26 +304,32 @@ impl Tracer {
         if by_target {
             // The exposures, read venue by venue: the stay arrays in order, and
             // already grouped as the exposure index wants them.
-            let mut rank_of = vec![u32::MAX; close];
+            // Per person, its rank and first exposure when it is a source:
+            // one lookup per stay in an array of 8 bytes per person.
+            let mut source_of = std::mem::take(&mut self.source_of);
+            source_of.clear();
+            source_of.resize(index.people(), u64::MAX);
             for (rank, &p) in sources.iter().enumerate() {
-                if let Some(r) = self
+                let first = self
                     .slot
                     .get(p as usize)
-                    .and_then(|&s| rank_of.get_mut(s as usize))
-                {
-                    *r = rank as u32;
+                    .and_then(|&s| self.entries.get(s as usize))
+                    .map(|e| e.first);
+                if let (Some(first), Some(x)) = (first, source_of.get_mut(p as usize)) {
+                    // A first exposure is a stay time, within u32.
+                    *x = ((rank as u64) << 32)
+                        | u64::from(first.clamp(0, i64::from(u32::MAX)) as u32);
                 }
             }
-            let (slot, entries) = (&self.slot, &self.entries);
             index.for_each_stay(|venue, owner, cin, cout| {
-                let Some(&s) = slot.get(owner as usize) else {
+                let Some(&x) = source_of.get(owner as usize) else {
                     return;
                 };
-                let (Some(e), Some(&rank)) = (entries.get(s as usize), rank_of.get(s as usize))
-                else {
+                if x == u64::MAX {
                     return;
-                };
-                let start = cin.max(e.first);
+                }
+                let (rank, first) = ((x >> 32) as u32, i64::from(x as u32));
+                let start = cin.max(first);
                 let end = cout.min(as_of);
                 if end - start <= 0 {
                     return;
@@ -338,6 +347,7 @@ impl Tracer {
                     end.clamp(0, i64::from(u32::MAX)) as u32,
                 ]);
             });
+            self.source_of = source_of;
         }
         if by_target {
             let exposures =
@@ -380,35 +390,46 @@ impl Tracer {
                 self.met = scratch.met;
                 vec![found]
             } else {
-                // Contiguous ranges of about as many people each.
-                let bounds: Vec<usize> = (0..=threads).map(|k| people * k / threads).collect();
-                std::thread::scope(|scope| {
-                    let workers: Vec<_> = bounds
-                        .windows(2)
-                        .map(|w| {
-                            let part = order.get(w[0]..w[1]).unwrap_or_default();
-                            let exposures = &exposures;
+                // Work per person varies a lot (crowded venues), so the
+                // threads take small chunks in turn rather than one share each.
+                let chunk = people.div_ceil(threads * 64).max(1);
+                let chunks: Vec<&[u64]> = order.chunks(chunk).collect();
+                let taken = std::sync::atomic::AtomicUsize::new(0);
+                let mut done: Vec<(usize, Vec<Entry>)> = std::thread::scope(|scope| {
+                    let workers: Vec<_> = (0..threads)
+                        .map(|_| {
+                            let (chunks, taken, exposures) = (&chunks, &taken, &exposures);
                             scope.spawn(move || {
-                                let mut found = Vec::new();
                                 let mut scratch = Scratch::default();
-                                reach_targets(
-                                    index,
-                                    exposures,
-                                    part,
-                                    min_len,
-                                    sources.len(),
-                                    &mut scratch,
-                                    &mut found,
-                                );
-                                found
+                                let mut done = Vec::new();
+                                loop {
+                                    let k =
+                                        taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    let Some(part) = chunks.get(k) else {
+                                        return done;
+                                    };
+                                    let mut found = Vec::new();
+                                    reach_targets(
+                                        index,
+                                        exposures,
+                                        part,
+                                        min_len,
+                                        sources.len(),
+                                        &mut scratch,
+                                        &mut found,
+                                    );
+                                    done.push((k, found));
+                                }
                             })
                         })
                         .collect();
                     workers
                         .into_iter()
-                        .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                        .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                         .collect()
-                })
+                });
+                done.sort_unstable_by_key(|d| d.0);
+                done.into_iter().map(|d| d.1).collect()
             };
             for e in found.into_iter().flatten() {
                 if let Some(s) = self.slot.get_mut(e.person as usize) {

@@ -409,6 +409,43 @@ impl IdOrder for Ids {
     }
 }
 
+impl Ids {
+    /// The rank of every id in byte order of the names, computed once: for a
+    /// long-lived index (a server) that traces case after case, sorting by
+    /// rank is a sort of integers.
+    pub fn ranks(&self) -> Ranks {
+        let mut all: Vec<u32> = (0..self.len() as u32).collect();
+        self.sort(&mut all);
+        let mut rank = vec![0u32; all.len()];
+        for (r, &id) in all.iter().enumerate() {
+            if let Some(x) = rank.get_mut(id as usize) {
+                *x = r as u32;
+            }
+        }
+        Ranks(rank)
+    }
+}
+
+/// Ranks of ids in byte order of their names (see [`Ids::ranks`]); ids it
+/// does not know sort last, by number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ranks(Vec<u32>);
+
+impl Ranks {
+    /// The rank of `id`.
+    pub fn rank(&self, id: u32) -> u64 {
+        self.0
+            .get(id as usize)
+            .map_or(u64::from(u32::MAX) + u64::from(id), |&r| u64::from(r))
+    }
+}
+
+impl IdOrder for Ranks {
+    fn sort(&self, persons: &mut [u32]) {
+        persons.sort_unstable_by_key(|&p| self.rank(p));
+    }
+}
+
 /// A power of two at least twice `n`.
 fn table_size(n: usize) -> usize {
     (n.max(8) * 2).next_power_of_two()
@@ -510,6 +547,18 @@ mod tests {
             assert_eq!(ids.name(id), *name);
         }
         assert_eq!(ids.len(), map.len());
+    }
+
+    #[test]
+    fn ranks_sort_like_names() {
+        let mut ids = Ids::new();
+        for n in ["b", "a10", "a9", "", "a1"] {
+            ids.intern(n).unwrap();
+        }
+        let ranks = ids.ranks();
+        let mut by_rank: Vec<u32> = vec![77, 0, 1, 2, 3, 4];
+        ranks.sort(&mut by_rank);
+        assert_eq!(by_rank, [3, 4, 1, 2, 0, 77]);
     }
 
     #[test]

@@ -203,7 +203,8 @@ impl VenueIndex {
     /// venues of its own share), then sorts each venue's run by (duration
     /// class, start). `venues` is one more than the largest venue. Returns
     /// where each venue's run starts.
-    fn build(items: Vec<Record>, venues: usize) -> (VenueIndex, Vec<u32>) {
+    /// The input's memory comes back (its contents undefined), for reuse.
+    fn build(items: Vec<Record>, venues: usize) -> (VenueIndex, Vec<u32>, Vec<Record>) {
         let n = items.len();
         let threads = threads_for(n);
         let mut venue_start = vec![0u32; venues + 1];
@@ -258,8 +259,6 @@ impl VenueIndex {
                 }
             });
         }
-        drop(items);
-
         let mut index = VenueIndex {
             records,
             seg_start: Vec::new(),
@@ -291,7 +290,7 @@ impl VenueIndex {
         }
         index.venue_seg.push(index.seg_start.len() as u32);
         index.seg_start.push(n as u32);
-        (index, venue_start)
+        (index, venue_start, items)
     }
 
     /// Intervals of `[venue, owner, start, end]`, ends at or after starts.
@@ -362,62 +361,19 @@ impl StayIndex {
             people,
             venues,
         } = stays;
-        let n = stays.len();
         let venues = venues as usize;
         let people = people as usize;
-        let latest_check_out = stays.iter().map(|r| r[OUT]).max();
-        let (by_venue, _) = VenueIndex::build(stays, venues);
-
-        // By person: a counting sort of positions, each thread writing the
-        // positions of its own share of people.
+        let (by_venue, _, spare) = VenueIndex::build(stays, venues);
+        let mut latest_check_out = None;
         let mut person_start = vec![0u32; people + 1];
         for r in &by_venue.records {
+            latest_check_out = latest_check_out.max(Some(r[OUT]));
             if let Some(c) = person_start.get_mut(r[OWNER] as usize) {
                 *c += 1;
             }
         }
         prefix_sums(&mut person_start);
-        let mut person_pos = vec![0u32; n];
-        let threads = threads_for(n);
-        let bounds = balanced(&person_start, threads);
-        {
-            let mut rest: &mut [u32] = &mut person_pos;
-            let mut parts = Vec::with_capacity(threads);
-            for w in bounds.windows(2) {
-                let (lo, hi) = (w[0], w[1]);
-                let from = person_start.get(lo).copied().unwrap_or(0) as usize;
-                let to = person_start.get(hi).copied().unwrap_or(0) as usize;
-                let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
-                rest = tail;
-                parts.push((lo, hi, from, part));
-            }
-            let (records, person_start) = (&by_venue.records, &person_start);
-            std::thread::scope(|scope| {
-                for (lo, hi, from, part) in parts {
-                    scope.spawn(move || {
-                        let mut next: Vec<u32> = person_start
-                            .get(lo..hi)
-                            .unwrap_or_default()
-                            .iter()
-                            .map(|&s| s - from as u32)
-                            .collect();
-                        for (pos, r) in records.iter().enumerate() {
-                            let p = r[OWNER] as usize;
-                            if p < lo || p >= hi {
-                                continue;
-                            }
-                            if let Some(at) = next.get_mut(p - lo) {
-                                if let Some(slot) = part.get_mut(*at as usize) {
-                                    *slot = pos as u32;
-                                }
-                                *at += 1;
-                            }
-                        }
-                    });
-                }
-            });
-        }
-
+        let person_pos = person_positions(&by_venue.records, &person_start, spare);
         StayIndex {
             by_venue,
             person_start,
@@ -541,6 +497,90 @@ impl StayIndex {
         self.by_venue
             .overlaps(venue, a, b, min_len, |r, t| hit(r[OWNER], t))
     }
+}
+
+/// Each person's positions in `records`, grouped by person (`person_start`
+/// holds where each person's run starts).
+///
+/// Writing each position straight to its person's run would touch millions
+/// of runs at random, each write a likely TLB miss. Instead a first pass
+/// sorts `(person, position)` pairs into at most 512 buckets of consecutive
+/// people (512 write streams), in the memory of `spare` (the build's input,
+/// no longer needed, so no fresh pages); a second pass, on several threads,
+/// places each bucket's positions, every bucket writing within its own run.
+fn person_positions(records: &[Record], person_start: &[u32], spare: Vec<Record>) -> Vec<u32> {
+    let n = records.len();
+    let people = person_start.len().saturating_sub(1);
+    let mut person_pos = vec![0u32; n];
+    if n == 0 || people == 0 {
+        return person_pos;
+    }
+    let bits = usize::BITS - (people - 1).leading_zeros();
+    let shift = bits.saturating_sub(9);
+    let buckets = ((people - 1) >> shift) + 1;
+    let first_person = |b: usize| (b << shift).min(people);
+    let run_start = |p: usize| person_start.get(p).copied().unwrap_or(0) as usize;
+
+    // Pass 1: pairs by bucket; pair i lives in half i % 2 of spare[i / 2].
+    let mut pairs = spare;
+    pairs.resize(n.div_ceil(2), [0; 4]);
+    let mut cursor: Vec<usize> = (0..buckets).map(|b| run_start(first_person(b))).collect();
+    for (pos, r) in records.iter().enumerate() {
+        let person = r[OWNER] as usize;
+        let Some(at) = cursor.get_mut(person >> shift) else {
+            continue;
+        };
+        if let Some(cell) = pairs.get_mut(*at / 2) {
+            let half = 2 * (*at % 2);
+            cell[half] = person as u32;
+            cell[half + 1] = pos as u32;
+        }
+        *at += 1;
+    }
+
+    // Pass 2: each thread places the positions of a range of buckets.
+    let bucket_start: Vec<u32> = (0..=buckets)
+        .map(|b| run_start(first_person(b)) as u32)
+        .collect();
+    let threads = threads_for(n);
+    let bounds = balanced(&bucket_start, threads);
+    let mut rest: &mut [u32] = &mut person_pos;
+    let mut parts = Vec::with_capacity(threads);
+    for w in bounds.windows(2) {
+        let (p_lo, p_hi) = (first_person(w[0]), first_person(w[1]));
+        let (from, to) = (run_start(p_lo), run_start(p_hi));
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
+        rest = tail;
+        parts.push((p_lo, p_hi, from, to, part));
+    }
+    let pairs = &pairs;
+    std::thread::scope(|scope| {
+        for (p_lo, p_hi, from, to, part) in parts {
+            scope.spawn(move || {
+                let mut next: Vec<u32> = person_start
+                    .get(p_lo..p_hi)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&s| s - from as u32)
+                    .collect();
+                for i in from..to {
+                    let Some(cell) = pairs.get(i / 2) else {
+                        continue;
+                    };
+                    let half = 2 * (i % 2);
+                    let (person, pos) = (cell[half] as usize, cell[half + 1]);
+                    let Some(at) = person.checked_sub(p_lo).and_then(|k| next.get_mut(k)) else {
+                        continue;
+                    };
+                    if let Some(slot) = part.get_mut(*at as usize) {
+                        *slot = pos;
+                    }
+                    *at += 1;
+                }
+            });
+        }
+    });
+    person_pos
 }
 
 /// The number of records in `sorted` (by start) that start before `t`.

@@ -2,7 +2,14 @@
 //!
 //! Identifiers become dense `u32`s through [`Ids`]; stays go into a
 //! [`StayIndex`] (built once, queried many times); a [`Tracer`] finds close
-//! and secondary contacts of a set of cases under [`Rules`].
+//! and secondary contacts of a set of cases under [`Rules`], sorted and with
+//! ties broken by id through an [`IdOrder`] ([`Ids`] itself, or [`Ranks`]
+//! computed once for a long-lived index). [`Tracer::count`] gives the size
+//! of a run without the list.
+//!
+//! Times are seconds since the Unix epoch; stays must lie within
+//! 1970..2106 (they are kept as `u32`). Everything is exact: whole seconds,
+//! no sampling, no approximate counting.
 //!
 //! ```
 //! use closedloop_trace::{trace, CaseInput, Ids, Rules, Stay, StayIndex, Stays};
@@ -25,5 +32,5 @@ mod ids;
 mod index;
 
 pub use engine::{count, trace, CaseInput, Contact, Counts, Rules, SecondaryMode, Tracer};
-pub use ids::{IdOrder, Ids, IdsError};
+pub use ids::{IdOrder, Ids, IdsError, Ranks};
 pub use index::{Stay, StayError, StayIndex, Stays, MAX_ITEMS};
