@@ -453,6 +453,8 @@ impl Store {
             summary.count(change);
         }
         if !rejected.is_empty() && !mode.skip_bad_rows {
+            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
+            tx.rollback().await?;
             return Err(StoreError::Rejected(rejected.len(), rejected));
         }
         summary.rejected = rejected;

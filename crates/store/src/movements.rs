@@ -210,6 +210,8 @@ impl Store {
             }
         }
         if !rejected.is_empty() && !mode.skip_bad_rows {
+            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
+            tx.rollback().await?;
             return Err(StoreError::Rejected(rejected.len(), rejected));
         }
         summary.rejected = rejected;
@@ -266,6 +268,8 @@ impl Store {
             }
         }
         if !rejected.is_empty() && !mode.skip_bad_rows {
+            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
+            tx.rollback().await?;
             return Err(StoreError::Rejected(rejected.len(), rejected));
         }
         let numbers: Vec<&str> = good.iter().map(|(c, _, _)| c.person_id.as_str()).collect();
@@ -393,6 +397,8 @@ impl Store {
             }
         }
         if !rejected.is_empty() && !mode.skip_bad_rows {
+            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
+            tx.rollback().await?;
             return Err(StoreError::Rejected(rejected.len(), rejected));
         }
         summary.rejected = rejected;

@@ -438,6 +438,8 @@ impl Store {
             }
         }
         if !rejected.is_empty() && !mode.skip_bad_rows {
+            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
+            tx.rollback().await?;
             return Err(StoreError::Rejected(rejected.len(), rejected));
         }
         summary.rejected = rejected;

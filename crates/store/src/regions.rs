@@ -134,6 +134,8 @@ impl Store {
             accepted.push(r);
         }
         if !rejected.is_empty() && !mode.skip_bad_rows {
+            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
+            tx.rollback().await?;
             return Err(StoreError::Rejected(rejected.len(), rejected));
         }
         // A rejected parent leaves its children without one.
@@ -191,6 +193,8 @@ impl Store {
             }
         }
         if !rejected.is_empty() && !mode.skip_bad_rows {
+            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
+            tx.rollback().await?;
             return Err(StoreError::Rejected(rejected.len(), rejected));
         }
         rejected.sort_by_key(|r| r.line);
