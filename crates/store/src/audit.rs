@@ -154,3 +154,25 @@ pub(crate) async fn record_on(
         .await?;
     Ok(())
 }
+
+/// Ends an import: with refused rows and no `skip_bad_rows`, rolls back at once
+/// (a dropped transaction would keep its write lock until the pool reuses the
+/// connection) and reports them; otherwise records the batch and commits.
+pub(crate) async fn conclude_import(
+    mut tx: Transaction<'_, Any>,
+    kind: &str,
+    source: &str,
+    actor: &Actor,
+    mut summary: ImportSummary,
+    rejected: Vec<crate::RowRejection>,
+    mode: crate::ImportMode,
+) -> Result<ImportSummary, StoreError> {
+    if !rejected.is_empty() && !mode.skip_bad_rows {
+        tx.rollback().await?;
+        return Err(StoreError::Rejected(rejected.len(), rejected));
+    }
+    summary.rejected = rejected;
+    finish_batch(&mut tx, kind, source, actor, &mut summary, crate::now()).await?;
+    tx.commit().await?;
+    Ok(summary)
+}

@@ -452,15 +452,7 @@ impl Store {
             };
             summary.count(change);
         }
-        if !rejected.is_empty() && !mode.skip_bad_rows {
-            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
-            tx.rollback().await?;
-            return Err(StoreError::Rejected(rejected.len(), rejected));
-        }
-        summary.rejected = rejected;
-        audit::finish_batch(&mut tx, "cases", source, actor, &mut summary, now()).await?;
-        tx.commit().await?;
-        Ok(summary)
+        audit::conclude_import(tx, "cases", source, actor, summary, rejected, mode).await
     }
 
     /// Cases reported before `end`, grouped by everything the bulletin counts,

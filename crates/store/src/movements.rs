@@ -209,15 +209,7 @@ impl Store {
                 }
             }
         }
-        if !rejected.is_empty() && !mode.skip_bad_rows {
-            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
-            tx.rollback().await?;
-            return Err(StoreError::Rejected(rejected.len(), rejected));
-        }
-        summary.rejected = rejected;
-        audit::finish_batch(&mut tx, "venues", source, actor, &mut summary, now()).await?;
-        tx.commit().await?;
-        Ok(summary)
+        audit::conclude_import(tx, "venues", source, actor, summary, rejected, mode).await
     }
 
     /// Imports check-ins in one transaction. A missing check-out is the check-in
@@ -396,15 +388,7 @@ impl Store {
                 }
             }
         }
-        if !rejected.is_empty() && !mode.skip_bad_rows {
-            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
-            tx.rollback().await?;
-            return Err(StoreError::Rejected(rejected.len(), rejected));
-        }
-        summary.rejected = rejected;
-        audit::finish_batch(&mut tx, "trips", source, actor, &mut summary, now()).await?;
-        tx.commit().await?;
-        Ok(summary)
+        audit::conclude_import(tx, "trips", source, actor, summary, rejected, mode).await
     }
 
     /// Deletes check-ins that ended, and trip seats recorded, before `before`. Audited.

@@ -437,15 +437,7 @@ impl Store {
                 }
             }
         }
-        if !rejected.is_empty() && !mode.skip_bad_rows {
-            // Roll back now: a dropped transaction keeps its write lock until the pool reuses the connection.
-            tx.rollback().await?;
-            return Err(StoreError::Rejected(rejected.len(), rejected));
-        }
-        summary.rejected = rejected;
-        audit::finish_batch(&mut tx, "persons", source, actor, &mut summary, now()).await?;
-        tx.commit().await?;
-        Ok(summary)
+        audit::conclude_import(tx, "persons", source, actor, summary, rejected, mode).await
     }
 
     /// Groups of likely duplicates awaiting review.
