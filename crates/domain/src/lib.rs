@@ -4,6 +4,7 @@
 //! This crate is pure: no I/O, no SQL, no HTTP. Storage, ingest, the server
 //! and the CLI are adapters around it.
 
+pub mod access;
 pub mod bulletin;
 pub mod case;
 pub mod contact;
