@@ -64,7 +64,10 @@ impl Role {
             C::SeeEscalations | C::ReadAccountability => self.is_commander() || self == R::Admin,
             C::TransitionPeople => matches!(
                 self,
-                R::QuarantineOperator | R::HospitalOperator | R::TransferDispatcher | R::Investigator
+                R::QuarantineOperator
+                    | R::HospitalOperator
+                    | R::TransferDispatcher
+                    | R::Investigator
             ),
             C::RecordResults => matches!(
                 self,
@@ -91,7 +94,10 @@ impl Role {
     /// Every capability of this role, for the console's navigation and the
     /// admin page.
     pub fn capabilities(self) -> impl Iterator<Item = Capability> {
-        Capability::ALL.iter().copied().filter(move |c| self.can(*c))
+        Capability::ALL
+            .iter()
+            .copied()
+            .filter(move |c| self.can(*c))
     }
 }
 
