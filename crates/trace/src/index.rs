@@ -132,6 +132,57 @@ pub struct StayIndex {
     person_start: Vec<u32>,
     person_pos: Vec<u32>,
     latest_check_out: Option<u32>,
+    /// Stays added by [`StayIndex::extend`] since the last merge.
+    delta: Delta,
+}
+
+/// The stays added by [`StayIndex::extend`] and not yet merged into the main
+/// arrays: a small index of the same form, queried after the main one.
+#[derive(Debug, Clone, Default)]
+struct Delta {
+    by_venue: VenueIndex,
+    /// `person << 32 | position in by_venue.records`, sorted.
+    by_person: Vec<u64>,
+    /// One more than the largest person id among these stays.
+    people: usize,
+}
+
+impl Delta {
+    fn len(&self) -> usize {
+        self.by_person.len()
+    }
+
+    /// Positions of `person`'s stays in `by_venue.records`.
+    fn positions(&self, person: u32) -> impl Iterator<Item = u32> + '_ {
+        let key = u64::from(person) << 32;
+        let from = if self.by_person.is_empty() {
+            0
+        } else {
+            self.by_person.partition_point(|&k| k < key)
+        };
+        self.by_person
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(move |&&k| k >> 32 == u64::from(person))
+            .map(|&k| k as u32)
+    }
+
+    fn from_venue_index(by_venue: VenueIndex) -> Delta {
+        let mut by_person: Vec<u64> = by_venue
+            .records
+            .iter()
+            .enumerate()
+            .map(|(pos, r)| (u64::from(r[OWNER]) << 32) | pos as u64)
+            .collect();
+        by_person.sort_unstable();
+        let people = by_person.last().map_or(0, |&k| (k >> 32) as usize + 1);
+        Delta {
+            by_venue,
+            by_person,
+            people,
+        }
+    }
 }
 
 /// Intervals grouped by venue and duration class, sorted by start: the
@@ -259,6 +310,31 @@ impl VenueIndex {
                 }
             });
         }
+        let index = VenueIndex::with_segments(records, &venue_start);
+        (index, venue_start, items)
+    }
+
+    /// Where venue `v`'s stays lie in `records` (empty for an unknown venue).
+    fn venue_run(&self, v: usize) -> std::ops::Range<usize> {
+        let at = |g: Option<&u32>| {
+            g.and_then(|&g| self.seg_start.get(g as usize))
+                .copied()
+                .unwrap_or(0) as usize
+        };
+        let (lo, hi) = (at(self.venue_seg.get(v)), at(self.venue_seg.get(v + 1)));
+        lo..hi.max(lo)
+    }
+
+    /// One more than the largest venue.
+    fn venues(&self) -> usize {
+        self.venue_seg.len().saturating_sub(1)
+    }
+
+    /// The segments of `records`, grouped by venue (`venue_start`, one more
+    /// entry than venues) and sorted by (duration class, start) in each.
+    fn with_segments(records: Vec<Record>, venue_start: &[u32]) -> VenueIndex {
+        let venues = venue_start.len().saturating_sub(1);
+        let n = records.len();
         let mut index = VenueIndex {
             records,
             seg_start: Vec::new(),
@@ -290,7 +366,69 @@ impl VenueIndex {
         }
         index.venue_seg.push(index.seg_start.len() as u32);
         index.seg_start.push(n as u32);
-        (index, venue_start, items)
+        index
+    }
+
+    /// The union of two indexes, venue by venue: each venue's two runs
+    /// (both sorted by duration class and start) merged in one linear pass,
+    /// on several threads for a large index. Returns where each venue's run
+    /// starts.
+    fn merge(a: &VenueIndex, b: &VenueIndex, venues: usize) -> (VenueIndex, Vec<u32>) {
+        let mut venue_start = vec![0u32; venues + 1];
+        for (v, c) in venue_start.iter_mut().take(venues).enumerate() {
+            *c = (a.venue_run(v).len() + b.venue_run(v).len()) as u32;
+        }
+        prefix_sums(&mut venue_start);
+        let n = a.records.len() + b.records.len();
+        let mut records: Vec<Record> = vec![[0u32; 4]; n];
+        let threads = threads_for(n);
+        let bounds = balanced(&venue_start, threads);
+        {
+            let mut rest: &mut [Record] = &mut records;
+            let mut parts = Vec::with_capacity(threads);
+            for w in bounds.windows(2) {
+                let (lo, hi) = (w[0], w[1]);
+                let from = venue_start.get(lo).copied().unwrap_or(0) as usize;
+                let to = venue_start.get(hi).copied().unwrap_or(0) as usize;
+                let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
+                rest = tail;
+                parts.push((lo, hi, part));
+            }
+            std::thread::scope(|scope| {
+                for (lo, hi, part) in parts {
+                    scope.spawn(move || {
+                        let mut k = 0usize;
+                        for v in lo..hi {
+                            let x = a.records.get(a.venue_run(v)).unwrap_or_default();
+                            let y = b.records.get(b.venue_run(v)).unwrap_or_default();
+                            let (mut i, mut j) = (0, 0);
+                            while i < x.len() || j < y.len() {
+                                let take_x = match (x.get(i), y.get(j)) {
+                                    (Some(rx), Some(ry)) => sort_key(rx) <= sort_key(ry),
+                                    (Some(_), None) => true,
+                                    _ => false,
+                                };
+                                let r = if take_x {
+                                    i += 1;
+                                    x.get(i - 1)
+                                } else {
+                                    j += 1;
+                                    y.get(j - 1)
+                                };
+                                if let (Some(r), Some(slot)) = (r, part.get_mut(k)) {
+                                    *slot = *r;
+                                }
+                                k += 1;
+                            }
+                        }
+                    });
+                }
+            });
+        }
+        (
+            VenueIndex::with_segments(records, &venue_start),
+            venue_start,
+        )
     }
 
     /// Intervals of `[venue, owner, start, end]`, ends at or after starts.
@@ -379,26 +517,87 @@ impl StayIndex {
             person_start,
             person_pos,
             latest_check_out,
+            delta: Delta::default(),
         }
+    }
+
+    /// Adds `stays` (which may bring new people and venues) to the index
+    /// without rebuilding it: every query afterwards answers as an index
+    /// built from all the stays at once would (the same stays; the order in
+    /// which a query visits them is not part of its answer).
+    ///
+    /// The new stays go into a *delta*, a small index of the same form that
+    /// queries consult after the main one: extending costs about as much as
+    /// indexing the new stays plus one linear pass over the delta. When the
+    /// delta outgrows an eighth of the main index it is merged into it, venue
+    /// by venue, in one linear pass (no sort), so the amortised cost of a
+    /// stay stays a small multiple of its share of a build.
+    pub fn extend(&mut self, stays: Stays) -> Result<(), StayError> {
+        if stays.is_empty() {
+            return Ok(());
+        }
+        if self.len().saturating_add(stays.len()) > MAX_ITEMS {
+            return Err(StayError::TooMany);
+        }
+        let Stays {
+            stays,
+            people,
+            venues,
+        } = stays;
+        let venues = self.venues().max(venues as usize);
+        let people = self.people().max(people as usize);
+        let (batch, _, _) = VenueIndex::build(stays, venues);
+        let latest = batch.records.iter().map(|r| r[OUT]).max();
+        self.latest_check_out = self.latest_check_out.max(latest);
+        let delta = std::mem::take(&mut self.delta);
+        let added = if delta.len() == 0 {
+            batch
+        } else {
+            VenueIndex::merge(&delta.by_venue, &batch, venues).0
+        };
+        drop(delta);
+        if added.records.len().saturating_mul(8) <= self.by_venue.records.len() {
+            self.delta = Delta::from_venue_index(added);
+            return Ok(());
+        }
+        let (by_venue, _) = VenueIndex::merge(&self.by_venue, &added, venues);
+        drop(added);
+        let spare = std::mem::replace(&mut self.by_venue, by_venue).records;
+        let mut person_start = std::mem::take(&mut self.person_start);
+        person_start.clear();
+        person_start.resize(people + 1, 0);
+        for r in &self.by_venue.records {
+            if let Some(c) = person_start.get_mut(r[OWNER] as usize) {
+                *c += 1;
+            }
+        }
+        prefix_sums(&mut person_start);
+        self.person_pos = Vec::new();
+        self.person_pos = person_positions(&self.by_venue.records, &person_start, spare);
+        self.person_start = person_start;
+        Ok(())
     }
 
     /// Number of stays.
     pub fn len(&self) -> usize {
-        self.person_pos.len()
+        self.person_pos.len() + self.delta.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.person_pos.is_empty()
+        self.len() == 0
     }
 
     /// One more than the largest person id with a stay.
     pub fn people(&self) -> usize {
-        self.person_start.len().saturating_sub(1)
+        self.person_start
+            .len()
+            .saturating_sub(1)
+            .max(self.delta.people)
     }
 
     /// One more than the largest venue id with a stay.
     pub fn venues(&self) -> usize {
-        self.by_venue.venue_seg.len().saturating_sub(1)
+        self.by_venue.venues().max(self.delta.by_venue.venues())
     }
 
     /// The latest check-out of any stay.
@@ -410,9 +609,12 @@ impl StayIndex {
     pub fn memory_bytes(&self) -> usize {
         self.by_venue.memory_bytes()
             + 4 * (self.person_start.capacity() + self.person_pos.capacity())
+            + self.delta.by_venue.memory_bytes()
+            + 8 * self.delta.by_person.capacity()
     }
 
-    /// The stays of `person`, grouped by venue.
+    /// The stays of `person`, grouped by venue (after [`StayIndex::extend`],
+    /// the stays not merged yet come after the others, grouped in turn).
     pub fn stays_of(&self, person: u32) -> impl Iterator<Item = Stay> + '_ {
         self.person_records(person).map(move |r| Stay {
             person,
@@ -434,19 +636,30 @@ impl StayIndex {
         min_len: i64,
         mut f: impl FnMut(u32, i64, i64),
     ) {
-        self.by_venue.overlaps(venue, a, b, min_len.max(1), |r, _| {
-            f(r[OWNER], i64::from(r[IN]), i64::from(r[OUT]))
-        })
+        let mut hit = |r: &Record, _| f(r[OWNER], i64::from(r[IN]), i64::from(r[OUT]));
+        self.by_venue
+            .overlaps(venue, a, b, min_len.max(1), &mut hit);
+        if self.delta.len() > 0 {
+            self.delta
+                .by_venue
+                .overlaps(venue, a, b, min_len.max(1), &mut hit);
+        }
     }
 
     /// Calls `f(venue, person, check_in, check_out)` for every stay, venue by venue.
     pub(crate) fn for_each_stay(&self, mut f: impl FnMut(u32, u32, i64, i64)) {
-        for r in &self.by_venue.records {
+        for r in self
+            .by_venue
+            .records
+            .iter()
+            .chain(&self.delta.by_venue.records)
+        {
             f(r[VENUE], r[OWNER], i64::from(r[IN]), i64::from(r[OUT]));
         }
     }
 
-    /// The venue where `person` has the most stays (the smallest on a tie).
+    /// The venue where `person` has the most stays (the smallest on a tie);
+    /// with stays not merged yet, nearly so (a hint for ordering work).
     pub(crate) fn main_venue(&self, person: u32) -> Option<u32> {
         // A person's stays are grouped by venue, in venue order.
         let mut best: Option<(usize, u32)> = None;
@@ -468,6 +681,11 @@ impl StayIndex {
     /// How many stays `person` has.
     pub(crate) fn stay_count(&self, person: u32) -> usize {
         self.positions(person).len()
+            + if self.delta.len() > 0 {
+                self.delta.positions(person).count()
+            } else {
+                0
+            }
     }
 
     fn positions(&self, person: u32) -> &[u32] {
@@ -479,9 +697,16 @@ impl StayIndex {
 
     /// The stays of `person` as `(venue, check_in, check_out)`.
     pub(crate) fn person_records(&self, person: u32) -> impl Iterator<Item = &Record> + '_ {
+        let delta = &self.delta;
+        let added = (delta.len() > 0).then(|| {
+            delta
+                .positions(person)
+                .filter_map(|pos| delta.by_venue.records.get(pos as usize))
+        });
         self.positions(person)
             .iter()
             .filter_map(|&pos| self.by_venue.records.get(pos as usize))
+            .chain(added.into_iter().flatten())
     }
 
     /// See [`VenueIndex::overlaps`]; the owner is the person.
@@ -495,7 +720,12 @@ impl StayIndex {
         mut hit: impl FnMut(u32, i64),
     ) {
         self.by_venue
-            .overlaps(venue, a, b, min_len, |r, t| hit(r[OWNER], t))
+            .overlaps(venue, a, b, min_len, |r, t| hit(r[OWNER], t));
+        if self.delta.len() > 0 {
+            self.delta
+                .by_venue
+                .overlaps(venue, a, b, min_len, |r, t| hit(r[OWNER], t));
+        }
     }
 }
 
