@@ -94,6 +94,34 @@ impl Stays {
     pub fn is_empty(&self) -> bool {
         self.stays.is_empty()
     }
+
+    /// Adds all of `other`'s stays after these.
+    pub fn append(&mut self, mut other: Stays) -> Result<(), StayError> {
+        if self.stays.len().saturating_add(other.stays.len()) > MAX_ITEMS {
+            return Err(StayError::TooMany);
+        }
+        self.stays.append(&mut other.stays);
+        self.people = self.people.max(other.people);
+        self.venues = self.venues.max(other.venues);
+        Ok(())
+    }
+
+    /// The stays from position `at` on (in the order they were pushed), which
+    /// leave this collection: for example the latest import, to add with
+    /// [`StayIndex::extend`]. Everything when `at` is 0, nothing past the end.
+    pub fn split_off(&mut self, at: usize) -> Stays {
+        let rest = self.stays.split_off(at.min(self.stays.len()));
+        let mut out = Stays {
+            stays: rest,
+            people: 0,
+            venues: 0,
+        };
+        for r in &out.stays {
+            out.people = out.people.max(r[OWNER] + 1);
+            out.venues = out.venues.max(r[VENUE] + 1);
+        }
+        out
+    }
 }
 
 impl TryFrom<Vec<Stay>> for Stays {

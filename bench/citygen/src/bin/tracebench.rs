@@ -1,0 +1,289 @@
+//! tracebench: the engine's in-memory benchmarks of issue 3 (scale at L,
+//! extend at M, one new case on a warm index), timed inside one process.
+//!
+//! ```text
+//! tracebench scale  --checkins F --cases F [--reps 5]
+//! tracebench extend --checkins F --cases F [--batch 100000] [--reps 5]
+//! tracebench serve  --checkins F             # queries on stdin, see below
+//! ```
+//!
+//! `serve` reads the check-ins, builds the index and computes the id ranks
+//! (a warm server), prints `ready`, then answers lines
+//! `person_id,reference_epoch_s,isolated_epoch_s_or_empty,as_of_epoch_s` with
+//! `ok MICROS N` followed by N lines `person_id,first_exposure,via,sources`
+//! (close contacts of that one case, sorted by id; lookback 2 days, buffer
+//! 30 min, minimum overlap 0). MICROS is the engine's time for the query
+//! alone (the id lookup and tracing, not the I/O). bench/incremental.py
+//! drives it against DuckDB.
+//!
+//! Every figure is printed as one JSON object per line on stdout.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use closedloop_ingest::movement;
+use closedloop_trace::{CaseInput, Ids, Rules, StayIndex, Stays, Tracer};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Read, build, 1,000 cases primary (the scale targets).
+    Scale {
+        #[arg(long)]
+        checkins: PathBuf,
+        #[arg(long)]
+        cases: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
+    /// Extend an index built from all but the last BATCH stays with them.
+    Extend {
+        #[arg(long)]
+        checkins: PathBuf,
+        #[arg(long)]
+        cases: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        batch: usize,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
+    /// A warm index answering one case at a time from stdin.
+    Serve {
+        #[arg(long)]
+        checkins: PathBuf,
+    },
+}
+
+const RULES: Rules = Rules {
+    lookback: 2 * 86_400,
+    buffer: 1800,
+    min_overlap: 0,
+};
+
+/// The peak and current resident set of this process, in bytes.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn secs(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
+fn read(checkins: &Path, people: &mut Ids) -> Result<(Stays, Ids, f64)> {
+    let mut venues = Ids::new();
+    let t = Instant::now();
+    let stays = movement::read_checkins(checkins, chrono_tz::UTC, people, &mut venues)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .with_context(|| format!("reading {}", checkins.display()))?;
+    Ok((stays, venues, secs(t)))
+}
+
+fn cases(path: &Path, people: &mut Ids) -> Result<Vec<CaseInput>> {
+    movement::read_trace_cases(path, chrono_tz::UTC, people).map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+fn main() -> Result<()> {
+    match Args::parse().cmd {
+        Cmd::Scale {
+            checkins,
+            cases: case_file,
+            reps,
+        } => scale(&checkins, &case_file, reps),
+        Cmd::Extend {
+            checkins,
+            cases: case_file,
+            batch,
+            reps,
+        } => extend(&checkins, &case_file, batch, reps),
+        Cmd::Serve { checkins } => serve(&checkins),
+    }
+}
+
+fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
+    let mut people = Ids::new();
+    let cases = cases(case_file, &mut people)?;
+    let (stays, _venues, read_s) = read(checkins, &mut people)?;
+    let n = stays.len();
+    let (hwm_read, rss_read) = memory();
+    println!(
+        "{}",
+        json!({"step": "read", "stays": n, "seconds": read_s, "peak_rss": hwm_read, "rss": rss_read})
+    );
+    people.freeze();
+    let t = Instant::now();
+    let index = StayIndex::build(stays);
+    let build_s = secs(t);
+    let (hwm, rss) = memory();
+    println!(
+        "{}",
+        json!({"step": "build", "stays": n, "seconds": build_s,
+               "index_bytes": index.memory_bytes(),
+               "bytes_per_stay": index.memory_bytes() as f64 / n.max(1) as f64,
+               "peak_rss": hwm, "rss_after_build": rss})
+    );
+    let as_of = index.latest_check_out().unwrap_or(0);
+    let t = Instant::now();
+    let ranks = people.ranks();
+    println!("{}", json!({"step": "ranks", "seconds": secs(t)}));
+    let mut tracer = Tracer::new();
+    for (label, by_rank) in [("primary_ranks", true), ("primary_ids", false)] {
+        let mut times = Vec::new();
+        let mut found = 0;
+        for _ in 0..reps {
+            let t = Instant::now();
+            let contacts = if by_rank {
+                tracer.trace(&index, &ranks, &cases, &RULES, as_of, false)
+            } else {
+                tracer.trace(&index, &people, &cases, &RULES, as_of, false)
+            };
+            times.push(secs(t));
+            found = contacts.len();
+        }
+        println!(
+            "{}",
+            json!({"step": label, "cases": cases.len(), "contacts": found,
+                   "median_s": median(times.clone()), "first_s": times.first(), "all_s": times})
+        );
+    }
+    let mut times = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let c = tracer.count(&index, &ranks, &cases, &RULES, as_of, false);
+        times.push(secs(t));
+        std::hint::black_box(c);
+    }
+    println!(
+        "{}",
+        json!({"step": "primary_count", "median_s": median(times.clone()), "all_s": times})
+    );
+    let (hwm, rss) = memory();
+    println!("{}", json!({"step": "end", "peak_rss": hwm, "rss": rss}));
+    Ok(())
+}
+
+fn extend(checkins: &Path, case_file: &Path, batch: usize, reps: usize) -> Result<()> {
+    let mut people = Ids::new();
+    let cases = cases(case_file, &mut people)?;
+    let (mut stays, _venues, _) = read(checkins, &mut people)?;
+    let n = stays.len();
+    if batch > n {
+        bail!("--batch {batch} is more than the {n} stays");
+    }
+    let ranks = people.ranks();
+    let added = stays.split_off(n - batch);
+    let all = {
+        let mut all = stays.clone();
+        all.append(added.clone())?;
+        StayIndex::build(all)
+    };
+    let base = StayIndex::build(stays);
+    let as_of = all.latest_check_out().unwrap_or(0);
+    let mut times = Vec::new();
+    let mut extended = None;
+    for _ in 0..reps {
+        let mut index = base.clone();
+        let more = added.clone();
+        let t = Instant::now();
+        index.extend(more)?;
+        times.push(secs(t));
+        extended = Some(index);
+    }
+    let extended = extended.context("no repetitions")?;
+    let mut tracer = Tracer::new();
+    let got = tracer.trace(&extended, &ranks, &cases, &RULES, as_of, true);
+    let want = tracer.trace(&all, &ranks, &cases, &RULES, as_of, true);
+    println!(
+        "{}",
+        json!({"step": "extend", "base_stays": n - batch, "batch": batch,
+               "median_s": median(times.clone()), "all_s": times,
+               "index_bytes_before": base.memory_bytes(), "index_bytes_after": extended.memory_bytes(),
+               "same_contacts_as_full_index": got == want, "contacts": got.len()})
+    );
+    Ok(())
+}
+
+fn serve(checkins: &Path) -> Result<()> {
+    let mut people = Ids::new();
+    let (stays, _venues, read_s) = read(checkins, &mut people)?;
+    let t = Instant::now();
+    let index = StayIndex::build(stays);
+    let build_s = secs(t);
+    let ranks = people.ranks();
+    let mut tracer = Tracer::new();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    writeln!(
+        out,
+        "ready {}",
+        json!({"read_s": read_s, "build_s": build_s, "stays": index.len()})
+    )?;
+    out.flush()?;
+    let mut line = String::new();
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let f: Vec<&str> = line.trim_end().split(',').collect();
+        let [person, reference, isolated, as_of] = f[..] else {
+            bail!("bad query line {line:?}");
+        };
+        let reference: i64 = reference.parse()?;
+        let isolated: Option<i64> = if isolated.is_empty() {
+            None
+        } else {
+            Some(isolated.parse()?)
+        };
+        let as_of: i64 = as_of.parse()?;
+        let t = Instant::now();
+        let contacts = match people.get(person) {
+            Some(p) => {
+                let case = [CaseInput {
+                    person: p,
+                    reference_time: reference,
+                    isolated_at: isolated,
+                }];
+                tracer.trace(&index, &ranks, &case, &RULES, as_of, false)
+            }
+            None => Vec::new(),
+        };
+        let micros = t.elapsed().as_secs_f64() * 1e6;
+        writeln!(out, "ok {micros:.1} {}", contacts.len())?;
+        for c in &contacts {
+            writeln!(
+                out,
+                "{},{},{},{}",
+                people.name(c.person),
+                c.first_exposure,
+                people.name(c.via),
+                c.sources
+            )?;
+        }
+        out.flush()?;
+    }
+}
