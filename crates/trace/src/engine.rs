@@ -48,10 +48,24 @@ pub struct Counts {
     pub secondary: usize,
 }
 
+/// The size of a run with a crowd cap (see [`Tracer::set_crowd_cap`]):
+/// contacts of each degree, and the people reached only through crowded
+/// exposures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sizes {
+    pub close: usize,
+    pub secondary: usize,
+    /// Reached only at crowded exposures: neither cases nor contacts.
+    pub venue_exposed: usize,
+}
+
 /// What a person's slot says during a run.
 const NONE: u32 = u32::MAX;
 /// A case: never a contact, whatever they overlapped.
 const EXCLUDED: u32 = u32::MAX - 1;
+/// Reached only through crowded exposures so far: venue-exposed, and still
+/// free to become a contact.
+const VENUE_EXPOSED: u32 = u32::MAX - 2;
 
 /// A contact being found. `via` is the rank of the source among its degree's
 /// sources in id order; `stamp` is the rank of the last source that reached it,
@@ -96,6 +110,10 @@ pub struct Tracer {
     /// Per person: `rank << 32 | first exposure` of a source, or `u64::MAX`.
     source_of: Vec<u64>,
     strategy: SecondaryMode,
+    /// More overlapping stays than this make an exposure crowded.
+    crowd_cap: Option<u32>,
+    /// People whose slot was set to [`VENUE_EXPOSED`] during the run.
+    exposed: Vec<u32>,
 }
 
 /// How secondary contacts are found; see [`Tracer::secondary`]. Only tests
@@ -120,6 +138,46 @@ impl Tracer {
             strategy,
             ..Tracer::default()
         }
+    }
+
+    /// Sets (or with `None`, removes) the crowd cap of later runs.
+    ///
+    /// An exposure (one source stay, clipped to the source's window, with
+    /// the buffer) is *crowded* when more than `cap` stays at its venue
+    /// qualify against it by the overlap rules, counting the stays of
+    /// everyone but the source and the cases (as [`crate::explain`] does).
+    /// A crowded exposure makes no close or secondary contacts: the people
+    /// it reaches are *venue-exposed*, unless another exposure makes them
+    /// contacts. Venue-exposed people are not listed by [`Tracer::trace`];
+    /// [`Tracer::sizes`] counts them. Without a cap no exposure is crowded,
+    /// which is the standalone contract.
+    pub fn set_crowd_cap(&mut self, cap: Option<u32>) {
+        self.crowd_cap = cap;
+    }
+
+    /// Like [`Tracer::count`], with the venue-exposed people of a crowd cap.
+    pub fn sizes(
+        &mut self,
+        index: &StayIndex,
+        order: &impl IdOrder,
+        cases: &[CaseInput],
+        rules: &Rules,
+        as_of: i64,
+        secondary: bool,
+    ) -> Sizes {
+        self.run(index, order, cases, rules, as_of, secondary);
+        let venue_exposed = self
+            .exposed
+            .iter()
+            .filter(|&&q| self.slot.get(q as usize) == Some(&VENUE_EXPOSED))
+            .count();
+        let sizes = Sizes {
+            close: self.close,
+            secondary: self.entries.len() - self.close,
+            venue_exposed,
+        };
+        self.reset(cases);
+        sizes
     }
 
     /// Close contacts (and with `secondary`, their contacts), sorted by id.
@@ -202,6 +260,7 @@ impl Tracer {
             self.slot.resize(people, NONE);
         }
         self.entries.clear();
+        self.exposed.clear();
         self.close = 0;
         let min_len = rules.min_overlap.max(1);
 
@@ -350,6 +409,22 @@ impl Tracer {
             self.source_of = source_of;
         }
         if by_target {
+            // With a crowd cap, crowded exposures go to an index of their own:
+            // they only make people venue-exposed.
+            let crowded = self.crowd_cap.map(|cap| {
+                let slot = &self.slot;
+                let mut crowded = Vec::new();
+                intervals.retain(|e| {
+                    let source = sources.get(e[1] as usize).copied().unwrap_or(u32::MAX);
+                    let crowd = crowd_of(index, slot, source, e[0], e[2], e[3], min_len, cap);
+                    if crowd > cap {
+                        crowded.push(*e);
+                    }
+                    crowd <= cap
+                });
+                VenueIndex::from_intervals(crowded, index.venues())
+            });
+            let crowded = crowded.as_ref();
             let exposures =
                 VenueIndex::from_intervals(std::mem::take(&mut intervals), index.venues());
             // Eligible people ordered by the venue they visit most (a
@@ -358,7 +433,7 @@ impl Tracer {
             let mut order = std::mem::take(&mut self.order);
             order.clear();
             order.extend((0..index.people() as u32).filter_map(|q| {
-                if self.slot.get(q as usize) != Some(&NONE) {
+                if !matches!(self.slot.get(q as usize), Some(&NONE | &VENUE_EXPOSED)) {
                     return None;
                 }
                 let main = index.main_venue(q)?;
@@ -371,8 +446,8 @@ impl Tracer {
             } else {
                 std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
             };
-            let found: Vec<Vec<Entry>> = if threads <= 1 {
-                let mut found = Vec::new();
+            let found: Vec<Reached> = if threads <= 1 {
+                let mut found = (Vec::new(), Vec::new());
                 let mut scratch = Scratch {
                     seen: std::mem::take(&mut self.seen),
                     met: std::mem::take(&mut self.met),
@@ -380,6 +455,7 @@ impl Tracer {
                 reach_targets(
                     index,
                     &exposures,
+                    crowded,
                     &order,
                     min_len,
                     sources.len(),
@@ -395,7 +471,7 @@ impl Tracer {
                 let chunk = people.div_ceil(threads * 64).max(1);
                 let chunks: Vec<&[u64]> = order.chunks(chunk).collect();
                 let taken = std::sync::atomic::AtomicUsize::new(0);
-                let mut done: Vec<(usize, Vec<Entry>)> = std::thread::scope(|scope| {
+                let mut done: Vec<(usize, Reached)> = std::thread::scope(|scope| {
                     let workers: Vec<_> = (0..threads)
                         .map(|_| {
                             let (chunks, taken, exposures) = (&chunks, &taken, &exposures);
@@ -408,10 +484,11 @@ impl Tracer {
                                     let Some(part) = chunks.get(k) else {
                                         return done;
                                     };
-                                    let mut found = Vec::new();
+                                    let mut found = (Vec::new(), Vec::new());
                                     reach_targets(
                                         index,
                                         exposures,
+                                        crowded,
                                         part,
                                         min_len,
                                         sources.len(),
@@ -431,11 +508,21 @@ impl Tracer {
                 done.sort_unstable_by_key(|d| d.0);
                 done.into_iter().map(|d| d.1).collect()
             };
-            for e in found.into_iter().flatten() {
-                if let Some(s) = self.slot.get_mut(e.person as usize) {
-                    *s = self.entries.len() as u32;
+            for (entries, exposed) in found {
+                for e in entries {
+                    if let Some(s) = self.slot.get_mut(e.person as usize) {
+                        *s = self.entries.len() as u32;
+                    }
+                    self.entries.push(e);
                 }
-                self.entries.push(e);
+                for q in exposed {
+                    if let Some(s) = self.slot.get_mut(q as usize) {
+                        if *s == NONE {
+                            *s = VENUE_EXPOSED;
+                            self.exposed.push(q);
+                        }
+                    }
+                }
             }
             self.order = order;
         } else {
@@ -475,6 +562,8 @@ impl Tracer {
     ) {
         let slot = &mut self.slot;
         let entries = &mut self.entries;
+        let exposed = &mut self.exposed;
+        let cap = self.crowd_cap;
         let first_new = first_new as u32;
         for &(rank, w) in windows {
             // Sources go in rank order, so a tie in time keeps the earlier
@@ -491,11 +580,24 @@ impl Tracer {
                 if end - start < min_len {
                     continue;
                 }
+                if let Some(cap) = cap {
+                    if crowd_of(index, slot, w.person, venue, start, end, min_len, cap) > cap {
+                        index.overlaps(venue, start, end, min_len, |q, _| {
+                            if let Some(s) = slot.get_mut(q as usize) {
+                                if *s == NONE {
+                                    *s = VENUE_EXPOSED;
+                                    exposed.push(q);
+                                }
+                            }
+                        });
+                        continue;
+                    }
+                }
                 index.overlaps(venue, start, end, min_len, |q, t| {
                     let Some(s) = slot.get_mut(q as usize) else {
                         return;
                     };
-                    if *s == NONE {
+                    if *s == NONE || *s == VENUE_EXPOSED {
                         *s = entries.len() as u32;
                         entries.push(Entry {
                             person: q,
@@ -532,10 +634,45 @@ impl Tracer {
                 *s = NONE;
             }
         }
+        for &q in &self.exposed {
+            if let Some(s) = self.slot.get_mut(q as usize) {
+                *s = NONE;
+            }
+        }
+        self.exposed.clear();
         self.entries.clear();
         self.close = 0;
     }
 }
+
+/// How many stays at `venue` qualify against the exposure `[a, b]` of
+/// `source`, not counting the source's own nor the cases' ([`EXCLUDED`]),
+/// counted up to `cap + 1` (enough to tell whether it is crowded).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn crowd_of(
+    index: &StayIndex,
+    slot: &[u32],
+    source: u32,
+    venue: u32,
+    a: impl Into<i64>,
+    b: impl Into<i64>,
+    min_len: i64,
+    cap: u32,
+) -> u32 {
+    let mut crowd = 0u32;
+    index.overlaps_while(venue, a.into(), b.into(), min_len, |q, _| {
+        if q != source && slot.get(q as usize) != Some(&EXCLUDED) {
+            crowd += 1;
+        }
+        crowd <= cap
+    });
+    crowd
+}
+
+/// What [`reach_targets`] finds: contacts, and people reached only at
+/// crowded exposures.
+type Reached = (Vec<Entry>, Vec<u32>);
 
 /// Working memory of [`reach_targets`].
 #[derive(Debug, Default)]
@@ -549,14 +686,16 @@ struct Scratch {
 /// Target by target (see [`Tracer::secondary`]): everyone in `people` (the
 /// low half of each) who overlapped an exposure becomes an entry in `found`,
 /// with `via` as the source's rank.
+#[allow(clippy::too_many_arguments)]
 fn reach_targets(
     index: &StayIndex,
     exposures: &VenueIndex,
+    crowded: Option<&VenueIndex>,
     people: &[u64],
     min_len: i64,
     sources: usize,
     scratch: &mut Scratch,
-    found: &mut Vec<Entry>,
+    (found, exposed): &mut Reached,
 ) {
     // One bit per source (a few hundred kilobytes even for a million
     // sources, so it stays in cache), cleared after each person through the
@@ -588,7 +727,19 @@ fn reach_targets(
                 }
             });
         }
-        if !met.is_empty() {
+        if met.is_empty() {
+            // Reached only at crowded exposures, if at all.
+            if let Some(crowded) = crowded {
+                let reached = index.person_records(q).any(|r| {
+                    let (venue, cin, cout) = (r[0], i64::from(r[2]), i64::from(r[3]));
+                    cout - cin >= min_len
+                        && !crowded.overlaps_while(venue, cin, cout, min_len, |_, _| false)
+                });
+                if reached {
+                    exposed.push(q);
+                }
+            }
+        } else {
             found.push(Entry {
                 person: q,
                 first,

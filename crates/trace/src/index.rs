@@ -483,9 +483,26 @@ impl VenueIndex {
         min_len: i64,
         mut hit: impl FnMut(&Record, i64),
     ) {
+        self.overlaps_while(venue, a, b, min_len, |r, t| {
+            hit(r, t);
+            true
+        });
+    }
+
+    /// [`VenueIndex::overlaps`] until `hit` returns false; returns false when
+    /// it stopped early.
+    #[inline]
+    pub(crate) fn overlaps_while(
+        &self,
+        venue: u32,
+        a: i64,
+        b: i64,
+        min_len: i64,
+        mut hit: impl FnMut(&Record, i64) -> bool,
+    ) -> bool {
         let v = venue as usize;
         let (Some(&g0), Some(&g1)) = (self.venue_seg.get(v), self.venue_seg.get(v + 1)) else {
-            return;
+            return true;
         };
         let last_in = b.saturating_sub(min_len);
         for g in g0 as usize..g1 as usize {
@@ -511,11 +528,12 @@ impl VenueIndex {
                     break;
                 }
                 let from = cin.max(a);
-                if i64::from(r[OUT]).min(b) - from >= min_len {
-                    hit(r, from);
+                if i64::from(r[OUT]).min(b) - from >= min_len && !hit(r, from) {
+                    return false;
                 }
             }
         }
+        true
     }
 }
 
@@ -735,6 +753,27 @@ impl StayIndex {
             .iter()
             .filter_map(|&pos| self.by_venue.records.get(pos as usize))
             .chain(added.into_iter().flatten())
+    }
+
+    /// [`StayIndex::overlaps`] until `hit` returns false.
+    #[inline]
+    pub(crate) fn overlaps_while(
+        &self,
+        venue: u32,
+        a: i64,
+        b: i64,
+        min_len: i64,
+        mut hit: impl FnMut(u32, i64) -> bool,
+    ) {
+        if self
+            .by_venue
+            .overlaps_while(venue, a, b, min_len, |r, t| hit(r[OWNER], t))
+            && self.delta.len() > 0
+        {
+            self.delta
+                .by_venue
+                .overlaps_while(venue, a, b, min_len, |r, t| hit(r[OWNER], t));
+        }
     }
 
     /// See [`VenueIndex::overlaps`]; the owner is the person.
