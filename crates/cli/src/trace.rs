@@ -9,8 +9,9 @@ use anyhow::Result;
 use clap::Args;
 use closedloop_domain::Lang;
 use closedloop_ingest::movement::{self, MovementError};
-use closedloop_trace::{Ids, Rules, StayIndex};
+use closedloop_trace::{CaseInput, Ids, Rules, Sizes, StayIndex, Tracer};
 use std::io::BufWriter;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -26,6 +27,11 @@ Output: person_id,degree,first_exposure,via,sources sorted by person_id (byte or
 in UTC to the second; via is the case or close contact of the earliest exposure (ties: smallest id); \
 sources counts distinct cases or close contacts.\n\
 Times are whole seconds: sub-second parts are dropped. Times before 1970 or from 2100 on are refused.\n\
+Beyond the contract: --crowd-cap N makes an exposure with more than N qualifying stays of others (not \
+the source, not cases) crowded: it makes no contacts, only venue-exposed people, who are counted but \
+not listed. --count-only writes the counts instead of the list: \
+scope,close_contacts,secondary_contacts,venue_exposed with the row `all`, and with --per-case one row \
+per case traced alone.\n\
 判定规则：病例的传染期为[参考时间−回溯期, 隔离时间或--as-of]；与病例同场所停留、重叠时间大于0且不少于最短重叠时间者为密接；\
 加 --secondary 时，密接自首次暴露至--as-of的停留按同样规则判定次密接。")]
 pub struct TraceArgs {
@@ -55,6 +61,17 @@ pub struct TraceArgs {
     /// "Now": the end of windows without isolation (RFC 3339; default: the latest check_out in the data)
     #[arg(long)]
     pub as_of: Option<String>,
+    /// Not in the contract: an exposure with more than N qualifying stays of others is crowded and
+    /// makes venue-exposed people (counted, not listed) instead of contacts
+    #[arg(long, value_name = "N")]
+    pub crowd_cap: Option<u32>,
+    /// Not in the contract: write the counts (scope,close_contacts,secondary_contacts,venue_exposed)
+    /// instead of the list
+    #[arg(long)]
+    pub count_only: bool,
+    /// With --count-only: also one row per case, traced alone
+    #[arg(long, requires = "count_only")]
+    pub per_case: bool,
 }
 
 pub fn run(args: TraceArgs, config: &Config) -> Result<()> {
@@ -97,28 +114,76 @@ pub fn run(args: TraceArgs, config: &Config) -> Result<()> {
         buffer: i64::from(args.buffer_minutes) * 60,
         min_overlap: i64::from(args.min_overlap_minutes) * 60,
     };
-    let contacts = closedloop_trace::trace(&index, &people, &cases, &rules, as_of, args.secondary);
+    let unwritable = |e: std::io::Error| -> anyhow::Error {
+        Failure::Coded {
+            code: "file_unwritable",
+            message: lang.text(
+                format!("无法写入{}：{e}", args.out.display()),
+                format!("cannot write {}: {e}", args.out.display()),
+            ),
+        }
+        .into()
+    };
+    let mut tracer = Tracer::new();
+    tracer.set_crowd_cap(args.crowd_cap);
+    let sizes = if args.count_only {
+        let all = tracer.sizes(&index, &people, &cases, &rules, as_of, args.secondary);
+        let mut rows = vec![("all".to_string(), all)];
+        if args.per_case {
+            let mut persons: Vec<u32> = cases.iter().map(|c| c.person).collect();
+            closedloop_trace::IdOrder::sort(&people, &mut persons);
+            persons.dedup();
+            for p in persons {
+                let own: Vec<CaseInput> = cases.iter().copied().filter(|c| c.person == p).collect();
+                let sizes = tracer.sizes(&index, &people, &own, &rules, as_of, args.secondary);
+                rows.push((people.name(p).to_string(), sizes));
+            }
+        }
+        write_atomically(&args.out, |file| {
+            write_counts(BufWriter::new(file), &rows).map_err(unwritable)
+        })?;
+        all
+    } else {
+        let contacts = tracer.trace(&index, &people, &cases, &rules, as_of, args.secondary);
+        write_atomically(&args.out, |file| {
+            movement::write_contacts(BufWriter::with_capacity(1 << 20, file), &contacts, &people)
+                .map_err(unwritable)
+        })?;
+        let close = contacts.iter().filter(|c| c.degree == 1).count();
+        Sizes {
+            close,
+            secondary: contacts.len() - close,
+            venue_exposed: tracer.venue_exposed(),
+        }
+    };
     let traced = started.elapsed();
-    write_atomically(&args.out, |file| {
-        movement::write_contacts(BufWriter::with_capacity(1 << 20, file), &contacts, &people)
-            .map_err(|e| {
-                Failure::Coded {
-                    code: "file_unwritable",
-                    message: lang.text(
-                        format!("无法写入{}：{e}", args.out.display()),
-                        format!("cannot write {}: {e}", args.out.display()),
-                    ),
-                }
-                .into()
-            })
-    })?;
 
-    let close = contacts.iter().filter(|c| c.degree == 1).count();
-    let secondary = contacts.len() - close;
     eprintln!(
         "{}",
-        summary(lang, cases.len(), index.len(), close, secondary, &args.out)
+        summary(
+            lang,
+            cases.len(),
+            index.len(),
+            sizes.close,
+            sizes.secondary,
+            &args.out
+        )
     );
+    if args.crowd_cap.is_some() {
+        eprintln!(
+            "{}",
+            lang.text(
+                format!(
+                    "涉疫场所暴露人员{}人（拥挤场所，未列出）",
+                    sizes.venue_exposed
+                ),
+                format!(
+                    "{} venue-exposed people (crowded exposures; not listed)",
+                    sizes.venue_exposed
+                ),
+            )
+        );
+    }
     tracing::info!(
         read_ms = read.as_millis() as u64,
         index_ms = (built - read).as_millis() as u64,
@@ -128,6 +193,24 @@ pub fn run(args: TraceArgs, config: &Config) -> Result<()> {
         "trace timings"
     );
     Ok(())
+}
+
+/// The counts of `--count-only`: one row per scope (`all`, then cases).
+fn write_counts(mut out: impl Write, rows: &[(String, Sizes)]) -> std::io::Result<()> {
+    writeln!(out, "scope,close_contacts,secondary_contacts,venue_exposed")?;
+    for (scope, s) in rows {
+        let scope = if scope.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", scope.replace('"', "\"\""))
+        } else {
+            scope.clone()
+        };
+        writeln!(
+            out,
+            "{scope},{},{},{}",
+            s.close, s.secondary, s.venue_exposed
+        )?;
+    }
+    out.flush()
 }
 
 fn summary(

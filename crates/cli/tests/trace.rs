@@ -449,3 +449,99 @@ fn fixture_times_keep_a_fraction_that_is_floored() {
     // The fixture holds one check-in at .750 s: floored, it is A's first exposure.
     assert!(fixture_rows().iter().any(|r| r.2 % 1_000_000 == 750_000));
 }
+
+/// Beyond the contract: `--crowd-cap` and `--count-only` (`--per-case`), on
+/// the hand-checked city. The contract's output is unchanged without them.
+#[test]
+fn crowd_caps_and_counts_beyond_the_contract() {
+    let dir = Dir::new();
+    let (checkins, cases) = (fixture("checkins.csv"), fixture("cases.csv"));
+    let header = "person_id,degree,first_exposure,via,sources\n";
+    // Cap 1: every case exposure has two others (A and B at V1, A and E at
+    // V2), so none makes a contact; A, B and E are venue-exposed.
+    let o = dir.trace(
+        &checkins,
+        &cases,
+        "cap1.csv",
+        &["--secondary", "--crowd-cap", "1"],
+    );
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path("cap1.csv")).unwrap(),
+        header
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("暴露人员3人") || stderr.contains("3 venue-exposed"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Cap 2: the case exposures stand; A's stay at V3 overlaps four others
+    // (F, G, B, H) and is crowded, so G and H are reached through B only and
+    // F is venue-exposed.
+    let capped = dir.ok(
+        &checkins,
+        &cases,
+        "cap2.csv",
+        &["--secondary", "--crowd-cap", "2"],
+    );
+    assert_eq!(
+        capped,
+        format!(
+            "{header}A,1,2022-03-04T01:00:00Z,C2,2\nB,1,2022-03-04T12:20:00Z,C1,2\n\
+             D,2,2022-03-04T12:30:00Z,A,2\nE,1,2022-03-04T08:00:00Z,C2,1\n\
+             G,2,2022-03-05T10:40:00Z,B,1\nH,2,2022-03-05T10:40:00Z,B,1\n"
+        )
+    );
+    let counts_header = "scope,close_contacts,secondary_contacts,venue_exposed\n";
+    assert_eq!(
+        dir.ok(
+            &checkins,
+            &cases,
+            "n2.csv",
+            &["--secondary", "--crowd-cap", "2", "--count-only"]
+        ),
+        format!("{counts_header}all,3,3,1\n")
+    );
+    // Without a cap the counts are the list's.
+    assert_eq!(
+        dir.ok(&checkins, &cases, "n.csv", &["--secondary", "--count-only"]),
+        format!("{counts_header}all,3,4,0\n")
+    );
+    // Per case: each case traced alone, as a run with only that case.
+    let per_case = dir.ok(
+        &checkins,
+        &cases,
+        "per.csv",
+        &[
+            "--secondary",
+            "--crowd-cap",
+            "2",
+            "--count-only",
+            "--per-case",
+        ],
+    );
+    let mut lines = per_case.lines();
+    assert_eq!(lines.next(), Some(counts_header.trim_end()));
+    assert_eq!(lines.next(), Some("all,3,3,1"));
+    let all_cases = std::fs::read_to_string(&cases).unwrap();
+    for (k, case) in ["C1", "C2"].iter().enumerate() {
+        let row = all_cases.lines().find(|l| l.starts_with(case)).unwrap();
+        let one = dir.write(
+            &format!("one{k}.csv"),
+            &format!("person_id,reference_time,isolated_at\n{row}\n"),
+        );
+        let alone = dir.ok(
+            &checkins,
+            &one,
+            &format!("alone{k}.csv"),
+            &["--secondary", "--crowd-cap", "2", "--count-only"],
+        );
+        let alone = alone.lines().nth(1).unwrap().replacen("all", case, 1);
+        assert_eq!(lines.next(), Some(alone.as_str()));
+    }
+    assert_eq!(lines.next(), None);
+    // --per-case needs --count-only.
+    let o = dir.trace(&checkins, &cases, "x.csv", &["--per-case"]);
+    assert!(!o.status.success());
+}

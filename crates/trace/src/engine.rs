@@ -114,6 +114,8 @@ pub struct Tracer {
     crowd_cap: Option<u32>,
     /// People whose slot was set to [`VENUE_EXPOSED`] during the run.
     exposed: Vec<u32>,
+    /// How many people the last run left venue-exposed.
+    last_venue_exposed: usize,
 }
 
 /// How secondary contacts are found; see [`Tracer::secondary`]. Only tests
@@ -166,18 +168,19 @@ impl Tracer {
         secondary: bool,
     ) -> Sizes {
         self.run(index, order, cases, rules, as_of, secondary);
-        let venue_exposed = self
-            .exposed
-            .iter()
-            .filter(|&&q| self.slot.get(q as usize) == Some(&VENUE_EXPOSED))
-            .count();
         let sizes = Sizes {
             close: self.close,
             secondary: self.entries.len() - self.close,
-            venue_exposed,
+            venue_exposed: self.last_venue_exposed,
         };
         self.reset(cases);
         sizes
+    }
+
+    /// How many venue-exposed people the last run found (0 without a crowd
+    /// cap): with [`Tracer::trace`], the people it does not list.
+    pub fn venue_exposed(&self) -> usize {
+        self.last_venue_exposed
     }
 
     /// Close contacts (and with `secondary`, their contacts), sorted by id.
@@ -324,6 +327,11 @@ impl Tracer {
         }
         self.persons = persons;
         self.windows = windows;
+        self.last_venue_exposed = self
+            .exposed
+            .iter()
+            .filter(|&&q| self.slot.get(q as usize) == Some(&VENUE_EXPOSED))
+            .count();
     }
 
     /// Secondary contacts from the close contacts `sources` (in id order, so

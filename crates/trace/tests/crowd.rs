@@ -201,6 +201,7 @@ proptest! {
                 tracer.set_crowd_cap(cap);
                 let got = tracer.trace(&index, &ids, &cases, &rules, as_of, secondary);
                 prop_assert_eq!(&tuples(&got), &want.contacts, "{:?} {:?}", cap, mode);
+                prop_assert_eq!(tracer.venue_exposed(), want.venue_exposed);
                 let sizes = tracer.sizes(&index, &ids, &cases, &rules, as_of, secondary);
                 let close = want.contacts.iter().filter(|c| c.1 == 1).count();
                 prop_assert_eq!(sizes, Sizes {
