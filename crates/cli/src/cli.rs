@@ -79,6 +79,10 @@ pub enum Command {
     Purge(PurgeArgs),
     /// Trace a registered case under the profile (venues, households, co-travel, secondary), store and show its contacts with why / 判定并登记病例的密接、次密接
     Contacts(crate::contacts::ContactsArgs),
+    /// Clusters: cases linked through shared exposures, with size, places, institutions, first and last case, regions / 聚集性疫情
+    Clusters(crate::clusters::ClustersArgs),
+    /// The transmission chain of one cluster as JSON or GraphViz DOT / 传播链
+    Chain(crate::clusters::ChainArgs),
     /// Close and secondary contacts of cases from a check-in file (CSV or Parquet), without a database / 由场所码记录判定密接、次密接
     Trace(crate::trace::TraceArgs),
 }
@@ -237,6 +241,8 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
         Command::Import(args) => crate::exchange::import(args, &config).await,
         Command::Purge(args) => crate::exchange::purge(args, &config).await,
         Command::Contacts(args) => crate::contacts::run(args, &config).await,
+        Command::Clusters(args) => crate::clusters::clusters(args, &config).await,
+        Command::Chain(args) => crate::clusters::chain(args, &config).await,
         Command::Trace(args) => crate::trace::run(args, &config),
         Command::Export(args) => crate::exchange::export(args, &config).await,
         Command::Bulletin(args) => {

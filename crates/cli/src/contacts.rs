@@ -6,13 +6,11 @@ use crate::config::Config;
 use crate::report::Failure;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use closedloop_domain::contact::{ContactCategory, Explanation, ExposureKind};
+use closedloop_domain::contact::{ContactCategory, ExposureKind};
 use closedloop_domain::time::{format_instant, from_epoch, parse_instant};
-use closedloop_domain::{ErrorCode, Lang};
-use closedloop_store::{Actor, CaseFilter, ContactDraft, Store, StoreError};
-use closedloop_trace::explain::{trace_case, Category, RegistryRules, Relations, Route, Source};
-use closedloop_trace::{Ids, Stay, StayIndex, Stays};
-use std::collections::{HashMap, HashSet};
+use closedloop_domain::ErrorCode;
+use closedloop_store::contact_tracing::{TraceSettings, WarmIndex};
+use closedloop_store::{Actor, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ContactsFormat {
@@ -32,90 +30,59 @@ pub struct ContactsArgs {
     pub format: ContactsFormat,
 }
 
-/// The registry's movements as the engine sees them: dense numbers both ways.
-struct Loaded {
-    index: StayIndex,
-    relations: Relations,
-    person_ix: HashMap<i64, u32>,
-    person_id: Vec<i64>,
-    venues: Ids,
-    places: Ids,
-}
-
-impl Loaded {
-    fn person(&mut self, id: i64) -> u32 {
-        let next = self.person_id.len() as u32;
-        *self.person_ix.entry(id).or_insert_with(|| {
-            self.person_id.push(id);
-            next
-        })
+/// Traces the cases `case_ids` (after an import registered or changed them)
+/// on one index built for all of them, records their contacts and says so.
+pub async fn trace_registered(
+    store: &Store,
+    config: &Config,
+    case_ids: &[String],
+    actor: &Actor,
+) -> Result<()> {
+    if case_ids.is_empty() {
+        return Ok(());
     }
-}
-
-async fn load(store: &Store, lang: Lang) -> Result<Loaded> {
-    let snap = store
-        .tracing_snapshot()
+    let lang = config.lang;
+    let started = std::time::Instant::now();
+    let fail = |e: StoreError| Failure::coded(&e, lang);
+    let index = WarmIndex::load(store).await.map_err(fail)?;
+    let cases = store.cases_by_id(case_ids).await.map_err(fail)?;
+    let settings = TraceSettings::from_profile(&config.profile, config.time_zone);
+    let changes = store
+        .trace_and_record(
+            &index,
+            &cases,
+            &settings,
+            chrono::Utc::now().timestamp(),
+            actor,
+        )
         .await
-        .map_err(|e| Failure::coded(&e, lang))?;
-    let mut loaded = Loaded {
-        index: StayIndex::default(),
-        relations: Relations::default(),
-        person_ix: HashMap::new(),
-        person_id: Vec::new(),
-        venues: Ids::new(),
-        places: Ids::new(),
-    };
-    let mut stays = Stays::with_capacity(snap.stays.len());
-    let engine = |e: &dyn std::fmt::Display| Failure::Coded {
-        code: "tracing_failed",
-        message: e.to_string(),
-    };
-    for (person, venue, check_in, check_out) in &snap.stays {
-        let person = loaded.person(*person);
-        let venue = loaded.venues.intern(venue).map_err(|e| engine(&e))?;
-        stays
-            .push(Stay {
-                person,
-                venue,
-                check_in: *check_in,
-                check_out: *check_out,
-            })
-            .map_err(|e| engine(&e))?;
-    }
-    loaded.index = StayIndex::build(stays);
-    for (person, household) in &snap.households {
-        let person = loaded.person(*person);
-        let household = loaded
-            .places
-            .intern(&format!("household:{household}"))
-            .map_err(|e| engine(&e))?;
-        loaded.relations.add_household_member(person, household);
-    }
-    for (person, trip, carriage, row) in &snap.seats {
-        let person = loaded.person(*person);
-        let trip = loaded
-            .places
-            .intern(&format!("trip:{trip}"))
-            .map_err(|e| engine(&e))?;
-        let carriage = loaded
-            .places
-            .intern(&format!("carriage:{carriage}"))
-            .map_err(|e| engine(&e))?;
-        loaded.relations.add_seat(person, trip, carriage, *row);
-    }
-    Ok(loaded)
-}
-
-fn category(c: Category) -> ContactCategory {
-    match c {
-        Category::Close => ContactCategory::CloseContact,
-        Category::Secondary => ContactCategory::SecondaryContact,
-        Category::VenueExposed => ContactCategory::VenueExposed,
-    }
-}
-
-fn strip(name: &str, prefix: &str) -> String {
-    name.strip_prefix(prefix).unwrap_or(name).to_string()
+        .map_err(fail)?;
+    eprintln!(
+        "{}",
+        lang.text(
+            format!(
+                "已判定{}例病例的接触者（方案{}）：新增{}，更新{}，未变{}，移除{}（用时{:.1}秒）",
+                cases.len(),
+                settings.profile,
+                changes.created,
+                changes.updated,
+                changes.unchanged,
+                changes.removed,
+                started.elapsed().as_secs_f64()
+            ),
+            format!(
+                "traced the contacts of {} cases (profile {}): {} new, {} updated, {} unchanged, {} removed ({:.1} s)",
+                cases.len(),
+                settings.profile,
+                changes.created,
+                changes.updated,
+                changes.unchanged,
+                changes.removed,
+                started.elapsed().as_secs_f64()
+            )
+        )
+    );
+    Ok(())
 }
 
 pub async fn run(args: ContactsArgs, config: &Config) -> Result<()> {
@@ -145,117 +112,23 @@ pub async fn run(args: ContactsArgs, config: &Config) -> Result<()> {
         )
         .into());
     };
-    let mut loaded = load(&store, lang).await?;
-    // Known cases are never anyone's contacts.
-    let (all_cases, _) = store
-        .cases(&CaseFilter::default())
+    let index = WarmIndex::load(&store)
         .await
         .map_err(|e| Failure::coded(&e, lang))?;
-    let case_people: HashSet<u32> = all_cases
-        .iter()
-        .map(|c| c.person_id)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|id| loaded.person(id))
-        .collect();
-    let source = Source {
-        person: loaded.person(case.person_id),
-        reference_time: case.case.reference_time(config.time_zone).timestamp(),
-        isolated_at: None,
-    };
-    let t = &config.profile.tracing;
-    let minutes = |m: u32| i64::from(m) * 60;
-    let rules = RegistryRules {
-        lookback: i64::from(t.lookback_days) * 86_400,
-        buffer: minutes(t.buffer_minutes),
-        min_overlap: minutes(t.min_overlap_minutes),
-        crowd_cap: t.crowd_cap,
-        long_overlap: minutes(t.long_overlap_minutes),
-        co_travel_rows: i64::from(t.co_travel_rows),
-        secondary: t.secondary,
-    };
-    let person_id = loaded.person_id.clone();
-    let db_id = |ix: u32| person_id.get(ix as usize).copied().unwrap_or_default();
-    let traced = trace_case(
-        &loaded.index,
-        &loaded.relations,
-        source,
-        &|p| case_people.contains(&p),
-        &|p| db_id(p) as u64,
-        &rules,
-        as_of.timestamp(),
-    );
-    let drafts: Vec<ContactDraft> = traced
-        .iter()
-        .map(|t| ContactDraft {
-            person_id: db_id(t.person),
-            category: category(t.category),
-            degree: if t.category == Category::Secondary {
-                2
-            } else {
-                1
-            },
-            first_exposure: t.first_exposure,
-            via_person: db_id(t.via),
-            explanations: t
-                .exposures
-                .iter()
-                .map(|e| {
-                    let mut x = Explanation {
-                        kind: ExposureKind::Venue,
-                        through: db_id(e.through),
-                        place: String::new(),
-                        source_stay: None,
-                        contact_stay: None,
-                        overlap_seconds: None,
-                        crowd: None,
-                        carriage: None,
-                        source_row: None,
-                        contact_row: None,
-                    };
-                    match &e.route {
-                        Route::Venue {
-                            venue,
-                            source_stay,
-                            contact_stay,
-                            overlap,
-                            crowd,
-                        } => {
-                            x.place = loaded.venues.name(*venue).to_string();
-                            x.source_stay = Some(*source_stay);
-                            x.contact_stay = Some(*contact_stay);
-                            x.overlap_seconds = Some(*overlap);
-                            x.crowd = Some(*crowd);
-                        }
-                        Route::Household { household } => {
-                            x.kind = ExposureKind::Household;
-                            x.place = strip(loaded.places.name(*household), "household:");
-                        }
-                        Route::CoTravel {
-                            trip,
-                            carriage,
-                            source_row,
-                            contact_row,
-                        } => {
-                            x.kind = ExposureKind::CoTravel;
-                            x.place = strip(loaded.places.name(*trip), "trip:");
-                            x.carriage = Some(strip(loaded.places.name(*carriage), "carriage:"));
-                            x.source_row = *source_row;
-                            x.contact_row = *contact_row;
-                        }
-                    }
-                    x
-                })
-                .collect(),
-        })
-        .collect();
-    let profile = format!("{}@{}", config.profile.name, config.profile.version);
+    let settings = TraceSettings::from_profile(&config.profile, config.time_zone);
+    let profile = settings.profile.clone();
     let actor = Actor(format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     ));
     let changes = store
-        .record_contacts(case.id, &drafts, &profile, &actor)
+        .trace_and_record(
+            &index,
+            std::slice::from_ref(&case),
+            &settings,
+            as_of.timestamp(),
+            &actor,
+        )
         .await
         .map_err(|e| Failure::coded(&e, lang))?;
     let stored = store

@@ -118,6 +118,15 @@ pub async fn import(args: ImportArgs, config: &Config) -> Result<()> {
             r.map(|s| (s, parsed.errors))
         }
     };
+    if let Ok((summary, _)) = &outcome {
+        // Registering a case (or moving its window) traces it at once.
+        let traced =
+            crate::contacts::trace_registered(&store, config, &summary.to_trace, &actor).await;
+        if let Err(e) = traced {
+            store.close().await;
+            return Err(e);
+        }
+    }
     store.close().await;
     let (summary, parse_errors) = match outcome {
         Ok(ok) => ok,

@@ -2,6 +2,7 @@
 //! hands each subcommand to the crate that does the work.
 
 mod cli;
+mod clusters;
 mod config;
 mod contacts;
 mod demo;
@@ -14,6 +15,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if !matches!(args.command, cli::Command::Serve(_) | cli::Command::Demo(_)) {
+        die_quietly_on_broken_pipe();
+    }
     let config = match config::Config::resolve(&args.global) {
         Ok(c) => c,
         Err(e) => {
@@ -38,6 +42,19 @@ fn main() -> ExitCode {
             report::print_failure(&e, config.lang);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command whose output goes into a closed pipe (`closedloop export cases | head`)
+/// stops there, silently, like any Unix tool, instead of panicking in `println!`.
+/// The server keeps Rust's default (the signal ignored): a client that hangs
+/// up must not stop it.
+fn die_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

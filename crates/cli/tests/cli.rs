@@ -658,7 +658,8 @@ async fn a_case_contacts_are_traced_stored_and_explained() {
         ] {
             run.ok(&["import", kind, fixture(file).to_str().unwrap()]);
         }
-        // C001 shared a restaurant with C002 (a case: never a contact) and a carriage, two rows apart, with a stranger.
+        // C001 shared a restaurant with C002 (reported two hours later: C001's close contact
+        // before it was a case) and a carriage, two rows apart, with a stranger.
         let out = run.ok(&[
             "--lang",
             "en",
@@ -669,7 +670,7 @@ async fn a_case_contacts_are_traced_stored_and_explained() {
             "2022-03-12T00:00:00+08:00",
         ]);
         assert!(
-            out.contains("1 close contacts, 0 secondary contacts, 0 venue-exposed (1 new"),
+            out.contains("2 close contacts, 0 secondary contacts, 0 venue-exposed ("),
             "{out}"
         );
         assert!(
@@ -687,7 +688,7 @@ async fn a_case_contacts_are_traced_stored_and_explained() {
             "2022-03-12T00:00:00+08:00",
         ]);
         assert!(
-            again.contains("(0 new, 0 updated, 1 unchanged, 0 removed"),
+            again.contains("(0 new, 0 updated, 2 unchanged, 0 removed"),
             "{again}"
         );
         let json: Value = serde_json::from_str(&run.ok(&[
@@ -706,4 +707,182 @@ async fn a_case_contacts_are_traced_stored_and_explained() {
         assert!(err.contains("NOPE"), "{err}");
         db.cleanup().await;
     }
+}
+
+/// Regions and persons, then the movements, then the cases (traced as they register).
+fn seed_with_movements(run: &Run) -> std::process::Output {
+    for (kind, file) in [
+        ("regions", "regions.csv"),
+        ("persons", "persons.csv"),
+        ("venues", "venues.csv"),
+        ("checkins", "checkins.csv"),
+        ("trips", "trips.csv"),
+    ] {
+        run.ok(&["import", kind, fixture(file).to_str().unwrap()]);
+    }
+    let out = run.cmd(&[
+        "--lang",
+        "en",
+        "import",
+        "cases",
+        fixture("cases.csv").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test]
+async fn importing_cases_traces_them_and_an_update_of_the_window_retraces() {
+    for db in each("cli_autotrace").await {
+        let run = Run::new(&db.url);
+        let out = seed_with_movements(&run);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("traced the contacts of 16 cases"), "{err}");
+        // C001 exposed C002 at the restaurant and a stranger on the train.
+        let contacts = |run: &Run| -> Value {
+            serde_json::from_str(&run.ok(&[
+                "contacts",
+                "--case",
+                "C001",
+                "--format",
+                "json",
+                "--as-of",
+                "2022-03-12T00:00:00+08:00",
+            ]))
+            .unwrap()
+        };
+        assert_eq!(contacts(&run).as_array().unwrap().len(), 2);
+        // Isolated before the restaurant: C002 is no longer C001's contact.
+        let cases = std::fs::read_to_string(fixture("cases.csv")).unwrap();
+        let mut lines = cases.lines();
+        let header = lines.next().unwrap();
+        let c001 = lines.next().unwrap();
+        let file = run.write(
+            "isolated.csv",
+            format!("{header},isolated_at\n{c001},2022-03-07 11:00\n"),
+        );
+        let out = run.cmd(&["--lang", "en", "import", "cases", &file, "--update"]);
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("traced the contacts of 1 cases") && err.contains("1 removed"),
+            "{err}"
+        );
+        let exported = run.ok(&["export", "cases"]);
+        assert!(
+            exported.lines().next().unwrap().ends_with(",isolated_at")
+                && exported.contains("C001,")
+                && exported.contains("2022-03-07T11:00:00+08:00"),
+            "{exported}"
+        );
+        // The same file again changes nothing and traces nothing.
+        let out = run.cmd(&["--lang", "en", "import", "cases", &file, "--update"]);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("traced"));
+        let left = contacts(&run);
+        assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+        assert_eq!(left[0]["explanations"][0]["kind"], "co_travel");
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn clusters_and_chains_of_the_fixture() {
+    for db in each("cli_clusters").await {
+        let run = Run::new(&db.url);
+        seed_with_movements(&run);
+        // By hand: C001 (reported 03-08 10:00) and C002 (03-08 12:00) ate at V001 on
+        // 03-07 from 12:30; C002 was C001's close contact before its own reference
+        // time, so C001 → C002 is a transmission edge. No other case met another.
+        let text = run.ok(&["--lang", "en", "clusters"]);
+        assert!(text.starts_with("1 clusters"), "{text}");
+        assert!(
+            text.contains("C001: 2 cases; first C001")
+                && text.contains("last C002")
+                && text.contains("1 transmission edges, 0 shared exposures")
+                && text.contains("V001")
+                && text.contains("institutions: none"),
+            "{text}"
+        );
+        let json: Value = serde_json::from_str(&run.ok(&["clusters", "--format", "json"])).unwrap();
+        assert_eq!(json[0]["size"], 2);
+        assert_eq!(json[0]["regions"][0][0], "220202");
+        assert_eq!(json[0]["places"][0]["venue_type"], "restaurant");
+        // Before C002 was reported there is no cluster yet.
+        let early = run.ok(&[
+            "--lang",
+            "en",
+            "clusters",
+            "--as-of",
+            "2022-03-08T11:00:00+08:00",
+        ]);
+        assert!(early.starts_with("0 clusters"), "{early}");
+        let chain: Value =
+            serde_json::from_str(&run.ok(&["chain", "--cluster", "C001", "--format", "json"]))
+                .unwrap();
+        assert_eq!(chain["links"][0]["from"], "C001");
+        assert_eq!(chain["links"][0]["to"], "C002");
+        assert_eq!(chain["links"][0]["kind"], "transmission");
+        let out = run.path("chain.dot");
+        run.ok(&[
+            "chain",
+            "--cluster",
+            "C001",
+            "--format",
+            "dot",
+            "--out",
+            &out,
+        ]);
+        let dot = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            dot.starts_with("digraph \"C001\"") && dot.contains("\"C001\" -> \"C002\""),
+            "{dot}"
+        );
+        let err = run.fails(&["--lang", "en", "chain", "--cluster", "C009"]);
+        assert!(err.contains("[not_found]") && err.contains("C009"), "{err}");
+        db.cleanup().await;
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let db = TestDatabase::sqlite("cli_pipe").await;
+    let run = Run::new(&db.url);
+    run.seed();
+    let mut child = Command::new(BIN)
+        .args(["export", "cases"])
+        .env("CLOSEDLOOP_DATABASE_URL", &db.url)
+        .current_dir(run.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read nothing: close the pipe at once, like `| head -0`.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        status.success() || status.signal() == Some(libc_sigpipe()),
+        "{status:?} {err}"
+    );
+}
+
+/// SIGPIPE's number on Linux and the BSDs.
+#[cfg(unix)]
+fn libc_sigpipe() -> i32 {
+    13
 }

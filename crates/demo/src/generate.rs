@@ -275,6 +275,8 @@ impl Gen<'_> {
             reclassified_at: None,
             outcome: None,
             outcome_time: None,
+            // Positives go to hospital or isolation when reported.
+            isolated_at: Some(report_time),
             person,
         };
         self.cases.push(Built { case, day, age });

@@ -88,6 +88,23 @@ pub struct CaseDraft {
     pub reclassified_at: Option<DateTime<Utc>>,
     pub outcome: Option<Outcome>,
     pub outcome_time: Option<DateTime<Utc>>,
+    /// When the case was isolated: its infectious window ends there (else now).
+    #[serde(default)]
+    pub isolated_at: Option<DateTime<Utc>>,
+}
+
+/// A case's reference time from its fields: see [`CaseDraft::reference_time`].
+pub fn reference_time(
+    onset_date: Option<NaiveDate>,
+    sample_time: Option<DateTime<Utc>>,
+    report_time: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> DateTime<Utc> {
+    match (onset_date, sample_time) {
+        (Some(onset), _) => crate::time::day_bounds(onset, tz).0,
+        (None, Some(sample)) => sample,
+        (None, None) => report_time,
+    }
 }
 
 impl CaseDraft {
@@ -104,11 +121,7 @@ impl CaseDraft {
     /// midnight, since only the day is known), else the sampling time of the
     /// positive sample, else the report.
     pub fn reference_time(&self, tz: chrono_tz::Tz) -> DateTime<Utc> {
-        match (self.onset_date, self.sample_time) {
-            (Some(onset), _) => crate::time::day_bounds(onset, tz).0,
-            (None, Some(sample)) => sample,
-            (None, None) => self.report_time,
-        }
+        reference_time(self.onset_date, self.sample_time, self.report_time, tz)
     }
 
     /// Checks the rules that tie the fields together. Returns the name of the

@@ -78,6 +78,7 @@ const CASE_COLUMNS: &[&str] = &[
     "reclassified_at",
     "outcome",
     "outcome_time",
+    "isolated_at",
 ];
 const CASE_REQUIRED: &[&str] = &[
     "case_id",
@@ -447,6 +448,7 @@ pub fn parse_cases(table: &Table, tz: Tz) -> Result<Parsed<CaseDraft>, FileError
         let reclassified_at = c.optional("reclassified_at", instant(tz));
         let outcome = c.optional("outcome", Outcome::parse);
         let outcome_time = c.optional("outcome_time", instant(tz));
+        let isolated_at = c.optional("isolated_at", instant(tz));
         let case = CaseDraft {
             case_id: case_id?,
             person: person?,
@@ -462,6 +464,7 @@ pub fn parse_cases(table: &Table, tz: Tz) -> Result<Parsed<CaseDraft>, FileError
             reclassified_at: reclassified_at?,
             outcome: outcome?,
             outcome_time: outcome_time?,
+            isolated_at: isolated_at?,
         };
         match case.check_in(tz) {
             Ok(()) => Some(case),

@@ -79,6 +79,7 @@ pub fn case_record(c: &CaseDraft, tz: Tz) -> Vec<String> {
         time(c.reclassified_at, tz),
         opt(c.outcome.map(|o| o.as_str())),
         time(c.outcome_time, tz),
+        time(c.isolated_at, tz),
     ]
 }
 

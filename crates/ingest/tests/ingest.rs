@@ -210,6 +210,7 @@ fn a_good_cases_file_parses_to_exactly_its_cases() {
         reclassified_at: None,
         outcome: None,
         outcome_time: None,
+        isolated_at: None,
     };
     let mut smith = PersonDraft::new(
         Document {
@@ -235,6 +236,7 @@ fn a_good_cases_file_parses_to_exactly_its_cases() {
         reclassified_at: Some(utc(2022, 3, 11, 1, 0)),
         outcome: Some(Outcome::Discharged),
         outcome_time: Some(utc(2022, 3, 25, 10, 0)),
+        isolated_at: None,
     };
     assert_eq!(p.records, vec![(2, first), (3, second)]);
 }
@@ -868,11 +870,13 @@ fn exported_case_times_carry_the_offset_of_the_zone() {
         reclassified_at: None,
         outcome: Some(Outcome::Released),
         outcome_time: Some(utc(2022, 3, 20, 2, 0)),
+        isolated_at: Some(utc(2022, 3, 9, 1, 0)),
     };
     let rec = case_record(&case, SHANGHAI);
     assert_eq!(rec.len(), Contract::Cases.columns().len());
     assert_eq!(rec[14], "2022-03-09T08:30:00+08:00");
     assert_eq!(rec[17], "2022-03-20T10:00:00+08:00");
+    assert_eq!(rec[18], "2022-03-09T09:00:00+08:00");
     assert_eq!(rec[11], "community_screening");
 }
 
@@ -1147,6 +1151,7 @@ fn case() -> impl Strategy<Value = (CaseDraft, Tz)> {
                 reclassified_at,
                 outcome,
                 outcome_time,
+                isolated_at: sample_before.map(|d| report + secs(d)),
             };
             (case, tz)
         })

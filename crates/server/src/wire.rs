@@ -191,6 +191,8 @@ pub struct CaseOut {
     /// discharged, released or died.
     pub outcome: Option<String>,
     pub outcome_time: Option<String>,
+    /// When the case was isolated: the end of its infectious window.
+    pub isolated_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -223,6 +225,7 @@ impl CaseOut {
             reclassified_at: c.reclassified_at.map(|t| v.time(t)),
             outcome: c.outcome.map(|x| x.as_str().into()),
             outcome_time: c.outcome_time.map(|t| v.time(t)),
+            isolated_at: c.isolated_at.map(|t| v.time(t)),
             created_at: v.instant(r.created_at),
             updated_at: v.instant(r.updated_at),
         }

@@ -100,6 +100,7 @@ fn case(
         reclassified_at: None,
         outcome: None,
         outcome_time: None,
+        isolated_at: None,
     }
 }
 

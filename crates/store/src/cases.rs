@@ -26,7 +26,7 @@ pub struct CaseRecord {
 }
 
 const CASE_COLUMNS: &str = "c.id AS case_pk, c.case_id, c.person_id, c.classification, c.clinical_type, c.origin, c.discovery_channel, c.onset_date,
-    c.sample_time, c.report_time, c.reporting_region, c.residence_region, c.reclassified_at, c.outcome, c.outcome_time,
+    c.sample_time, c.report_time, c.reporting_region, c.residence_region, c.reclassified_at, c.outcome, c.outcome_time, c.isolated_at,
     c.created_at AS case_created_at, c.updated_at AS case_updated_at";
 
 fn opt_time(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -60,6 +60,7 @@ fn case_from_row(row: &AnyRow) -> Result<CaseRecord, StoreError> {
                 .map(|s| decode(&s, Outcome::parse))
                 .transpose()?,
             outcome_time: opt_time(row, "outcome_time")?,
+            isolated_at: opt_time(row, "isolated_at")?,
         },
         created_at: get_i64(row, "case_created_at")?,
         updated_at: get_i64(row, "case_updated_at")?,
@@ -67,7 +68,7 @@ fn case_from_row(row: &AnyRow) -> Result<CaseRecord, StoreError> {
 }
 
 /// The case's own fields (not its person's), for comparing a file row with the store.
-fn case_fields(c: &CaseDraft) -> [(&'static str, Option<String>); 13] {
+fn case_fields(c: &CaseDraft) -> [(&'static str, Option<String>); 14] {
     let t = |x: Option<DateTime<Utc>>| x.map(|t| to_epoch(t).to_string());
     [
         (
@@ -92,7 +93,15 @@ fn case_fields(c: &CaseDraft) -> [(&'static str, Option<String>); 13] {
         ("reclassified_at", t(c.reclassified_at)),
         ("outcome", c.outcome.map(|x| x.as_str().into())),
         ("outcome_time", t(c.outcome_time)),
+        ("isolated_at", t(c.isolated_at)),
     ]
+}
+
+/// Whether the fields that set a case's infectious window differ: its
+/// reference time (onset, sampling, report) or its isolation.
+fn traced_fields_differ(a: &CaseDraft, b: &CaseDraft) -> bool {
+    (a.onset_date, a.sample_time, a.report_time, a.isolated_at)
+        != (b.onset_date, b.sample_time, b.report_time, b.isolated_at)
 }
 
 fn first_difference(
@@ -147,6 +156,7 @@ fn bind_case<'q>(
         .bind(c.reclassified_at.map(to_epoch))
         .bind(c.outcome.map(|x| x.as_str()))
         .bind(c.outcome_time.map(to_epoch))
+        .bind(c.isolated_at.map(to_epoch))
 }
 
 async fn record_classification(
@@ -196,6 +206,26 @@ fn bind_filters<'q>(
 }
 
 impl Store {
+    /// The cases with these ids that exist, in the order given.
+    pub async fn cases_by_id(&self, ids: &[String]) -> Result<Vec<CaseRecord>, StoreError> {
+        let mut found: HashMap<String, CaseRecord> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM cases c JOIN persons p ON p.id = c.person_id WHERE c.case_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let c = case_from_row(&row)?;
+                found.insert(c.case.case_id.clone(), c);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
     pub async fn case(&self, case_id: &str) -> Result<Option<CaseRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         fetch_case(&mut conn, case_id).await
@@ -382,8 +412,8 @@ impl Store {
                 None => {
                     let q = sqlx::query(
                         "INSERT INTO cases (classification, clinical_type, origin, discovery_channel, onset_date, sample_time, report_time, reporting_region,
-                         residence_region, reclassified_at, outcome, outcome_time, case_id, person_id, import_batch, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) RETURNING id",
+                         residence_region, reclassified_at, outcome, outcome_time, isolated_at, case_id, person_id, import_batch, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING id",
                     );
                     let row = bind_case(q, c)
                         .bind(&c.case_id)
@@ -411,6 +441,7 @@ impl Store {
                         )
                         .await?;
                     }
+                    summary.to_trace.push(c.case_id.clone());
                     Change::Created
                 }
                 Some(s) if first_difference(&s.case, c).is_none() && s.person_id == person_id => {
@@ -423,7 +454,7 @@ impl Store {
                     let q = sqlx::query(
                         "UPDATE cases SET classification = $1, clinical_type = $2, origin = $3, discovery_channel = $4, onset_date = $5, sample_time = $6,
                          report_time = $7, reporting_region = $8, residence_region = $9, reclassified_at = $10, outcome = $11, outcome_time = $12,
-                         person_id = $13, updated_at = $14 WHERE id = $15",
+                         isolated_at = $13, person_id = $14, updated_at = $15 WHERE id = $16",
                     );
                     bind_case(q, c)
                         .bind(person_id)
@@ -431,6 +462,9 @@ impl Store {
                         .bind(s.id)
                         .execute(&mut *tx)
                         .await?;
+                    if traced_fields_differ(&s.case, c) || s.person_id != person_id {
+                        summary.to_trace.push(c.case_id.clone());
+                    }
                     if s.case.classification != c.classification
                         || s.case.clinical_type != c.clinical_type
                     {

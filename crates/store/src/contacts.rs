@@ -73,93 +73,29 @@ impl Store {
         profile: &str,
         actor: &Actor,
     ) -> Result<ContactChanges, StoreError> {
+        self.record_contacts_of(&[(case_pk, contacts.to_vec())], profile, actor)
+            .await
+    }
+
+    /// [`Store::record_contacts`] for many cases in one transaction; the
+    /// changes are summed, and each case that changed has its audit entry.
+    pub async fn record_contacts_of(
+        &self,
+        cases: &[(i64, Vec<ContactDraft>)],
+        profile: &str,
+        actor: &Actor,
+    ) -> Result<ContactChanges, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts k JOIN cases c ON c.id = k.case_pk JOIN persons p ON p.id = k.person_id WHERE k.case_pk = $1"
-        ))
-        .bind(case_pk)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut stored: HashMap<i64, ContactRecord> = rows
-            .iter()
-            .map(|r| contact_from_row(r).map(|c| (c.person_id, c)))
-            .collect::<Result<_, _>>()?;
-        let case_id = match stored.values().next() {
-            Some(c) => c.case_id.clone(),
-            None => get_str(
-                &sqlx::query("SELECT case_id FROM cases WHERE id = $1")
-                    .bind(case_pk)
-                    .fetch_one(&mut *tx)
-                    .await?,
-                "case_id",
-            )?,
-        };
-        let at = now();
-        let mut changes = ContactChanges::default();
-        for c in contacts {
-            let explanation = serde_json::to_string(&c.explanations)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            match stored.remove(&c.person_id) {
-                Some(old) if old.contact == *c && old.profile == profile => changes.unchanged += 1,
-                Some(_) => {
-                    sqlx::query(
-                        "UPDATE contacts SET category = $1, degree = $2, first_exposure = $3, via_person = $4, explanation = $5, profile = $6, updated_at = $7
-                         WHERE case_pk = $8 AND person_id = $9",
-                    )
-                    .bind(c.category.as_str())
-                    .bind(i64::from(c.degree))
-                    .bind(c.first_exposure)
-                    .bind(c.via_person)
-                    .bind(&explanation)
-                    .bind(profile)
-                    .bind(at)
-                    .bind(case_pk)
-                    .bind(c.person_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    changes.updated += 1;
-                }
-                None => {
-                    sqlx::query(
-                        "INSERT INTO contacts (case_pk, person_id, category, degree, first_exposure, via_person, explanation, profile, traced_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                    )
-                    .bind(case_pk)
-                    .bind(c.person_id)
-                    .bind(c.category.as_str())
-                    .bind(i64::from(c.degree))
-                    .bind(c.first_exposure)
-                    .bind(c.via_person)
-                    .bind(&explanation)
-                    .bind(profile)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                    changes.created += 1;
-                }
-            }
-        }
-        for gone in stored.keys() {
-            sqlx::query("DELETE FROM contacts WHERE case_pk = $1 AND person_id = $2")
-                .bind(case_pk)
-                .bind(*gone)
-                .execute(&mut *tx)
-                .await?;
-            changes.removed += 1;
-        }
-        if changes.created + changes.updated + changes.removed > 0 {
-            audit::record(
-                &mut tx,
-                actor,
-                "trace",
-                "case",
-                &case_id,
-                serde_json::json!({"profile": profile, "changes": changes}),
-            )
-            .await?;
+        let mut total = ContactChanges::default();
+        for (case_pk, contacts) in cases {
+            let c = record_in(&mut tx, *case_pk, contacts, profile, actor).await?;
+            total.created += c.created;
+            total.updated += c.updated;
+            total.unchanged += c.unchanged;
+            total.removed += c.removed;
         }
         tx.commit().await?;
-        Ok(changes)
+        Ok(total)
     }
 
     /// The contacts of a case, closest first (degree, then first exposure).
@@ -188,4 +124,99 @@ impl Store {
         .await?;
         rows.iter().map(contact_from_row).collect()
     }
+}
+
+/// Records one case's contacts inside `tx` (see [`Store::record_contacts`]).
+async fn record_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    case_pk: i64,
+    contacts: &[ContactDraft],
+    profile: &str,
+    actor: &Actor,
+) -> Result<ContactChanges, StoreError> {
+    let rows = sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts k JOIN cases c ON c.id = k.case_pk JOIN persons p ON p.id = k.person_id WHERE k.case_pk = $1"
+        ))
+        .bind(case_pk)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut stored: HashMap<i64, ContactRecord> = rows
+        .iter()
+        .map(|r| contact_from_row(r).map(|c| (c.person_id, c)))
+        .collect::<Result<_, _>>()?;
+    let case_id = match stored.values().next() {
+        Some(c) => c.case_id.clone(),
+        None => get_str(
+            &sqlx::query("SELECT case_id FROM cases WHERE id = $1")
+                .bind(case_pk)
+                .fetch_one(&mut **tx)
+                .await?,
+            "case_id",
+        )?,
+    };
+    let at = now();
+    let mut changes = ContactChanges::default();
+    for c in contacts {
+        let explanation = serde_json::to_string(&c.explanations)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        match stored.remove(&c.person_id) {
+            Some(old) if old.contact == *c && old.profile == profile => changes.unchanged += 1,
+            Some(_) => {
+                sqlx::query(
+                        "UPDATE contacts SET category = $1, degree = $2, first_exposure = $3, via_person = $4, explanation = $5, profile = $6, updated_at = $7
+                         WHERE case_pk = $8 AND person_id = $9",
+                    )
+                    .bind(c.category.as_str())
+                    .bind(i64::from(c.degree))
+                    .bind(c.first_exposure)
+                    .bind(c.via_person)
+                    .bind(&explanation)
+                    .bind(profile)
+                    .bind(at)
+                    .bind(case_pk)
+                    .bind(c.person_id)
+                    .execute(&mut **tx)
+                    .await?;
+                changes.updated += 1;
+            }
+            None => {
+                sqlx::query(
+                        "INSERT INTO contacts (case_pk, person_id, category, degree, first_exposure, via_person, explanation, profile, traced_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                    )
+                    .bind(case_pk)
+                    .bind(c.person_id)
+                    .bind(c.category.as_str())
+                    .bind(i64::from(c.degree))
+                    .bind(c.first_exposure)
+                    .bind(c.via_person)
+                    .bind(&explanation)
+                    .bind(profile)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                changes.created += 1;
+            }
+        }
+    }
+    for gone in stored.keys() {
+        sqlx::query("DELETE FROM contacts WHERE case_pk = $1 AND person_id = $2")
+            .bind(case_pk)
+            .bind(*gone)
+            .execute(&mut **tx)
+            .await?;
+        changes.removed += 1;
+    }
+    if changes.created + changes.updated + changes.removed > 0 {
+        audit::record(
+            tx,
+            actor,
+            "trace",
+            "case",
+            &case_id,
+            serde_json::json!({"profile": profile, "changes": changes}),
+        )
+        .await?;
+    }
+    Ok(changes)
 }

@@ -8,6 +8,8 @@
 
 mod audit;
 mod cases;
+mod clusters;
+pub mod contact_tracing;
 mod contacts;
 mod error;
 mod movements;
@@ -17,6 +19,7 @@ pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
 pub use cases::{CaseFilter, CaseRecord};
+pub use clusters::{ChainLink, ClusterMember, ClusterPlace, ClusterReport};
 pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use error::{RowRejection, StoreError, StoreRowError};
 pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
@@ -81,6 +84,10 @@ pub struct ImportSummary {
     pub unchanged: u64,
     #[serde(skip)]
     pub rejected: Vec<RowRejection>,
+    /// Cases whose contacts are to be computed: created, or whose reference or
+    /// isolation time changed (case imports only).
+    #[serde(skip)]
+    pub to_trace: Vec<String>,
 }
 
 /// Who makes a change, for the audit log.

@@ -488,20 +488,31 @@ impl Store {
                 get_i64(&r, "check_out")?,
             ));
         }
+        (snap.households, snap.seats) = self.relations_snapshot().await?;
+        Ok(snap)
+    }
+
+    /// Households `(person, household)` and trip seats `(person, trip, carriage, row)`.
+    #[allow(clippy::type_complexity)]
+    pub async fn relations_snapshot(
+        &self,
+    ) -> Result<(Vec<(i64, String)>, Vec<(i64, String, String, Option<i64>)>), StoreError> {
+        let mut households = Vec::new();
         for r in sqlx::query("SELECT id, household_id FROM persons WHERE household_id IS NOT NULL AND merged_into IS NULL").fetch_all(&self.pool).await? {
-            snap.households.push((get_i64(&r, "id")?, get_str(&r, "household_id")?));
+            households.push((get_i64(&r, "id")?, get_str(&r, "household_id")?));
         }
+        let mut seats = Vec::new();
         for r in sqlx::query("SELECT person_id, trip_id, carriage, seat_row FROM trip_seats")
             .fetch_all(&self.pool)
             .await?
         {
-            snap.seats.push((
+            seats.push((
                 get_i64(&r, "person_id")?,
                 get_str(&r, "trip_id")?,
                 get_str(&r, "carriage")?,
                 get_opt_i64(&r, "seat_row")?,
             ));
         }
-        Ok(snap)
+        Ok((households, seats))
     }
 }

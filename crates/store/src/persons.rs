@@ -49,7 +49,8 @@ pub(crate) fn person_from_row(row: &AnyRow) -> Result<PersonRecord, StoreError> 
 /// Fields a file may give for a person, as text, in contract order.
 fn fields(p: &PersonDraft) -> [(&'static str, Option<String>); 7] {
     [
-        ("name", Some(p.name.clone())),
+        // A person known only by a document (from a check-in or seat) has no name yet: a gap.
+        ("name", Some(p.name.clone()).filter(|n| !n.is_empty())),
         ("sex", p.sex.map(|s| s.as_str().to_string())),
         ("birth_date", p.birth_date.map(|d| d.to_string())),
         ("phone", p.phone.clone()),
@@ -83,7 +84,9 @@ pub(crate) fn reconcile(
     }
     let pick =
         |o: &Option<String>, n: &Option<String>| if n.is_some() { n.clone() } else { o.clone() };
-    merged.name = incoming.name.clone();
+    if !incoming.name.is_empty() {
+        merged.name = incoming.name.clone();
+    }
     merged.sex = incoming.sex.or(stored.sex);
     merged.birth_date = incoming.birth_date.or(stored.birth_date);
     merged.phone = pick(&stored.phone, &incoming.phone);

@@ -124,6 +124,7 @@ fn case(
         reclassified_at: None,
         outcome: None,
         outcome_time: None,
+        isolated_at: None,
     }
 }
 

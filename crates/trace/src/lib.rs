@@ -26,6 +26,7 @@
 //! assert_eq!((contacts[0].person, contacts[0].first_exposure, contacts[0].via), (other, 1500, case));
 //! ```
 
+pub mod clusters;
 mod engine;
 pub mod explain;
 mod ids;

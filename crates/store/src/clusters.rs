@@ -1,0 +1,322 @@
+//! Clusters and chains, computed on read from the cases and their recorded
+//! close contacts (see `closedloop_trace::clusters` for the rules). A cluster
+//! is named by its first case (earliest reference time, then case id).
+
+use crate::{decode, decode_date, get_i64, get_opt_i64, get_opt_str, get_str, Store, StoreError};
+use chrono_tz::Tz;
+use closedloop_domain::case::reference_time;
+use closedloop_domain::contact::{Explanation, ExposureKind};
+use closedloop_domain::movement::VenueType;
+use closedloop_domain::time::from_epoch;
+use closedloop_trace::clusters::{clusters, links, ClusterCase, Exposure, LinkKind};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// A case in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterMember {
+    pub case_id: String,
+    pub person_id: i64,
+    /// Onset, else first positive sampling, else report (seconds).
+    pub reference_time: i64,
+    pub report_time: i64,
+    pub reporting_region: String,
+}
+
+/// Where cases of a cluster met: a venue, a household or a trip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterPlace {
+    /// venue, household or co_travel.
+    pub kind: ExposureKind,
+    /// Venue id, household id or trip id.
+    pub id: String,
+    /// The venue's name (venues only).
+    pub name: Option<String>,
+    /// The venue's type (venues only): school, workplace…
+    pub venue_type: Option<VenueType>,
+    /// Links between cases of the cluster made there.
+    pub links: usize,
+}
+
+/// One link of a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainLink {
+    /// The source for a transmission edge; for a shared exposure, the earlier of the two.
+    pub from: String,
+    pub to: String,
+    /// `transmission` (directed) or `shared_exposure` (undirected).
+    pub kind: &'static str,
+    /// The earliest exposure behind the link (seconds).
+    pub at: i64,
+    pub place_kind: ExposureKind,
+    pub place: String,
+}
+
+/// A cluster (聚集性疫情): cases linked through shared exposures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterReport {
+    /// The first case's id.
+    pub id: String,
+    pub size: usize,
+    pub first_case: ClusterMember,
+    pub last_case: ClusterMember,
+    /// Every place where cases met, most links first.
+    pub places: Vec<ClusterPlace>,
+    /// Venues that are institutions (schools, workplaces, hospitals).
+    pub institutions: Vec<ClusterPlace>,
+    /// Reporting regions with their number of cases, by code.
+    pub regions: Vec<(String, usize)>,
+    pub transmission_edges: usize,
+    pub shared_exposures: usize,
+    /// The cases, by reference time.
+    pub cases: Vec<ClusterMember>,
+    /// Transmission edges and shared exposures inside the cluster.
+    pub chain: Vec<ChainLink>,
+}
+
+fn is_institution(t: VenueType) -> bool {
+    matches!(
+        t,
+        VenueType::School | VenueType::Workplace | VenueType::Hospital
+    )
+}
+
+impl ClusterReport {
+    /// The chain as GraphViz DOT: transmission edges as arrows, shared
+    /// exposures as dashed undirected lines, labelled with place and time.
+    pub fn dot(&self, tz: Tz) -> String {
+        let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let day = |t: i64| {
+            from_epoch(t)
+                .with_timezone(&tz)
+                .format("%m-%d %H:%M")
+                .to_string()
+        };
+        let mut out = format!("digraph {} {{\n  rankdir=LR;\n", quote(&self.id));
+        for c in &self.cases {
+            out.push_str(&format!(
+                "  {} [label={}];\n",
+                quote(&c.case_id),
+                quote(&format!("{}\\n{}", c.case_id, day(c.reference_time)))
+            ));
+        }
+        for l in &self.chain {
+            let label = quote(&format!("{} {}\\n{}", l.place_kind, l.place, day(l.at)));
+            let style = if l.kind == "transmission" {
+                String::new()
+            } else {
+                ", dir=none, style=dashed".into()
+            };
+            out.push_str(&format!(
+                "  {} -> {} [label={label}{style}];\n",
+                quote(&l.from),
+                quote(&l.to)
+            ));
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+impl Store {
+    /// Every cluster as of `as_of` (cases reported and exposures begun by
+    /// then), first cases first. `tz` places onset days.
+    pub async fn clusters(&self, tz: Tz, as_of: i64) -> Result<Vec<ClusterReport>, StoreError> {
+        let mut members: Vec<(ClusterMember, i64)> = Vec::new();
+        for r in sqlx::query(
+            "SELECT id, case_id, person_id, onset_date, sample_time, report_time, reporting_region FROM cases WHERE report_time <= $1",
+        )
+        .bind(as_of)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let report = get_i64(&r, "report_time")?;
+            let reference = reference_time(
+                decode_date(get_opt_str(&r, "onset_date")?)?,
+                get_opt_i64(&r, "sample_time")?.map(from_epoch),
+                from_epoch(report),
+                tz,
+            );
+            members.push((
+                ClusterMember {
+                    case_id: get_str(&r, "case_id")?,
+                    person_id: get_i64(&r, "person_id")?,
+                    reference_time: reference.timestamp(),
+                    report_time: report,
+                    reporting_region: get_str(&r, "reporting_region")?,
+                },
+                get_i64(&r, "id")?,
+            ));
+        }
+        members.sort_by(|(a, _), (b, _)| {
+            (a.reference_time, &a.case_id).cmp(&(b.reference_time, &b.case_id))
+        });
+        let position: HashMap<i64, usize> = members
+            .iter()
+            .enumerate()
+            .map(|(i, (_, pk))| (*pk, i))
+            .collect();
+        // Places get dense numbers for the engine; (kind, id) here.
+        let mut places: Vec<(ExposureKind, String)> = Vec::new();
+        let mut place_ix: HashMap<(ExposureKind, String), u32> = HashMap::new();
+        let mut exposures = Vec::new();
+        for r in sqlx::query(
+            "SELECT k.case_pk, k.person_id, k.first_exposure, k.explanation FROM contacts k
+             WHERE k.degree = 1 AND k.category = 'close_contact' AND k.first_exposure <= $1
+               AND k.person_id IN (SELECT person_id FROM cases WHERE report_time <= $1)",
+        )
+        .bind(as_of)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let Some(&source) = position.get(&get_i64(&r, "case_pk")?) else {
+                continue;
+            };
+            let raw = get_str(&r, "explanation")?;
+            let explanations: Vec<Explanation> = serde_json::from_str(&raw)
+                .map_err(|_| StoreError::Corrupt(raw.chars().take(40).collect()))?;
+            let key = explanations
+                .first()
+                .map(|e| (e.kind, e.place.clone()))
+                .unwrap_or((ExposureKind::Venue, String::new()));
+            let next = places.len() as u32;
+            let place = *place_ix.entry(key.clone()).or_insert_with(|| {
+                places.push(key);
+                next
+            });
+            exposures.push(Exposure {
+                source,
+                person: get_i64(&r, "person_id")? as u64,
+                at: get_i64(&r, "first_exposure")?,
+                place,
+            });
+        }
+        let cases: Vec<ClusterCase> = members
+            .iter()
+            .map(|(m, _)| ClusterCase {
+                person: m.person_id as u64,
+                reference_time: m.reference_time,
+            })
+            .collect();
+        let all_links = links(&cases, &exposures);
+        let groups = clusters(cases.len(), &all_links);
+        let mut group_of = vec![usize::MAX; cases.len()];
+        for (g, group) in groups.iter().enumerate() {
+            for &i in group {
+                group_of[i] = g;
+            }
+        }
+        let mut chains: Vec<Vec<_>> = vec![Vec::new(); groups.len()];
+        for l in &all_links {
+            if let Some(chain) = chains.get_mut(group_of[l.from]) {
+                chain.push(*l);
+            }
+        }
+        let venues: HashMap<String, (String, VenueType)> =
+            sqlx::query("SELECT venue_id, name, venue_type FROM venues")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        get_str(r, "venue_id")?,
+                        (
+                            get_str(r, "name")?,
+                            decode(&get_str(r, "venue_type")?, VenueType::parse)?,
+                        ),
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?;
+        let mut out = Vec::with_capacity(groups.len());
+        for (group, chain) in groups.iter().zip(chains) {
+            let list: Vec<ClusterMember> = group.iter().map(|&i| members[i].0.clone()).collect();
+            let mut regions: BTreeMap<String, usize> = BTreeMap::new();
+            for m in &list {
+                *regions.entry(m.reporting_region.clone()).or_default() += 1;
+            }
+            let mut counted: BTreeMap<u32, usize> = BTreeMap::new();
+            for l in &chain {
+                *counted.entry(l.place).or_default() += 1;
+            }
+            let mut found: Vec<ClusterPlace> = counted
+                .into_iter()
+                .filter_map(|(p, n)| {
+                    let (kind, id) = places.get(p as usize)?.clone();
+                    let venue = (kind == ExposureKind::Venue)
+                        .then(|| venues.get(&id))
+                        .flatten();
+                    Some(ClusterPlace {
+                        kind,
+                        name: venue.map(|v| v.0.clone()),
+                        venue_type: venue.map(|v| v.1),
+                        id,
+                        links: n,
+                    })
+                })
+                .collect();
+            found.sort_by(|a, b| b.links.cmp(&a.links).then_with(|| a.id.cmp(&b.id)));
+            let transmission_edges = chain
+                .iter()
+                .filter(|l| l.kind == LinkKind::Transmission)
+                .count();
+            let (Some(first), Some(last)) = (list.first().cloned(), list.last().cloned()) else {
+                continue;
+            };
+            out.push(ClusterReport {
+                id: first.case_id.clone(),
+                size: list.len(),
+                first_case: first,
+                last_case: last,
+                institutions: found
+                    .iter()
+                    .filter(|p| p.venue_type.is_some_and(is_institution))
+                    .cloned()
+                    .collect(),
+                places: found,
+                regions: regions.into_iter().collect(),
+                transmission_edges,
+                shared_exposures: chain.len() - transmission_edges,
+                chain: chain
+                    .iter()
+                    .map(|l| {
+                        let (kind, place) = places
+                            .get(l.place as usize)
+                            .cloned()
+                            .unwrap_or((ExposureKind::Venue, String::new()));
+                        ChainLink {
+                            from: members[l.from].0.case_id.clone(),
+                            to: members[l.to].0.case_id.clone(),
+                            kind: match l.kind {
+                                LinkKind::Transmission => "transmission",
+                                LinkKind::Shared => "shared_exposure",
+                            },
+                            at: l.at,
+                            place_kind: kind,
+                            place,
+                        }
+                    })
+                    .collect(),
+                cases: list,
+            });
+        }
+        // Largest first, then the earliest.
+        out.sort_by(|a, b| {
+            b.size.cmp(&a.size).then_with(|| {
+                (a.first_case.reference_time, &a.id).cmp(&(b.first_case.reference_time, &b.id))
+            })
+        });
+        Ok(out)
+    }
+
+    /// The cluster named by its first case, as of `as_of`.
+    pub async fn cluster(&self, id: &str, tz: Tz, as_of: i64) -> Result<ClusterReport, StoreError> {
+        self.clusters(tz, as_of)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "cluster",
+                id: id.to_string(),
+            })
+    }
+}
