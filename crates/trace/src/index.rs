@@ -156,9 +156,10 @@ impl TryFrom<Vec<Stay>> for Stays {
 #[derive(Debug, Clone, Default)]
 pub struct StayIndex {
     by_venue: VenueIndex,
-    /// Person `p`'s stays are `person_pos[person_start[p]..person_start[p + 1]]`.
+    /// Person `p`'s stays are `person_pos[person_start[p]..person_start[p + 1]]`
+    /// (positions four to a record, see [`person_index`]).
     person_start: Vec<u32>,
-    person_pos: Vec<u32>,
+    person_pos: Vec<Record>,
     latest_check_out: Option<u32>,
     /// Stays added by [`StayIndex::extend`] since the last merge.
     delta: Delta,
@@ -287,9 +288,30 @@ impl VenueIndex {
         let n = items.len();
         let threads = threads_for(n);
         let mut venue_start = vec![0u32; venues + 1];
-        for r in &items {
-            if let Some(c) = venue_start.get_mut(r[VENUE] as usize) {
-                *c += 1;
+        let share = n.div_ceil(threads).max(1);
+        let counts: Vec<Vec<u32>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = items
+                .chunks(share)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let mut count = vec![0u32; venues];
+                        for r in part {
+                            if let Some(c) = count.get_mut(r[VENUE] as usize) {
+                                *c += 1;
+                            }
+                        }
+                        count
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for count in &counts {
+            for (s, c) in venue_start.iter_mut().zip(count) {
+                *s += c;
             }
         }
         prefix_sums(&mut venue_start);
@@ -363,35 +385,59 @@ impl VenueIndex {
     fn with_segments(records: Vec<Record>, venue_start: &[u32]) -> VenueIndex {
         let venues = venue_start.len().saturating_sub(1);
         let n = records.len();
+        let threads = threads_for(n);
+        let bounds = balanced(venue_start, threads);
+        // Each thread finds the segments of a range of venues.
+        let found: Vec<(Vec<u32>, Vec<u32>, Vec<u32>)> = std::thread::scope(|scope| {
+            let records = &records;
+            let workers: Vec<_> = bounds
+                .windows(2)
+                .map(|w| {
+                    let (v_lo, v_hi) = (w[0], w[1]);
+                    scope.spawn(move || {
+                        let (mut seg_start, mut seg_longest) = (Vec::new(), Vec::new());
+                        let mut venue_seg = Vec::with_capacity(v_hi - v_lo);
+                        for v in v_lo..v_hi {
+                            venue_seg.push(seg_start.len() as u32);
+                            let lo = venue_start.get(v).copied().unwrap_or(0) as usize;
+                            let hi = venue_start.get(v + 1).copied().unwrap_or(0) as usize;
+                            let mut current = u32::MAX;
+                            for (i, r) in records.get(lo..hi).unwrap_or_default().iter().enumerate()
+                            {
+                                let duration = r[OUT].saturating_sub(r[IN]);
+                                let c = class(duration);
+                                if c != current {
+                                    current = c;
+                                    seg_start.push((lo + i) as u32);
+                                    seg_longest.push(duration);
+                                } else if let Some(l) = seg_longest.last_mut() {
+                                    *l = (*l).max(duration);
+                                }
+                            }
+                        }
+                        (seg_start, seg_longest, venue_seg)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        let segments: usize = found.iter().map(|f| f.0.len()).sum();
         let mut index = VenueIndex {
             records,
-            seg_start: Vec::new(),
-            seg_longest: Vec::new(),
+            seg_start: Vec::with_capacity(segments + 1),
+            seg_longest: Vec::with_capacity(segments),
             venue_seg: Vec::with_capacity(venues + 1),
         };
-        for v in 0..venues {
-            index.venue_seg.push(index.seg_start.len() as u32);
-            let lo = venue_start.get(v).copied().unwrap_or(0) as usize;
-            let hi = venue_start.get(v + 1).copied().unwrap_or(0) as usize;
-            let mut current = u32::MAX;
-            for (i, r) in index
-                .records
-                .get(lo..hi)
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-            {
-                let duration = r[OUT].saturating_sub(r[IN]);
-                let c = class(duration);
-                if c != current {
-                    current = c;
-                    index.seg_start.push((lo + i) as u32);
-                    index.seg_longest.push(duration);
-                } else if let Some(l) = index.seg_longest.last_mut() {
-                    *l = (*l).max(duration);
-                }
-            }
+        for (seg_start, seg_longest, venue_seg) in found {
+            let base = index.seg_start.len() as u32;
+            index.venue_seg.extend(venue_seg.iter().map(|&g| g + base));
+            index.seg_start.extend(seg_start);
+            index.seg_longest.extend(seg_longest);
         }
+        index.venue_seg.resize(venues, index.seg_start.len() as u32);
         index.venue_seg.push(index.seg_start.len() as u32);
         index.seg_start.push(n as u32);
         index
@@ -548,16 +594,8 @@ impl StayIndex {
         let venues = venues as usize;
         let people = people as usize;
         let (by_venue, _, spare) = VenueIndex::build(stays, venues);
-        let mut latest_check_out = None;
-        let mut person_start = vec![0u32; people + 1];
-        for r in &by_venue.records {
-            latest_check_out = latest_check_out.max(Some(r[OUT]));
-            if let Some(c) = person_start.get_mut(r[OWNER] as usize) {
-                *c += 1;
-            }
-        }
-        prefix_sums(&mut person_start);
-        let person_pos = person_positions(&by_venue.records, &person_start, spare);
+        let (person_start, person_pos, latest_check_out) =
+            person_index(&by_venue.records, people, spare);
         StayIndex {
             by_venue,
             person_start,
@@ -609,24 +647,17 @@ impl StayIndex {
         let (by_venue, _) = VenueIndex::merge(&self.by_venue, &added, venues);
         drop(added);
         let spare = std::mem::replace(&mut self.by_venue, by_venue).records;
-        let mut person_start = std::mem::take(&mut self.person_start);
-        person_start.clear();
-        person_start.resize(people + 1, 0);
-        for r in &self.by_venue.records {
-            if let Some(c) = person_start.get_mut(r[OWNER] as usize) {
-                *c += 1;
-            }
-        }
-        prefix_sums(&mut person_start);
         self.person_pos = Vec::new();
-        self.person_pos = person_positions(&self.by_venue.records, &person_start, spare);
+        self.person_start = Vec::new();
+        let (person_start, person_pos, _) = person_index(&self.by_venue.records, people, spare);
         self.person_start = person_start;
+        self.person_pos = person_pos;
         Ok(())
     }
 
     /// Number of stays.
     pub fn len(&self) -> usize {
-        self.person_pos.len() + self.delta.len()
+        self.by_venue.records.len() + self.delta.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -654,7 +685,8 @@ impl StayIndex {
     /// Bytes the index holds (its vectors' capacities).
     pub fn memory_bytes(&self) -> usize {
         self.by_venue.memory_bytes()
-            + 4 * (self.person_start.capacity() + self.person_pos.capacity())
+            + 4 * self.person_start.capacity()
+            + 16 * self.person_pos.capacity()
             + self.delta.by_venue.memory_bytes()
             + 8 * self.delta.by_person.capacity()
     }
@@ -738,7 +770,10 @@ impl StayIndex {
         let p = person as usize;
         let lo = self.person_start.get(p).copied().unwrap_or(0) as usize;
         let hi = self.person_start.get(p + 1).copied().unwrap_or(0) as usize;
-        self.person_pos.get(lo..hi).unwrap_or_default()
+        self.person_pos
+            .as_flattened()
+            .get(lo..hi)
+            .unwrap_or_default()
     }
 
     /// The stays of `person` as `(venue, check_in, check_out)`.
@@ -796,88 +831,179 @@ impl StayIndex {
     }
 }
 
-/// Each person's positions in `records`, grouped by person (`person_start`
-/// holds where each person's run starts).
+/// The person side of the index: where each person's run starts (one more
+/// entry than people), each person's positions in `records` (in increasing
+/// order, so grouped by venue), four to a [`Record`], and the latest check-out.
 ///
 /// Writing each position straight to its person's run would touch millions
 /// of runs at random, each write a likely TLB miss. Instead a first pass
 /// sorts `(person, position)` pairs into at most 512 buckets of consecutive
-/// people (512 write streams), in the memory of `spare` (the build's input,
-/// no longer needed, so no fresh pages); a second pass, on several threads,
-/// places each bucket's positions, every bucket writing within its own run.
-fn person_positions(records: &[Record], person_start: &[u32], spare: Vec<Record>) -> Vec<u32> {
+/// people (512 write streams); a second pass places each bucket's positions,
+/// every bucket writing within its own run. Both passes, and the count
+/// before them, run on several threads over shares of the records. The pairs
+/// and the positions both live in `spare` (the build's input, no longer
+/// needed: no fresh pages to touch), which is then shrunk in place to the
+/// positions alone.
+fn person_index(
+    records: &[Record],
+    people: usize,
+    spare: Vec<Record>,
+) -> (Vec<u32>, Vec<Record>, Option<u32>) {
     let n = records.len();
-    let people = person_start.len().saturating_sub(1);
-    let mut person_pos = vec![0u32; n];
-    if n == 0 || people == 0 {
-        return person_pos;
-    }
-    let bits = usize::BITS - (people - 1).leading_zeros();
+    let threads = threads_for(n);
+    let share = n.div_ceil(threads).max(1);
+    let shares: Vec<&[Record]> = records.chunks(share).collect();
+
+    // Count per person, one array per share.
+    let counted: Vec<(Vec<u32>, Option<u32>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = shares
+            .iter()
+            .map(|&part| {
+                scope.spawn(move || {
+                    let mut count = vec![0u32; people];
+                    let mut latest = None;
+                    for r in part {
+                        latest = latest.max(Some(r[OUT]));
+                        if let Some(c) = count.get_mut(r[OWNER] as usize) {
+                            *c += 1;
+                        }
+                    }
+                    (count, latest)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let latest = counted.iter().filter_map(|c| c.1).max();
+
+    let bits = usize::BITS - people.saturating_sub(1).leading_zeros();
     let shift = bits.saturating_sub(9);
-    let buckets = ((people - 1) >> shift) + 1;
+    let buckets = (people.saturating_sub(1) >> shift) + 1;
     let first_person = |b: usize| (b << shift).min(people);
+    // Per share, how many of its records fall in each bucket.
+    let per_bucket: Vec<Vec<u32>> = counted
+        .iter()
+        .map(|(count, _)| {
+            (0..buckets)
+                .map(|b| {
+                    count
+                        .get(first_person(b)..first_person(b + 1))
+                        .unwrap_or_default()
+                        .iter()
+                        .sum()
+                })
+                .collect()
+        })
+        .collect();
+    let mut person_start = vec![0u32; people + 1];
+    for (count, _) in &counted {
+        for (s, c) in person_start.iter_mut().zip(count) {
+            *s += c;
+        }
+    }
+    drop(counted);
+    prefix_sums(&mut person_start);
     let run_start = |p: usize| person_start.get(p).copied().unwrap_or(0) as usize;
 
-    // Pass 1: pairs by bucket; pair i lives in half i % 2 of spare[i / 2].
-    let mut pairs = spare;
-    pairs.resize(n.div_ceil(2), [0; 4]);
-    let mut cursor: Vec<usize> = (0..buckets).map(|b| run_start(first_person(b))).collect();
-    for (pos, r) in records.iter().enumerate() {
-        let person = r[OWNER] as usize;
-        let Some(at) = cursor.get_mut(person >> shift) else {
-            continue;
-        };
-        if let Some(cell) = pairs.get_mut(*at / 2) {
-            let half = 2 * (*at % 2);
-            cell[half] = person as u32;
-            cell[half + 1] = pos as u32;
-        }
-        *at += 1;
+    // The spare memory: positions first (n / 4 records), then the pairs
+    // (n / 2 records, two u32 each).
+    let quads = n.div_ceil(4);
+    let mut memory = spare;
+    let needed = quads + n.div_ceil(2);
+    if memory.len() < needed {
+        memory.resize(needed, [0; 4]);
     }
+    {
+        let flat = memory.as_flattened_mut();
+        let (positions, rest) = flat.split_at_mut(4 * quads);
+        let pairs = rest.get_mut(..2 * n).unwrap_or_default();
 
-    // Pass 2: each thread places the positions of a range of buckets.
-    let bucket_start: Vec<u32> = (0..=buckets)
-        .map(|b| run_start(first_person(b)) as u32)
-        .collect();
-    let threads = threads_for(n);
-    let bounds = balanced(&bucket_start, threads);
-    let mut rest: &mut [u32] = &mut person_pos;
-    let mut parts = Vec::with_capacity(threads);
-    for w in bounds.windows(2) {
-        let (p_lo, p_hi) = (first_person(w[0]), first_person(w[1]));
-        let (from, to) = (run_start(p_lo), run_start(p_hi));
-        let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
-        rest = tail;
-        parts.push((p_lo, p_hi, from, to, part));
-    }
-    let pairs = &pairs;
-    std::thread::scope(|scope| {
-        for (p_lo, p_hi, from, to, part) in parts {
-            scope.spawn(move || {
-                let mut next: Vec<u32> = person_start
-                    .get(p_lo..p_hi)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|&s| s - from as u32)
-                    .collect();
-                for i in from..to {
-                    let Some(cell) = pairs.get(i / 2) else {
-                        continue;
-                    };
-                    let half = 2 * (i % 2);
-                    let (person, pos) = (cell[half] as usize, cell[half + 1]);
-                    let Some(at) = person.checked_sub(p_lo).and_then(|k| next.get_mut(k)) else {
-                        continue;
-                    };
-                    if let Some(slot) = part.get_mut(*at as usize) {
-                        *slot = pos;
-                    }
-                    *at += 1;
-                }
-            });
+        // Pass 1: each share writes its pairs into its own slice of each
+        // bucket (shares in order, so positions stay increasing).
+        let mut slices: Vec<Vec<&mut [u32]>> = (0..shares.len()).map(|_| Vec::new()).collect();
+        let mut tail: &mut [u32] = pairs;
+        for b in 0..buckets {
+            for (t, list) in slices.iter_mut().enumerate() {
+                let len = per_bucket
+                    .get(t)
+                    .and_then(|c| c.get(b))
+                    .copied()
+                    .unwrap_or(0) as usize;
+                let (head, rest) = std::mem::take(&mut tail).split_at_mut(2 * len);
+                tail = rest;
+                list.push(head);
+            }
         }
-    });
-    person_pos
+        std::thread::scope(|scope| {
+            for (t, (part, mut list)) in shares.iter().zip(slices).enumerate() {
+                let base = t * share;
+                scope.spawn(move || {
+                    let mut at = vec![0usize; list.len()];
+                    for (i, r) in part.iter().enumerate() {
+                        let person = r[OWNER] as usize;
+                        let b = person >> shift;
+                        if let (Some(slice), Some(k)) = (list.get_mut(b), at.get_mut(b)) {
+                            if let Some(cell) = slice.get_mut(*k..*k + 2) {
+                                cell[0] = person as u32;
+                                cell[1] = (base + i) as u32;
+                            }
+                            *k += 2;
+                        }
+                    }
+                });
+            }
+        });
+
+        // Pass 2: each thread places the positions of a range of buckets.
+        let bucket_start: Vec<u32> = (0..=buckets)
+            .map(|b| run_start(first_person(b)) as u32)
+            .collect();
+        let bounds = balanced(&bucket_start, threads);
+        let mut rest: &mut [u32] = positions.get_mut(..n).unwrap_or_default();
+        let mut parts = Vec::with_capacity(threads);
+        for w in bounds.windows(2) {
+            let (p_lo, p_hi) = (first_person(w[0]), first_person(w[1]));
+            let (from, to) = (run_start(p_lo), run_start(p_hi));
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
+            rest = tail;
+            parts.push((p_lo, p_hi, from, to, part));
+        }
+        let (pairs, person_start) = (&*pairs, &person_start);
+        std::thread::scope(|scope| {
+            for (p_lo, p_hi, from, to, part) in parts {
+                scope.spawn(move || {
+                    let mut next: Vec<u32> = person_start
+                        .get(p_lo..p_hi)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&s| s - from as u32)
+                        .collect();
+                    for pair in pairs
+                        .get(2 * from..2 * to)
+                        .unwrap_or_default()
+                        .chunks_exact(2)
+                    {
+                        let (person, pos) = (pair[0] as usize, pair[1]);
+                        let Some(at) = person.checked_sub(p_lo).and_then(|k| next.get_mut(k))
+                        else {
+                            continue;
+                        };
+                        if let Some(slot) = part.get_mut(*at as usize) {
+                            *slot = pos;
+                        }
+                        *at += 1;
+                    }
+                });
+            }
+        });
+    }
+    // Shrinking a large allocation gives its tail back in place.
+    memory.truncate(quads);
+    memory.shrink_to_fit();
+    (person_start, memory, latest)
 }
 
 /// The number of records in `sorted` (by start) that start before `t`.
@@ -1025,6 +1151,61 @@ mod tests {
             assert_eq!(got, want);
         }
         assert_eq!(index.stays_of(9).count(), 0);
+    }
+
+    /// Large enough for the build's threads (see `threads_for`): every
+    /// person's stays and sampled venue queries against the input.
+    #[test]
+    fn a_large_build_on_threads_agrees_with_its_input() {
+        let n = 300_000u64;
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let input: Vec<Stay> = (0..n)
+            .map(|_| {
+                let cin = (next() % 100_000) as i64;
+                stay(
+                    (next() % 40_000) as u32,
+                    (next() % 900) as u32,
+                    cin,
+                    cin + (next() % 5000) as i64,
+                )
+            })
+            .collect();
+        let index = StayIndex::build(Stays::try_from(input.clone()).unwrap());
+        assert_eq!(index.len(), input.len());
+        let mut by_person: Vec<Vec<Stay>> = vec![Vec::new(); 40_000];
+        for s in &input {
+            by_person[s.person as usize].push(*s);
+        }
+        let key = |s: &Stay| (s.venue, s.check_in, s.check_out);
+        for (p, want) in by_person.iter_mut().enumerate() {
+            let got: Vec<Stay> = index.stays_of(p as u32).collect();
+            // Grouped by venue, in venue order.
+            assert!(got.windows(2).all(|w| w[0].venue <= w[1].venue));
+            let mut got = got;
+            got.sort_by_key(key);
+            want.sort_by_key(key);
+            assert_eq!(&got, want);
+        }
+        for k in 0..200i64 {
+            let venue = (k * 37 % 900) as u32;
+            let (a, b, m) = (k * 499, k * 499 + 2000, k % 3 * 100 + 1);
+            let mut got = Vec::new();
+            index.overlapping_stays(venue, a, b, m, |p, i, o| got.push((p, i, o)));
+            got.sort_unstable();
+            let mut want: Vec<(u32, i64, i64)> = input
+                .iter()
+                .filter(|s| s.venue == venue && s.check_out.min(b) - s.check_in.max(a) >= m)
+                .map(|s| (s.person, s.check_in, s.check_out))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

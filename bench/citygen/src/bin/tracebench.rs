@@ -56,6 +56,20 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// Secondary contacts of the first N cases: the list, the counts, and
+    /// both with a crowd cap (the engine's time, index built).
+    Secondary {
+        #[arg(long)]
+        checkins: PathBuf,
+        #[arg(long)]
+        cases: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        #[arg(long, default_value_t = 50)]
+        cap: u32,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
     /// A warm index answering one case at a time from stdin.
     Serve {
         #[arg(long)]
@@ -119,6 +133,13 @@ fn main() -> Result<()> {
             reps,
         } => extend(&checkins, &case_file, batch, reps),
         Cmd::Serve { checkins } => serve(&checkins),
+        Cmd::Secondary {
+            checkins,
+            cases: case_file,
+            n,
+            cap,
+            reps,
+        } => secondary(&checkins, &case_file, n, cap, reps),
     }
 }
 
@@ -222,6 +243,46 @@ fn extend(checkins: &Path, case_file: &Path, batch: usize, reps: usize) -> Resul
                "index_bytes_before": base.memory_bytes(), "index_bytes_after": extended.memory_bytes(),
                "same_contacts_as_full_index": got == want, "contacts": got.len()})
     );
+    Ok(())
+}
+
+fn secondary(checkins: &Path, case_file: &Path, n: usize, cap: u32, reps: usize) -> Result<()> {
+    let mut people = Ids::new();
+    let mut cases = cases(case_file, &mut people)?;
+    cases.truncate(n);
+    let (stays, _venues, _) = read(checkins, &mut people)?;
+    people.freeze();
+    let index = StayIndex::build(stays);
+    let as_of = index.latest_check_out().unwrap_or(0);
+    let mut tracer = Tracer::new();
+    for crowd_cap in [None, Some(cap)] {
+        tracer.set_crowd_cap(crowd_cap);
+        for list in [true, false] {
+            let mut times = Vec::new();
+            let mut sizes = None;
+            for _ in 0..reps {
+                let t = Instant::now();
+                if list {
+                    let contacts = tracer.trace(&index, &people, &cases, &RULES, as_of, true);
+                    times.push(secs(t));
+                    let close = contacts.iter().filter(|c| c.degree == 1).count();
+                    sizes = Some((close, contacts.len() - close, tracer.venue_exposed()));
+                } else {
+                    let s = tracer.sizes(&index, &people, &cases, &RULES, as_of, true);
+                    times.push(secs(t));
+                    sizes = Some((s.close, s.secondary, s.venue_exposed));
+                }
+            }
+            let (close, second, exposed) = sizes.unwrap_or_default();
+            println!(
+                "{}",
+                json!({"step": "secondary", "cases": cases.len(), "crowd_cap": crowd_cap,
+                       "mode": if list { "list" } else { "count_only" },
+                       "close": close, "secondary": second, "venue_exposed": exposed,
+                       "median_s": median(times.clone()), "all_s": times})
+            );
+        }
+    }
     Ok(())
 }
 
