@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::report::Failure;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use closedloop_domain::contact::{ContactCategory, ExposureKind};
+use closedloop_domain::contact::ContactCategory;
 use closedloop_domain::time::{format_instant, from_epoch, parse_instant};
 use closedloop_domain::ErrorCode;
 use closedloop_store::contact_tracing::{TraceSettings, WarmIndex};
@@ -173,21 +173,7 @@ pub async fn run(args: ContactsArgs, config: &Config) -> Result<()> {
             let tz = config.time_zone;
             let at = |s: i64| format_instant(from_epoch(s), tz);
             for c in &stored {
-                let why = c.contact.explanations.first().map(|e| match e.kind {
-                    ExposureKind::Venue => {
-                        let [si, so] = e.source_stay.unwrap_or_default();
-                        let [ci, co] = e.contact_stay.unwrap_or_default();
-                        lang.text(
-                            format!("场所{}：传染源{}—{}，本人{}—{}，重叠{}分钟（同时在场{}人）", e.place, at(si), at(so), at(ci), at(co), e.overlap_seconds.unwrap_or(0) / 60, e.crowd.unwrap_or(0)),
-                            format!("venue {}: source {}–{}, contact {}–{}, overlap {} min ({} present)", e.place, at(si), at(so), at(ci), at(co), e.overlap_seconds.unwrap_or(0) / 60, e.crowd.unwrap_or(0)),
-                        )
-                    }
-                    ExposureKind::Household => lang.text(format!("同住（户{}）", e.place), format!("same household ({})", e.place)),
-                    ExposureKind::CoTravel => lang.text(
-                        format!("同乘{} {}车厢，传染源第{}排，本人第{}排", e.place, e.carriage.clone().unwrap_or_default(), e.source_row.unwrap_or(0), e.contact_row.unwrap_or(0)),
-                        format!("trip {} carriage {}, source row {}, contact row {}", e.place, e.carriage.clone().unwrap_or_default(), e.source_row.unwrap_or(0), e.contact_row.unwrap_or(0)),
-                    ),
-                });
+                let why = c.contact.explanations.first().map(|e| e.describe(lang, tz));
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     c.document_number,

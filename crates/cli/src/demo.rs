@@ -215,6 +215,8 @@ pub async fn serve(store: Store, config: &Config) -> Result<()> {
         bind,
         time_zone: config.time_zone,
         lang,
+        profile: config.profile.clone(),
+        ..closedloop_server::ServerConfig::default()
     };
     println!(
         "{}",

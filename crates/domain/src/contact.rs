@@ -43,3 +43,56 @@ pub struct Explanation {
     pub source_row: Option<i64>,
     pub contact_row: Option<i64>,
 }
+
+impl Explanation {
+    /// One line for people: where, when and how long, in `lang`, times in `tz`.
+    pub fn describe(&self, lang: crate::Lang, tz: chrono_tz::Tz) -> String {
+        let at = |s: i64| crate::time::format_instant(crate::time::from_epoch(s), tz);
+        match self.kind {
+            ExposureKind::Venue => {
+                let [si, so] = self.source_stay.unwrap_or_default();
+                let [ci, co] = self.contact_stay.unwrap_or_default();
+                let (minutes, crowd) = (
+                    self.overlap_seconds.unwrap_or(0) / 60,
+                    self.crowd.unwrap_or(0),
+                );
+                lang.text(
+                    format!(
+                        "场所{}：传染源{}—{}，本人{}—{}，重叠{minutes}分钟（同时在场{crowd}人）",
+                        self.place,
+                        at(si),
+                        at(so),
+                        at(ci),
+                        at(co)
+                    ),
+                    format!(
+                        "venue {}: source {}–{}, contact {}–{}, overlap {minutes} min ({crowd} present)",
+                        self.place,
+                        at(si),
+                        at(so),
+                        at(ci),
+                        at(co)
+                    ),
+                )
+            }
+            ExposureKind::Household => lang.text(
+                format!("同住（户{}）", self.place),
+                format!("same household ({})", self.place),
+            ),
+            ExposureKind::CoTravel => {
+                let carriage = self.carriage.clone().unwrap_or_default();
+                let (s, c) = (self.source_row.unwrap_or(0), self.contact_row.unwrap_or(0));
+                lang.text(
+                    format!(
+                        "同乘{} {carriage}车厢，传染源第{s}排，本人第{c}排",
+                        self.place
+                    ),
+                    format!(
+                        "trip {} carriage {carriage}, source row {s}, contact row {c}",
+                        self.place
+                    ),
+                )
+            }
+        }
+    }
+}

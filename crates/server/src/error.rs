@@ -25,6 +25,7 @@ pub enum Entity {
     Person,
     Case,
     Region,
+    Cluster,
     /// Anything the store names that the server has no label for.
     Other(&'static str),
 }
@@ -35,6 +36,7 @@ impl Entity {
             "person" => Entity::Person,
             "case" => Entity::Case,
             "region" => Entity::Region,
+            "cluster" => Entity::Cluster,
             other => Entity::Other(other),
         }
     }
@@ -44,6 +46,8 @@ impl Entity {
             Entity::Person => lang.pick("人员", "person"),
             Entity::Case => lang.pick("病例", "case"),
             Entity::Region => lang.pick("区划", "region"),
+            Entity::Cluster => lang.pick("聚集性疫情", "cluster"),
+            Entity::Other("import kind") => lang.pick("导入类型", "import kind"),
             Entity::Other(name) => name,
         }
     }

@@ -19,6 +19,8 @@ use closedloop_store::{Actor, AuditFilter, CaseFilter, PersonFilter, StoreRowErr
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+pub use crate::trace_handlers::*;
+
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 1000;
 const MAX_TEXT: usize = 200;

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod handlers;
 mod lang;
+mod trace_handlers;
 pub mod wire;
 
 pub use error::{ApiError, ErrorBody, HttpError};
@@ -15,13 +16,17 @@ use axum::extract::Request;
 use axum::routing::{get, post};
 use axum::Router;
 use chrono_tz::Tz;
+use closedloop_domain::profile::{Profile, DEFAULT_PROFILE};
 use closedloop_domain::region::RegionTree;
 use closedloop_domain::{ErrorCode, Lang};
-use closedloop_store::Store;
+use closedloop_store::contact_tracing::{TraceSettings, WarmIndex};
+use closedloop_store::{Actor, PurgeSummary, Store, StoreError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::RwLock;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -34,6 +39,12 @@ pub struct ServerConfig {
     pub time_zone: Tz,
     /// The language of messages when the request names none.
     pub lang: Lang,
+    /// The protocol profile: tracing rules and the retention of movement data.
+    pub profile: Profile,
+    /// How often the warm index looks for movement imports made by others (the CLI).
+    pub poll_every: Duration,
+    /// How often expired movement data is purged (the first purge is at start).
+    pub purge_every: Duration,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +53,10 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             time_zone: closedloop_domain::time::DEFAULT_TIME_ZONE,
             lang: Lang::default(),
+            // Compiled in and checked by the profile tests: not input.
+            profile: Profile::shipped(DEFAULT_PROFILE).expect("the default profile is valid"),
+            poll_every: Duration::from_secs(60),
+            purge_every: Duration::from_secs(86_400),
         }
     }
 }
@@ -93,6 +108,13 @@ Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code.
         handlers::get_person,
         handlers::list_cases,
         handlers::get_case,
+        handlers::register_case,
+        handlers::case_contacts,
+        handlers::person_exposures,
+        handlers::list_clusters,
+        handlers::get_cluster,
+        handlers::get_chain,
+        handlers::import_movements,
         handlers::list_duplicates,
         handlers::merge_persons,
         handlers::get_bulletin,
@@ -105,6 +127,7 @@ Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code.
         (name = "regions", description = "Administrative divisions"),
         (name = "persons", description = "People, likely duplicates and merges"),
         (name = "cases"),
+        (name = "tracing", description = "Contacts, exposures, clusters and transmission chains; movement imports"),
         (name = "bulletins", description = "The daily situation report"),
         (name = "audit", description = "Who changed what, when"),
         (name = "meta"),
@@ -117,6 +140,42 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The trace index kept in memory, shared by the handlers and the background tasks.
+#[derive(Clone, Default)]
+pub struct SharedIndex(Arc<RwLock<Option<WarmIndex>>>);
+
+impl SharedIndex {
+    /// Loads the index on first use, then brings it up to date with the store:
+    /// movement imports made since (here or by the CLI) extend it in place.
+    pub async fn refresh(
+        &self,
+        store: &Store,
+    ) -> Result<closedloop_store::contact_tracing::Refresh, StoreError> {
+        let mut guard = self.0.write().await;
+        match guard.as_mut() {
+            Some(index) => index.refresh(store).await,
+            None => {
+                let index = WarmIndex::load(store).await?;
+                tracing::info!(stays = index.len(), "trace index loaded");
+                *guard = Some(index);
+                Ok(closedloop_store::contact_tracing::Refresh {
+                    added: 0,
+                    rebuilt: true,
+                })
+            }
+        }
+    }
+
+    /// Stays in the index (0 before it is loaded).
+    pub async fn len(&self) -> usize {
+        self.0.read().await.as_ref().map_or(0, WarmIndex::len)
+    }
+
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
+    }
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -124,6 +183,8 @@ pub(crate) struct AppState {
     tz: Tz,
     lang: Lang,
     openapi: Arc<utoipa::openapi::OpenApi>,
+    index: SharedIndex,
+    tracing: Arc<TraceSettings>,
 }
 
 impl AppState {
@@ -137,12 +198,20 @@ impl AppState {
 }
 
 /// The application: every route, the language layer and request tracing.
+/// The trace index loads on first use; [`serve_on`] loads it at start.
 pub fn router(store: Store, cfg: &ServerConfig) -> Router {
+    router_with_index(store, cfg, SharedIndex::default())
+}
+
+/// [`router`] over an index shared with the background tasks.
+pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -> Router {
     let state = AppState {
         store,
         tz: cfg.time_zone,
         lang: cfg.lang,
         openapi: Arc::new(openapi()),
+        index,
+        tracing: Arc::new(TraceSettings::from_profile(&cfg.profile, cfg.time_zone)),
     };
     // Spans name the path only: query strings carry names and document numbers.
     let trace = TraceLayer::new_for_http()
@@ -157,8 +226,28 @@ pub fn router(store: Store, cfg: &ServerConfig) -> Router {
         .route("/api/regions/{code}", get(handlers::get_region))
         .route("/api/persons", get(handlers::list_persons))
         .route("/api/persons/{id}", get(handlers::get_person))
-        .route("/api/cases", get(handlers::list_cases))
+        .route(
+            "/api/cases",
+            get(handlers::list_cases).post(handlers::register_case),
+        )
         .route("/api/cases/{case_id}", get(handlers::get_case))
+        .route(
+            "/api/cases/{case_id}/contacts",
+            get(handlers::case_contacts),
+        )
+        .route(
+            "/api/persons/{id}/exposures",
+            get(handlers::person_exposures),
+        )
+        .route("/api/clusters", get(handlers::list_clusters))
+        .route("/api/clusters/{id}", get(handlers::get_cluster))
+        .route("/api/clusters/{id}/chain", get(handlers::get_chain))
+        .route(
+            "/api/import/{kind}",
+            post(handlers::import_movements).layer(axum::extract::DefaultBodyLimit::max(
+                handlers::MAX_IMPORT_BYTES,
+            )),
+        )
         .route("/api/duplicates", get(handlers::list_duplicates))
         .route("/api/duplicates/merge", post(handlers::merge_persons))
         .route("/api/bulletins/{date}", get(handlers::get_bulletin))
@@ -189,6 +278,9 @@ pub async fn serve(
 }
 
 /// Serves on a listener already bound (port 0 in tests, or a socket handed over).
+/// Before answering it loads the trace index and purges expired movement
+/// data; then it polls for movement imports every `poll_every` and purges
+/// every `purge_every`.
 pub async fn serve_on(
     listener: TcpListener,
     store: Store,
@@ -196,13 +288,68 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let index = SharedIndex::default();
+    let tasks = background(store.clone(), cfg, index.clone());
     tracing::info!(%addr, time_zone = %cfg.time_zone, lang = %cfg.lang, "listening on http://{addr}");
-    axum::serve(listener, router(store, cfg))
+    let served = axum::serve(listener, router_with_index(store, cfg, index))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(ServerError::Serve)?;
+        .map_err(ServerError::Serve);
+    tasks.abort();
+    served?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Deletes movement data older than `retention_days` before now, audited as
+/// `actor`, and logs what went.
+pub async fn purge_expired(
+    store: &Store,
+    retention_days: u32,
+    actor: &Actor,
+) -> Result<PurgeSummary, StoreError> {
+    let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days));
+    let purged = store.purge_movements(cutoff, actor).await?;
+    tracing::info!(
+        before = %cutoff.to_rfc3339(),
+        checkins = purged.checkins,
+        trip_seats = purged.trip_seats,
+        "purged expired movement data"
+    );
+    Ok(purged)
+}
+
+/// The purge (at once, then every `purge_every`) and the index poll (at once,
+/// which loads it, then every `poll_every`), on one task.
+fn background(store: Store, cfg: &ServerConfig, index: SharedIndex) -> tokio::task::JoinHandle<()> {
+    let retention = cfg.profile.retention.movement_days;
+    let (poll_every, purge_every) = (cfg.poll_every, cfg.purge_every);
+    tokio::spawn(async move {
+        let mut purge = tokio::time::interval(purge_every);
+        let mut poll = tokio::time::interval(poll_every);
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let actor = Actor("server:retention".into());
+        loop {
+            tokio::select! {
+                _ = purge.tick() => {
+                    if let Err(e) = purge_expired(&store, retention, &actor).await {
+                        tracing::error!(error = %e, "purge of expired movement data failed");
+                    }
+                }
+                _ = poll.tick() => {
+                    match index.refresh(&store).await {
+                        Ok(r) if r.added > 0 || r.rebuilt => {
+                            let stays = index.len().await;
+                            tracing::info!(added = r.added, rebuilt = r.rebuilt, stays, "trace index brought up to date");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "trace index refresh failed"),
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// Completes on ctrl-c or, on Unix, SIGTERM (what service managers send).

@@ -664,3 +664,232 @@ mod tests {
         assert_eq!(domain, mirror);
     }
 }
+
+/// A contact of a case, with why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactOut {
+    pub case_id: String,
+    pub person_id: i64,
+    pub document_number: String,
+    /// Empty for someone known only by a check-in, until investigators complete the record.
+    pub name: String,
+    /// close_contact, secondary_contact or venue_exposed.
+    pub category: String,
+    /// The category in the request's language.
+    pub category_label: String,
+    /// 1 (exposed to the case) or 2 (exposed to a close contact).
+    pub degree: u8,
+    pub first_exposure: String,
+    /// The person of the earliest exposure: the case, or the close contact (degree 2).
+    pub via_person: i64,
+    /// The first exposure in words, in the request's language.
+    pub why: String,
+    /// Every exposure kept (at most 8): kind (venue, household, co_travel), through
+    /// (person id), place, source_stay and contact_stay ([check_in, check_out], seconds),
+    /// overlap_seconds, crowd, carriage, source_row, contact_row.
+    #[schema(value_type = Vec<Object>)]
+    pub explanations: Vec<closedloop_domain::contact::Explanation>,
+    /// The protocol profile of the tracing, name@version.
+    pub profile: String,
+    pub traced_at: String,
+}
+
+impl ContactOut {
+    pub fn new(c: closedloop_store::ContactRecord, v: &View) -> ContactOut {
+        ContactOut {
+            why: c
+                .contact
+                .explanations
+                .first()
+                .map(|e| e.describe(v.lang, v.tz))
+                .unwrap_or_default(),
+            case_id: c.case_id,
+            person_id: c.person_id,
+            document_number: c.document_number,
+            name: c.name,
+            category: c.contact.category.as_str().into(),
+            category_label: c.contact.category.label(v.lang).into(),
+            degree: c.contact.degree,
+            first_exposure: v.instant(c.contact.first_exposure),
+            via_person: c.contact.via_person,
+            explanations: c.contact.explanations,
+            profile: c.profile,
+            traced_at: v.instant(c.traced_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactList {
+    pub items: Vec<ContactOut>,
+}
+
+/// A case registered through the API, with what its tracing found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredCase {
+    pub case: CaseOut,
+    pub contacts: Vec<ContactOut>,
+}
+
+/// What a movement import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportOut {
+    pub batch: Option<i64>,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Stays in the server's trace index after the import.
+    pub index_stays: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterCaseOut {
+    pub case_id: String,
+    pub person_id: i64,
+    pub reference_time: String,
+    pub report_time: String,
+    pub reporting_region: String,
+}
+
+impl ClusterCaseOut {
+    fn new(m: &closedloop_store::ClusterMember, v: &View) -> ClusterCaseOut {
+        ClusterCaseOut {
+            case_id: m.case_id.clone(),
+            person_id: m.person_id,
+            reference_time: v.instant(m.reference_time),
+            report_time: v.instant(m.report_time),
+            reporting_region: m.reporting_region.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterPlaceOut {
+    /// venue, household or co_travel.
+    pub kind: String,
+    /// Venue, household or trip id.
+    pub id: String,
+    pub name: Option<String>,
+    /// school, workplace, restaurant… (venues).
+    pub venue_type: Option<String>,
+    pub venue_type_label: Option<String>,
+    /// Links between the cluster's cases made there.
+    pub links: usize,
+}
+
+impl ClusterPlaceOut {
+    fn new(p: &closedloop_store::ClusterPlace, v: &View) -> ClusterPlaceOut {
+        ClusterPlaceOut {
+            kind: p.kind.as_str().into(),
+            id: p.id.clone(),
+            name: p.name.clone(),
+            venue_type: p.venue_type.map(|t| t.as_str().into()),
+            venue_type_label: p.venue_type.map(|t| t.label(v.lang).into()),
+            links: p.links,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionCount {
+    pub code: String,
+    pub name: Option<String>,
+    pub cases: usize,
+}
+
+/// A cluster (聚集性疫情), named by its first case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterOut {
+    pub id: String,
+    pub size: usize,
+    pub first_case: ClusterCaseOut,
+    pub last_case: ClusterCaseOut,
+    pub places: Vec<ClusterPlaceOut>,
+    /// Schools, workplaces and hospitals among the places.
+    pub institutions: Vec<ClusterPlaceOut>,
+    pub regions: Vec<RegionCount>,
+    pub transmission_edges: usize,
+    pub shared_exposures: usize,
+    /// The cases by reference time.
+    pub cases: Vec<ClusterCaseOut>,
+}
+
+impl ClusterOut {
+    pub fn new(c: &closedloop_store::ClusterReport, v: &View) -> ClusterOut {
+        ClusterOut {
+            id: c.id.clone(),
+            size: c.size,
+            first_case: ClusterCaseOut::new(&c.first_case, v),
+            last_case: ClusterCaseOut::new(&c.last_case, v),
+            places: c
+                .places
+                .iter()
+                .map(|p| ClusterPlaceOut::new(p, v))
+                .collect(),
+            institutions: c
+                .institutions
+                .iter()
+                .map(|p| ClusterPlaceOut::new(p, v))
+                .collect(),
+            regions: c
+                .regions
+                .iter()
+                .map(|(code, n)| RegionCount {
+                    code: code.clone(),
+                    name: v.region_name(Some(code)),
+                    cases: *n,
+                })
+                .collect(),
+            transmission_edges: c.transmission_edges,
+            shared_exposures: c.shared_exposures,
+            cases: c.cases.iter().map(|m| ClusterCaseOut::new(m, v)).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterList {
+    pub items: Vec<ClusterOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainLinkOut {
+    /// The source of a transmission edge; for a shared exposure the earlier case.
+    pub from: String,
+    pub to: String,
+    /// transmission (directed) or shared_exposure (undirected).
+    pub kind: String,
+    pub at: String,
+    /// venue, household or co_travel.
+    pub place_kind: String,
+    pub place: String,
+}
+
+/// The transmission chain of a cluster (`?format=dot` gives GraphViz DOT as `{"dot": …}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainOut {
+    pub cluster: String,
+    pub cases: Vec<ClusterCaseOut>,
+    pub links: Vec<ChainLinkOut>,
+}
+
+impl ChainOut {
+    pub fn new(c: &closedloop_store::ClusterReport, v: &View) -> ChainOut {
+        ChainOut {
+            cluster: c.id.clone(),
+            cases: c.cases.iter().map(|m| ClusterCaseOut::new(m, v)).collect(),
+            links: c
+                .chain
+                .iter()
+                .map(|l| ChainLinkOut {
+                    from: l.from.clone(),
+                    to: l.to.clone(),
+                    kind: l.kind.into(),
+                    at: v.instant(l.at),
+                    place_kind: l.place_kind.as_str().into(),
+                    place: l.place.clone(),
+                })
+                .collect(),
+        }
+    }
+}

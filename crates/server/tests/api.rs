@@ -976,3 +976,325 @@ async fn serve_listens_and_stops_gracefully() {
     store.close().await;
     db.cleanup().await;
 }
+
+impl App {
+    async fn post_csv(&self, uri: &str, csv: &str) -> (StatusCode, Value) {
+        self.send(
+            Request::post(uri)
+                .header(header::CONTENT_TYPE, "text/csv")
+                .body(Body::from(csv.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn text(&self, uri: &str) -> (StatusCode, String, String) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, content_type, String::from_utf8_lossy(&bytes).into())
+    }
+}
+
+fn case_body(id: &str, seq: u32, reported: &str) -> Value {
+    json!({
+        "case_id": id,
+        "document_type": "resident_id",
+        "document_number": resident_id(seq),
+        "name": format!("病例{seq}"),
+        "reporting_region": "220102",
+        "classification": "confirmed",
+        "clinical_type": "mild",
+        "origin": "local",
+        "report_time": reported,
+        "isolated_at": reported,
+    })
+}
+
+#[tokio::test]
+async fn registered_cases_are_traced_at_once_on_an_index_that_follows_imports() {
+    for app in App::each("api_tracing").await {
+        let (a, b, c, d) = (
+            resident_id(1),
+            resident_id(2),
+            resident_id(3),
+            resident_id(4),
+        );
+        let (status, body) = app
+            .post_csv(
+                "/api/import/venues",
+                "venue_id,name,type,region_code\nV1,农大食堂,school,220102\n",
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = app
+            .post_csv(
+                "/api/import/checkins",
+                &format!("person_id,venue_id,check_in,check_out\n{a},V1,2022-03-07 12:00,2022-03-07 13:00\n{b},V1,2022-03-07 12:30,2022-03-07 13:30\n"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            (body["created"].as_u64(), body["index_stays"].as_u64()),
+            (Some(2), Some(2))
+        );
+        // A bad row: named by line and column, nothing written.
+        let (status, body) = app
+            .post_csv(
+                "/api/import/checkins",
+                &format!("person_id,venue_id,check_in,check_out\n{c},V1,2022-03-07 12:45,2022-03-07 13:15\n{d},V1,2022-03-07 12:45,2022-03-07 11:00\n"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "check_out_before_check_in", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("第3行"),
+            "{body}"
+        );
+        assert_eq!(app.store.movement_counts().await.unwrap().0, 2);
+        let (status, body) = app.post_csv("/api/import/people", "a\n1\n").await;
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (StatusCode::NOT_FOUND, "not_found")
+        );
+
+        // Registering A traces it at once: B was at the canteen with A.
+        let (status, body) = app
+            .post("/api/cases", &case_body("T1", 1, "2022-03-08 10:00"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["case"]["isolated_at"], "2022-03-08T10:00:00+08:00");
+        let contacts = body["contacts"].as_array().unwrap();
+        assert_eq!(contacts.len(), 1, "{body}");
+        assert_eq!(contacts[0]["document_number"], b.as_str());
+        assert_eq!(contacts[0]["category"], "close_contact");
+        assert_eq!(contacts[0]["first_exposure"], "2022-03-07T12:30:00+08:00");
+        // The same case again is a conflict; a bad field is named.
+        let (status, body) = app
+            .post("/api/cases", &case_body("T1", 1, "2022-03-08 10:00"))
+            .await;
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (StatusCode::CONFLICT, "case_exists")
+        );
+        let mut bad = case_body("T9", 9, "2022-03-08 10:00");
+        bad["classification"] = json!("probable");
+        let (status, body) = app.post("/api/cases", &bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("classification"),
+            "{body}"
+        );
+        assert!(app.store.case("T9").await.unwrap().is_none());
+
+        // C's stay arrives through the API, D's through the store (as the CLI
+        // imports): both reach the warm index without a restart.
+        let (status, body) = app
+            .post_csv(
+                "/api/import/checkins",
+                &format!("person_id,venue_id,check_in,check_out\n{c},V1,2022-03-07 12:45,2022-03-07 13:15\n"),
+            )
+            .await;
+        assert_eq!(
+            (status, body["index_stays"].as_u64()),
+            (StatusCode::OK, Some(3)),
+            "{body}"
+        );
+        let table = closedloop_ingest::read_table_from(
+            format!(
+                "person_id,venue_id,check_in,check_out\n{d},V1,2022-03-07 13:00,2022-03-07 13:20\n"
+            )
+            .as_bytes(),
+            closedloop_ingest::FileFormat::Csv,
+            "cli.csv",
+        )
+        .unwrap();
+        let parsed = closedloop_ingest::parse_checkins(&table, DEFAULT_TIME_ZONE).unwrap();
+        app.store
+            .import_checkins_with_progress(
+                &parsed.records,
+                ImportMode::default(),
+                "cli.csv",
+                &Actor::system(),
+                &|_| {},
+            )
+            .await
+            .unwrap();
+        let (status, body) = app
+            .post("/api/cases", &case_body("T2", 2, "2022-03-09 10:00"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let mut found: Vec<&str> = body["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["document_number"].as_str().unwrap())
+            .collect();
+        found.sort_unstable();
+        // A was reported first: a case, never B's contact.
+        assert_eq!(found, vec![c.as_str(), d.as_str()], "{body}");
+
+        let listed = app.ok("/api/cases/T1/contacts?lang=en").await;
+        assert_eq!(listed["items"][0]["category_label"], "Close contact");
+        assert!(
+            listed["items"][0]["why"]
+                .as_str()
+                .unwrap()
+                .starts_with("venue V1: source"),
+            "{listed}"
+        );
+        assert_eq!(
+            app.error("/api/cases/NOPE/contacts", StatusCode::NOT_FOUND)
+                .await,
+            "not_found"
+        );
+        let b_id = listed["items"][0]["person_id"].as_i64().unwrap();
+        let exposures = app.ok(&format!("/api/persons/{b_id}/exposures")).await;
+        assert_eq!(exposures["items"][0]["case_id"], "T1");
+
+        // T1 exposed B (T2) before T2's reference time: a transmission edge, at a school.
+        let clusters = app.ok("/api/clusters?lang=en").await;
+        assert_eq!(clusters["items"].as_array().unwrap().len(), 1, "{clusters}");
+        let cluster = &clusters["items"][0];
+        assert_eq!(
+            (cluster["id"].as_str(), cluster["size"].as_u64()),
+            (Some("T1"), Some(2))
+        );
+        assert_eq!(cluster["institutions"][0]["venue_type"], "school");
+        assert_eq!(cluster["regions"][0]["name"], "Nanguan District");
+        assert_eq!(cluster["last_case"]["case_id"], "T2");
+        let early = app
+            .ok("/api/clusters?as_of=2022-03-09T09:00:00%2B08:00")
+            .await;
+        assert!(early["items"].as_array().unwrap().is_empty(), "{early}");
+        assert_eq!(app.ok("/api/clusters/T1").await["size"], 2);
+        assert_eq!(
+            app.error("/api/clusters/T2", StatusCode::NOT_FOUND).await,
+            "not_found"
+        );
+        let chain = app.ok("/api/clusters/T1/chain").await;
+        assert_eq!(chain["links"][0]["from"], "T1");
+        assert_eq!(chain["links"][0]["to"], "T2");
+        assert_eq!(chain["links"][0]["kind"], "transmission");
+        let (status, content_type, dot) = app.text("/api/clusters/T1/chain?format=dot").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            content_type.starts_with("text/vnd.graphviz"),
+            "{content_type}"
+        );
+        assert!(
+            dot.starts_with("digraph \"T1\"") && dot.contains("\"T1\" -> \"T2\""),
+            "{dot}"
+        );
+        assert_eq!(
+            app.error("/api/clusters/T1/chain?format=png", StatusCode::BAD_REQUEST)
+                .await,
+            "unknown_value"
+        );
+
+        // The retention purge: everything from 2022 is long expired.
+        let purged = closedloop_server::purge_expired(&app.store, 28, &Actor("test".into()))
+            .await
+            .unwrap();
+        assert_eq!(purged.checkins, 4);
+        let audit = app.ok("/api/audit?entity=movements").await;
+        assert_eq!(audit["items"][0]["action"], "purge", "{audit}");
+        app.store.close().await;
+        app.db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn serve_purges_expired_movements_at_start() {
+    let db = TestDatabase::sqlite("serve_purge").await;
+    let store = db.open().await;
+    store
+        .import_regions(
+            &regions(),
+            ImportMode::default(),
+            "regions.csv",
+            &Actor::system(),
+        )
+        .await
+        .unwrap();
+    let venues = closedloop_ingest::parse_venues(
+        &closedloop_ingest::read_table_from(
+            "venue_id,type\nV1,shop\n".as_bytes(),
+            closedloop_ingest::FileFormat::Csv,
+            "v.csv",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    store
+        .import_venues(
+            &venues.records,
+            ImportMode::default(),
+            "v.csv",
+            &Actor::system(),
+        )
+        .await
+        .unwrap();
+    let recent = (Utc::now() - Duration::days(1)).to_rfc3339();
+    let csv =
+        format!("person_id,venue_id,check_in\nE1,V1,2022-03-07T12:00:00+08:00\nE2,V1,{recent}\n");
+    let checkins = closedloop_ingest::parse_checkins(
+        &closedloop_ingest::read_table_from(
+            csv.as_bytes(),
+            closedloop_ingest::FileFormat::Csv,
+            "c.csv",
+        )
+        .unwrap(),
+        DEFAULT_TIME_ZONE,
+    )
+    .unwrap();
+    store
+        .import_checkins_with_progress(
+            &checkins.records,
+            ImportMode::default(),
+            "c.csv",
+            &Actor::system(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let cfg = ServerConfig {
+        purge_every: std::time::Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
+    let server = tokio::spawn({
+        let store = store.clone();
+        async move {
+            closedloop_server::serve_on(listener, store, &cfg, async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+    let mut left = 2;
+    for _ in 0..50 {
+        left = store.movement_counts().await.unwrap().0;
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 1, "the 2022 check-in is purged, yesterday's kept");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    store.close().await;
+    db.cleanup().await;
+}

@@ -1,0 +1,445 @@
+//! Tracing endpoints: registering a case (traced at once on the warm index),
+//! movement imports (which extend it), contacts, exposures, clusters, chains.
+
+use crate::error::{ApiError, Entity, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::handlers::LangParam;
+use crate::lang::ReqLang;
+use crate::wire::*;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use closedloop_domain::region::RegionTree;
+use closedloop_domain::time::parse_instant;
+use closedloop_domain::{DomainError, ErrorCode, Lang};
+use closedloop_ingest::{FileFormat, Parsed, Row, Table};
+use closedloop_store::{Actor, ImportMode, RowRejection, StoreError};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use utoipa::IntoParams;
+
+/// The largest movement file one request may carry.
+pub const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
+/// Refused rows named in one error message.
+const SHOWN_ROWS: usize = 20;
+
+/// Every refused row of a request, as one error: the first row's code, and a
+/// message listing them (line, column, reason).
+struct Rows {
+    code: &'static str,
+    zh: Vec<String>,
+    en: Vec<String>,
+}
+
+impl ErrorCode for Rows {
+    fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        let lines = match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        };
+        let mut out: Vec<String> = lines.iter().take(SHOWN_ROWS).cloned().collect();
+        if lines.len() > SHOWN_ROWS {
+            out.push(lang.text(
+                format!("……另有{}行", lines.len() - SHOWN_ROWS),
+                format!("… and {} more", lines.len() - SHOWN_ROWS),
+            ));
+        }
+        out.join("; ")
+    }
+}
+
+fn parse_errors<T>(parsed: &Parsed<T>) -> Result<(), ApiError> {
+    match parsed.errors.first() {
+        None => Ok(()),
+        Some(first) => Err(ApiError::bad_request(&Rows {
+            code: first.code(),
+            zh: parsed.errors.iter().map(|e| e.message(Lang::Zh)).collect(),
+            en: parsed.errors.iter().map(|e| e.message(Lang::En)).collect(),
+        })),
+    }
+}
+
+/// Rows the store refused (unknown region or venue, conflicts) as one error.
+fn refused(source: &str, rows: &[RowRejection]) -> ApiError {
+    let line = |r: &RowRejection, lang: Lang| match lang {
+        Lang::Zh => format!(
+            "{source} 第{}行，{}列：{}",
+            r.line,
+            r.column,
+            r.error.message(lang)
+        ),
+        Lang::En => format!(
+            "{source} line {}, column {}: {}",
+            r.line,
+            r.column,
+            r.error.message(lang)
+        ),
+    };
+    ApiError::bad_request(&Rows {
+        code: rows.first().map_or("rows_rejected", |r| r.error.code()),
+        zh: rows.iter().map(|r| line(r, Lang::Zh)).collect(),
+        en: rows.iter().map(|r| line(r, Lang::En)).collect(),
+    })
+}
+
+fn store_failure(source: &str, e: StoreError) -> ApiError {
+    match e {
+        StoreError::Rejected(_, rows) => refused(source, &rows),
+        other => other.into(),
+    }
+}
+
+/// A case already registered under this id.
+struct CaseExists(String);
+
+impl ErrorCode for CaseExists {
+    fn code(&self) -> &'static str {
+        "case_exists"
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        lang.text(
+            format!(
+                "病例{}已登记；修改请用 closedloop import cases --update",
+                self.0
+            ),
+            format!(
+                "case {} is already registered; change it with closedloop import cases --update",
+                self.0
+            ),
+        )
+    }
+}
+
+#[utoipa::path(
+    post, path = "/api/cases", tag = "tracing",
+    params(LangParam),
+    request_body(
+        content = Object,
+        description = "One case as an object of the cases contract's columns (case_id, document_type, document_number, name, reporting_region, classification, origin, report_time, and optionally sex, birth_date, residence_region, clinical_type, discovery_channel, onset_date, sample_time, reclassified_at, outcome, outcome_time, isolated_at), values as text, checked like a file row."
+    ),
+    responses(
+        (status = 201, description = "The case, registered and traced at once on the warm index, with its contacts", body = RegisteredCase),
+        (status = 400, description = "A bad value (the code of the first, every field named)", body = ErrorBody),
+        (status = 409, description = "case_exists: a case with this case_id is registered", body = ErrorBody),
+    )
+)]
+pub async fn register_case(
+    State(s): State<AppState>,
+    ReqLang(lang): ReqLang,
+    ApiJson(body): ApiJson<BTreeMap<String, Option<serde_json::Value>>>,
+) -> Result<Response, ApiError> {
+    let (headers, cells): (Vec<String>, Vec<String>) = body
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(serde_json::Value::String(t)) => t.trim().to_string(),
+                Some(other) => other.to_string(),
+            };
+            (k.trim().to_string(), text)
+        })
+        .unzip();
+    let table = Table {
+        source: "request".into(),
+        headers,
+        rows: vec![Row::new(1, cells)],
+    };
+    let parsed =
+        closedloop_ingest::parse_cases(&table, s.tz).map_err(|e| ApiError::bad_request(&e))?;
+    parse_errors(&parsed)?;
+    let Some((_, draft)) = parsed.records.first() else {
+        return Err(DomainError::Missing.into());
+    };
+    if s.store.case(&draft.case_id).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            &CaseExists(draft.case_id.clone()),
+        ));
+    }
+    let actor = Actor("api".into());
+    s.store
+        .import_cases(&parsed.records, ImportMode::default(), "api", &actor)
+        .await
+        .map_err(|e| store_failure("request", e))?;
+    let case = s
+        .store
+        .case(&draft.case_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(Entity::Case, draft.case_id.clone()))?;
+    // Traced at once on the warm index (loaded now if this is its first use).
+    s.index.refresh(&s.store).await?;
+    {
+        let mut guard = s.index.0.write().await;
+        if let Some(index) = guard.as_mut() {
+            index.add_case(&case);
+            let changes = s
+                .store
+                .trace_and_record(
+                    index,
+                    std::slice::from_ref(&case),
+                    &s.tracing,
+                    chrono::Utc::now().timestamp(),
+                    &actor,
+                )
+                .await?;
+            tracing::info!(case = %case.case.case_id, created = changes.created, "case registered and traced");
+        }
+    }
+    let contacts = s.store.contacts_of_case(&case.case.case_id).await?;
+    let tree = s.store.region_tree().await?;
+    let v = s.view(lang, &tree);
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredCase {
+            case: CaseOut::new(&case, &v),
+            contacts: contacts
+                .into_iter()
+                .map(|c| ContactOut::new(c, &v))
+                .collect(),
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    post, path = "/api/import/{kind}", tag = "tracing",
+    params(("kind" = String, Path, description = "venues, checkins or trips"), LangParam),
+    request_body(content = String, content_type = "text/csv", description = "The file, CSV (UTF-8), under the same contract as closedloop import"),
+    responses(
+        (status = 200, description = "Imported in one transaction; the warm index is extended", body = ImportOut),
+        (status = 400, description = "Bad rows (line and column named); nothing was written", body = ErrorBody),
+        (status = 404, description = "No such kind", body = ErrorBody),
+    )
+)]
+pub async fn import_movements(
+    State(s): State<AppState>,
+    ApiPath(kind): ApiPath<String>,
+    body: Bytes,
+) -> Result<Json<ImportOut>, ApiError> {
+    let kind = kind.trim().to_ascii_lowercase();
+    let source = format!("{kind}.csv");
+    let table = closedloop_ingest::read_table_from(body.as_ref(), FileFormat::Csv, &source)
+        .map_err(|e| ApiError::bad_request(&e))?;
+    let actor = Actor("api".into());
+    let mode = ImportMode::default();
+    let bad = |e: closedloop_ingest::FileError| ApiError::bad_request(&e);
+    let summary = match kind.as_str() {
+        "venues" => {
+            let parsed = closedloop_ingest::parse_venues(&table).map_err(bad)?;
+            parse_errors(&parsed)?;
+            s.store
+                .import_venues(&parsed.records, mode, &source, &actor)
+                .await
+        }
+        "checkins" => {
+            let parsed = closedloop_ingest::parse_checkins(&table, s.tz).map_err(bad)?;
+            parse_errors(&parsed)?;
+            s.store
+                .import_checkins_with_progress(&parsed.records, mode, &source, &actor, &|_| {})
+                .await
+        }
+        "trips" => {
+            let parsed = closedloop_ingest::parse_trips(&table).map_err(bad)?;
+            parse_errors(&parsed)?;
+            s.store
+                .import_trips(&parsed.records, mode, &source, &actor)
+                .await
+        }
+        other => {
+            return Err(ApiError::not_found(
+                Entity::Other("import kind"),
+                other.chars().take(40).collect::<String>(),
+            ))
+        }
+    }
+    .map_err(|e| store_failure(&source, e))?;
+    let refresh = s.index.refresh(&s.store).await?;
+    tracing::info!(kind = %kind, created = summary.created, added = refresh.added, "movement import");
+    Ok(Json(ImportOut {
+        batch: summary.batch,
+        created: summary.created,
+        updated: summary.updated,
+        unchanged: summary.unchanged,
+        index_stays: s.index.len().await,
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/cases/{case_id}/contacts", tag = "tracing",
+    params(("case_id" = String, Path, description = "Case id"), LangParam),
+    responses(
+        (status = 200, description = "The case's contacts, closest first: category, degree, first exposure, via, why", body = ContactList),
+        (status = 404, description = "No such case", body = ErrorBody),
+    )
+)]
+pub async fn case_contacts(
+    State(s): State<AppState>,
+    ReqLang(lang): ReqLang,
+    ApiPath(case_id): ApiPath<String>,
+) -> Result<Json<ContactList>, ApiError> {
+    let id = case_id.trim();
+    if s.store.case(id).await?.is_none() {
+        return Err(ApiError::not_found(Entity::Case, id));
+    }
+    let contacts = s.store.contacts_of_case(id).await?;
+    let tree = RegionTree::default();
+    let v = s.view(lang, &tree);
+    Ok(Json(ContactList {
+        items: contacts
+            .into_iter()
+            .map(|c| ContactOut::new(c, &v))
+            .collect(),
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/persons/{id}/exposures", tag = "tracing",
+    params(("id" = i64, Path, description = "Person id"), LangParam),
+    responses(
+        (status = 200, description = "Every case this person is a contact of, earliest exposure first", body = ContactList),
+        (status = 404, description = "No such person", body = ErrorBody),
+    )
+)]
+pub async fn person_exposures(
+    State(s): State<AppState>,
+    ReqLang(lang): ReqLang,
+    ApiPath(raw): ApiPath<String>,
+) -> Result<Json<ContactList>, ApiError> {
+    let id = raw.trim().parse::<i64>().map_err(|_| {
+        ApiError::not_found(Entity::Person, raw.chars().take(40).collect::<String>())
+    })?;
+    if s.store.person(id).await?.is_none() {
+        return Err(ApiError::not_found(Entity::Person, id.to_string()));
+    }
+    let exposures = s.store.exposures_of_person(id).await?;
+    let tree = RegionTree::default();
+    let v = s.view(lang, &tree);
+    Ok(Json(ContactList {
+        items: exposures
+            .into_iter()
+            .map(|c| ContactOut::new(c, &v))
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClustersQuery {
+    /// Only cases reported, and exposures begun, by this instant (RFC 3339; default now).
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChainQuery {
+    /// Only cases reported, and exposures begun, by this instant (RFC 3339; default now).
+    pub as_of: Option<String>,
+    /// json (default) or dot (GraphViz, as text/vnd.graphviz).
+    pub format: Option<String>,
+}
+
+fn as_of(raw: &Option<String>, s: &AppState) -> Result<i64, ApiError> {
+    match raw.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(chrono::Utc::now().timestamp()),
+        Some(t) => parse_instant(t, s.tz)
+            .map(|t| t.timestamp())
+            .ok_or_else(|| DomainError::InvalidTime(t.chars().take(40).collect()).into()),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/clusters", tag = "tracing",
+    params(ClustersQuery, LangParam),
+    responses(
+        (status = 200, description = "Clusters (聚集性疫情), largest first: size, places, institutions, first and last case, regions", body = ClusterList),
+        (status = 400, description = "A bad as_of", body = ErrorBody),
+    )
+)]
+pub async fn list_clusters(
+    State(s): State<AppState>,
+    ReqLang(lang): ReqLang,
+    ApiQuery(q): ApiQuery<ClustersQuery>,
+) -> Result<Json<ClusterList>, ApiError> {
+    let at = as_of(&q.as_of, &s)?;
+    let clusters = s.store.clusters(s.tz, at).await?;
+    let tree = s.store.region_tree().await?;
+    let v = s.view(lang, &tree);
+    Ok(Json(ClusterList {
+        items: clusters.iter().map(|c| ClusterOut::new(c, &v)).collect(),
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/clusters/{id}", tag = "tracing",
+    params(("id" = String, Path, description = "The cluster: its first case's id"), ClustersQuery, LangParam),
+    responses(
+        (status = 200, description = "The cluster", body = ClusterOut),
+        (status = 404, description = "No such cluster", body = ErrorBody),
+    )
+)]
+pub async fn get_cluster(
+    State(s): State<AppState>,
+    ReqLang(lang): ReqLang,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ClustersQuery>,
+) -> Result<Json<ClusterOut>, ApiError> {
+    let at = as_of(&q.as_of, &s)?;
+    let cluster = s.store.cluster(id.trim(), s.tz, at).await?;
+    let tree = s.store.region_tree().await?;
+    let v = s.view(lang, &tree);
+    Ok(Json(ClusterOut::new(&cluster, &v)))
+}
+
+#[utoipa::path(
+    get, path = "/api/clusters/{id}/chain", tag = "tracing",
+    params(("id" = String, Path, description = "The cluster: its first case's id"), ChainQuery, LangParam),
+    responses(
+        (status = 200, description = "Transmission edges (directed) and shared exposures (undirected) inside the cluster; with format=dot, GraphViz DOT", body = ChainOut),
+        (status = 400, description = "A bad format or as_of", body = ErrorBody),
+        (status = 404, description = "No such cluster", body = ErrorBody),
+    )
+)]
+pub async fn get_chain(
+    State(s): State<AppState>,
+    ReqLang(lang): ReqLang,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ChainQuery>,
+) -> Result<Response, ApiError> {
+    let at = as_of(&q.as_of, &s)?;
+    let dot = match q
+        .format
+        .as_deref()
+        .map(str::trim)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("") | Some("json") => false,
+        Some("dot") | Some("gv") => true,
+        Some(other) => {
+            return Err(DomainError::UnknownValue {
+                value: other.chars().take(40).collect(),
+                expected: "json dot",
+            }
+            .into())
+        }
+    };
+    let cluster = s.store.cluster(id.trim(), s.tz, at).await?;
+    if dot {
+        return Ok((
+            [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
+            cluster.dot(s.tz),
+        )
+            .into_response());
+    }
+    let tree = RegionTree::default();
+    let v = s.view(lang, &tree);
+    Ok(Json(ChainOut::new(&cluster, &v)).into_response())
+}
