@@ -39,7 +39,19 @@ fn store_rejection(source: &str, r: &RowRejection, lang: Lang) -> Rejection {
 /// Imports one file; all-or-nothing unless `--skip-bad-rows`.
 pub async fn import(args: ImportArgs, config: &Config) -> Result<()> {
     let lang = config.lang;
-    let table = closedloop_ingest::read_table(&args.file).map_err(|e| Failure::coded(&e, lang))?;
+    let parquet = closedloop_ingest::movement::MovementFormat::from_path(&args.file)
+        == Some(closedloop_ingest::movement::MovementFormat::Parquet);
+    let movement = matches!(
+        args.kind,
+        ImportKind::Venues | ImportKind::Checkins | ImportKind::Trips
+    );
+    // Movement files may be Parquet too: read into the same table, same contract, same errors.
+    let table = if parquet && movement {
+        closedloop_ingest::movement::read_parquet_table(&args.file)
+            .map_err(|e| Failure::coded(&e, lang))?
+    } else {
+        closedloop_ingest::read_table(&args.file).map_err(|e| Failure::coded(&e, lang))?
+    };
     let store = open_store(config).await?;
     let mode = ImportMode {
         skip_bad_rows: args.skip_bad_rows,

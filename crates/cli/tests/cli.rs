@@ -886,3 +886,207 @@ async fn output_into_a_closed_pipe_ends_quietly() {
 fn libc_sigpipe() -> i32 {
     13
 }
+
+/// Writes columns (nullable) to a Parquet file.
+fn write_parquet(path: &str, columns: Vec<(&str, arrow_array::ArrayRef)>) {
+    use arrow_schema::{Field, Schema};
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let schema = std::sync::Arc::new(Schema::new(fields));
+    let batch = arrow_array::RecordBatch::try_new(
+        schema.clone(),
+        columns.into_iter().map(|c| c.1).collect(),
+    )
+    .unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn local(t: &str) -> i64 {
+    use chrono::TimeZone;
+    chrono_tz::Asia::Shanghai
+        .from_local_datetime(&chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M").unwrap())
+        .unwrap()
+        .timestamp()
+}
+
+/// Every stored stay and seat, by document number, sorted.
+async fn movements(
+    url: &str,
+) -> (
+    Vec<(String, String, i64, i64)>,
+    Vec<(String, String, String, Option<i64>)>,
+) {
+    let store = closedloop_store::Store::open(url).await.unwrap();
+    let snap = store.tracing_snapshot().await.unwrap();
+    let mut doc = std::collections::HashMap::new();
+    for id in snap
+        .stays
+        .iter()
+        .map(|s| s.0)
+        .chain(snap.seats.iter().map(|s| s.0))
+    {
+        let p = store.person(id).await.unwrap().unwrap();
+        doc.insert(id, p.person.document.number);
+    }
+    let mut stays: Vec<_> = snap
+        .stays
+        .into_iter()
+        .map(|(p, v, a, b)| (doc[&p].clone(), v, a, b))
+        .collect();
+    let mut seats: Vec<_> = snap
+        .seats
+        .into_iter()
+        .map(|(p, t, c, r)| (doc[&p].clone(), t, c, r))
+        .collect();
+    stays.sort();
+    seats.sort();
+    store.close().await;
+    (stays, seats)
+}
+
+#[tokio::test]
+async fn parquet_movement_imports_equal_csv_imports() {
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampSecondArray};
+    use std::sync::Arc;
+    let csv_db = TestDatabase::sqlite("cli_pq_csv").await;
+    let pq_db = TestDatabase::sqlite("cli_pq").await;
+    let (csv, pq) = (Run::new(&csv_db.url), Run::new(&pq_db.url));
+    for run in [&csv, &pq] {
+        run.ok(&[
+            "import",
+            "regions",
+            fixture("regions.csv").to_str().unwrap(),
+        ]);
+    }
+    for kind in ["venues", "checkins", "trips"] {
+        csv.ok(&[
+            "import",
+            kind,
+            fixture(&format!("{kind}.csv")).to_str().unwrap(),
+        ]);
+    }
+    let s = |v: &[&str]| -> ArrayRef { Arc::new(StringArray::from(v.to_vec())) };
+    let venues = pq.path("venues.parquet");
+    write_parquet(
+        &venues,
+        vec![
+            ("venue_id", s(&["V001", "V002", "V003"])),
+            (
+                "name",
+                s(&["桂林路美食街餐馆", "吉林农业大学食堂", "欧亚卖场"]),
+            ),
+            ("type", s(&["restaurant", "school", "mall"])),
+            ("region_code", s(&["220102", "220102", "220104"])),
+            (
+                "lat",
+                Arc::new(Float64Array::from(vec![43.871, 43.81, 43.88])),
+            ),
+            (
+                "lon",
+                Arc::new(Float64Array::from(vec![125.338, 125.41, 125.28])),
+            ),
+        ],
+    );
+    let checkins = pq.path("checkins.parquet");
+    write_parquet(
+        &checkins,
+        vec![
+            (
+                "person_id",
+                s(&[
+                    "22020219700101011x",
+                    "220202197001010216",
+                    "E12345678",
+                    "220102199901011234",
+                ]),
+            ),
+            ("venue_id", s(&["V001", "V001", "V003", "V002"])),
+            (
+                "check_in",
+                Arc::new(TimestampSecondArray::from(vec![
+                    local("2022-03-07 12:00"),
+                    local("2022-03-07 12:30"),
+                    local("2022-03-07 10:00"),
+                    local("2022-03-06 11:30"),
+                ])),
+            ),
+            (
+                "check_out",
+                Arc::new(TimestampSecondArray::from(vec![
+                    Some(local("2022-03-07 13:00")),
+                    None,
+                    Some(local("2022-03-07 11:30")),
+                    Some(local("2022-03-06 12:10")),
+                ])),
+            ),
+        ],
+    );
+    let trips = pq.path("trips.parquet");
+    write_parquet(
+        &trips,
+        vec![
+            (
+                "person_id",
+                s(&["22020219700101011X", "220102199901011234"]),
+            ),
+            ("trip_id", s(&["G1234-20220305", "G1234-20220305"])),
+            ("carriage", s(&["05", "05"])),
+            ("seat_row", Arc::new(Int64Array::from(vec![12, 14]))),
+        ],
+    );
+    for (kind, file) in [
+        ("venues", &venues),
+        ("checkins", &checkins),
+        ("trips", &trips),
+    ] {
+        pq.ok(&["import", kind, file]);
+    }
+    let (a, b) = (movements(&csv_db.url).await, movements(&pq_db.url).await);
+    assert_eq!(a.0.len(), 4);
+    assert_eq!(a, b);
+    // The same file again changes nothing.
+    let again = pq.ok(&["--lang", "en", "import", "checkins", &checkins]);
+    assert!(again.contains("0 created"), "{again}");
+
+    // A bad row: file, line and column named; nothing written.
+    let bad = pq.path("bad.parquet");
+    write_parquet(
+        &bad,
+        vec![
+            ("person_id", s(&["E1", "E2"])),
+            ("venue_id", s(&["V001", "V009"])),
+            (
+                "check_in",
+                Arc::new(TimestampSecondArray::from(vec![
+                    local("2022-03-07 12:00"),
+                    local("2022-03-07 12:00"),
+                ])),
+            ),
+            (
+                "check_out",
+                Arc::new(TimestampSecondArray::from(vec![
+                    local("2022-03-07 11:00"),
+                    local("2022-03-07 13:00"),
+                ])),
+            ),
+        ],
+    );
+    let err = pq.fails(&["--lang", "en", "import", "checkins", &bad]);
+    assert!(
+        err.contains("bad.parquet line 2, column check_out"),
+        "{err}"
+    );
+    assert_eq!(movements(&pq_db.url).await.0.len(), 4);
+    let err = pq.fails(&["--lang", "en", "import", "cases", &bad]);
+    assert!(
+        err.contains("unsupported") || err.contains("bad.parquet"),
+        "{err}"
+    );
+    csv_db.cleanup().await;
+    pq_db.cleanup().await;
+}

@@ -1263,6 +1263,186 @@ fn seconds(
     Ok(out)
 }
 
+/// Reads a Parquet file (venues, check-ins or trip seats for `closedloop
+/// import`) into a [`Table`](crate::Table) of text cells, so that it goes
+/// through the same contract, and the same row errors, as a CSV file. Row
+/// `n` of the file is line `n + 1` (the header counts as line 1, as in CSV
+/// and XLSX). Strings (plain or dictionary) are trimmed; integers and floats
+/// are written out; timestamps (any unit) become RFC 3339 UTC to the second,
+/// through the same conversion as [`read_checkins_parquet`]; nulls are empty.
+pub fn read_parquet_table(path: &Path) -> Result<crate::Table, MovementError> {
+    let file = display_name(path);
+    let handle = std::fs::File::open(path).map_err(|source| MovementError::Unreadable {
+        file: file.clone(),
+        source,
+    })?;
+    let invalid = |e: parquet::errors::ParquetError| MovementError::Parquet {
+        file: file.clone(),
+        reason: e.to_string(),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(handle)
+        .map_err(invalid)?
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(invalid)?;
+    let schema = arrow_array::RecordBatchReader::schema(&reader);
+    let headers: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().trim().to_string())
+        .collect();
+    let mut rows: Vec<crate::Row> = Vec::new();
+    let mut done: u64 = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| MovementError::Parquet {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut cells: Vec<Vec<String>> = vec![Vec::with_capacity(headers.len()); batch.num_rows()];
+        for (column, array) in headers.iter().zip(batch.columns()) {
+            for (row, text) in texts(array, &file, column, done)?.into_iter().enumerate() {
+                if let Some(r) = cells.get_mut(row) {
+                    r.push(text);
+                }
+            }
+        }
+        for (i, r) in cells.into_iter().enumerate() {
+            rows.push(crate::Row::new(done + i as u64 + 2, r));
+        }
+        done += batch.num_rows() as u64;
+    }
+    Ok(crate::Table {
+        source: file,
+        headers,
+        rows,
+    })
+}
+
+/// One column as text cells (see [`read_parquet_table`]).
+fn texts(
+    array: &ArrayRef,
+    file: &str,
+    column: &str,
+    rows_before: u64,
+) -> Result<Vec<String>, MovementError> {
+    use arrow_array::types::{Float32Type, Float64Type, Int32Type};
+    let n = array.len();
+    let null = |i: usize| array.is_null(i);
+    let strings = |values: &mut dyn Iterator<Item = Option<&str>>| -> Vec<String> {
+        values
+            .map(|v| v.unwrap_or_default().trim().to_string())
+            .collect()
+    };
+    let out: Vec<String> = match array.data_type() {
+        DataType::Utf8 => strings(&mut array.as_string::<i32>().iter()),
+        DataType::LargeUtf8 => strings(&mut array.as_string::<i64>().iter()),
+        DataType::Utf8View => strings(&mut array.as_string_view().iter()),
+        DataType::Dictionary(_, v)
+            if is_string(&DataType::Dictionary(Box::new(DataType::Int32), v.clone())) =>
+        {
+            let Some(d) = array.as_any_dictionary_opt() else {
+                return Ok(vec![String::new(); n]);
+            };
+            let values = d.values();
+            let names: Vec<String> = if let Some(v) = values.as_string_opt::<i32>() {
+                strings(&mut v.iter())
+            } else if let Some(v) = values.as_string_opt::<i64>() {
+                strings(&mut v.iter())
+            } else if let Some(v) = values.as_string_view_opt() {
+                strings(&mut v.iter())
+            } else {
+                Vec::new()
+            };
+            let keys = if values.is_empty() {
+                Vec::new()
+            } else {
+                d.normalized_keys()
+            };
+            (0..n)
+                .map(|i| {
+                    if null(i) {
+                        String::new()
+                    } else {
+                        keys.get(i)
+                            .and_then(|&k| names.get(k))
+                            .cloned()
+                            .unwrap_or_default()
+                    }
+                })
+                .collect()
+        }
+        DataType::Int64 => array
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| v.map(|x| x.to_string()).unwrap_or_default())
+            .collect(),
+        DataType::Int32 => array
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|v| v.map(|x| x.to_string()).unwrap_or_default())
+            .collect(),
+        DataType::Float64 => array
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| v.map(|x| x.to_string()).unwrap_or_default())
+            .collect(),
+        DataType::Float32 => array
+            .as_primitive::<Float32Type>()
+            .iter()
+            .map(|v| v.map(|x| x.to_string()).unwrap_or_default())
+            .collect(),
+        DataType::Timestamp(_, _) => {
+            // `seconds` refuses nulls; an empty cell is the contract's business (optional check_out).
+            let name: &'static str = match column {
+                "check_in" => "check_in",
+                "check_out" => "check_out",
+                _ => "time",
+            };
+            let filled = if array.null_count() > 0 {
+                None
+            } else {
+                Some(seconds(array, file, name, rows_before)?)
+            };
+            match filled {
+                Some(secs) => secs
+                    .into_iter()
+                    .map(|t| {
+                        let mut out = Vec::with_capacity(20);
+                        format_utc(&mut out, t);
+                        String::from_utf8(out).unwrap_or_default()
+                    })
+                    .collect(),
+                None => (0..n)
+                    .map(|i| {
+                        if null(i) {
+                            return Ok(String::new());
+                        }
+                        let one = array.slice(i, 1);
+                        let t = seconds(&one, file, name, rows_before + i as u64)?;
+                        let mut out = Vec::with_capacity(20);
+                        format_utc(&mut out, t.first().copied().unwrap_or_default());
+                        Ok(String::from_utf8(out).unwrap_or_default())
+                    })
+                    .collect::<Result<_, MovementError>>()?,
+            }
+        }
+        other => {
+            return Err(MovementError::ColumnType {
+                file: file.to_string(),
+                column: match column {
+                    "person_id" => "person_id",
+                    "venue_id" => "venue_id",
+                    "trip_id" => "trip_id",
+                    _ => "column",
+                },
+                found: other.to_string(),
+                expected: "text, a number or a timestamp",
+            })
+        }
+    };
+    Ok(out)
+}
+
 impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
