@@ -161,7 +161,8 @@ impl Store {
         let mut place_ix: HashMap<(ExposureKind, String), u32> = HashMap::new();
         let mut exposures = Vec::new();
         for r in sqlx::query(
-            "SELECT k.case_pk, k.person_id, k.first_exposure, k.explanation FROM contacts k
+            "SELECT k.case_pk, k.person_id, k.first_exposure, k.place_kind, k.place,
+                    CASE WHEN k.place_kind IS NULL THEN k.explanation END AS explanation FROM contacts k
              WHERE k.degree = 1 AND k.category = 'close_contact' AND k.first_exposure <= $1
                AND k.person_id IN (SELECT person_id FROM cases WHERE report_time <= $1)",
         )
@@ -172,13 +173,22 @@ impl Store {
             let Some(&source) = position.get(&get_i64(&r, "case_pk")?) else {
                 continue;
             };
-            let raw = get_str(&r, "explanation")?;
-            let explanations: Vec<Explanation> = serde_json::from_str(&raw)
-                .map_err(|_| StoreError::Corrupt(raw.chars().take(40).collect()))?;
-            let key = explanations
-                .first()
-                .map(|e| (e.kind, e.place.clone()))
-                .unwrap_or((ExposureKind::Venue, String::new()));
+            let key = match (get_opt_str(&r, "place_kind")?, get_opt_str(&r, "place")?) {
+                (Some(kind), place) => (
+                    decode(&kind, ExposureKind::parse)?,
+                    place.unwrap_or_default(),
+                ),
+                // Traced before the place had its own column.
+                (None, _) => {
+                    let raw = get_opt_str(&r, "explanation")?.unwrap_or_default();
+                    let explanations: Vec<Explanation> = serde_json::from_str(&raw)
+                        .map_err(|_| StoreError::Corrupt(raw.chars().take(40).collect()))?;
+                    explanations
+                        .first()
+                        .map(|e| (e.kind, e.place.clone()))
+                        .unwrap_or((ExposureKind::Venue, String::new()))
+                }
+            };
             let next = places.len() as u32;
             let place = *place_ix.entry(key.clone()).or_insert_with(|| {
                 places.push(key);

@@ -159,12 +159,15 @@ async fn record_in(
     for c in contacts {
         let explanation = serde_json::to_string(&c.explanations)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let first = c.explanations.first();
+        let place_kind = first.map(|e| e.kind.as_str());
+        let place = first.map(|e| e.place.clone());
         match stored.remove(&c.person_id) {
             Some(old) if old.contact == *c && old.profile == profile => changes.unchanged += 1,
             Some(_) => {
                 sqlx::query(
-                        "UPDATE contacts SET category = $1, degree = $2, first_exposure = $3, via_person = $4, explanation = $5, profile = $6, updated_at = $7
-                         WHERE case_pk = $8 AND person_id = $9",
+                        "UPDATE contacts SET category = $1, degree = $2, first_exposure = $3, via_person = $4, explanation = $5, profile = $6, updated_at = $7,
+                         place_kind = $10, place = $11 WHERE case_pk = $8 AND person_id = $9",
                     )
                     .bind(c.category.as_str())
                     .bind(i64::from(c.degree))
@@ -175,14 +178,16 @@ async fn record_in(
                     .bind(at)
                     .bind(case_pk)
                     .bind(c.person_id)
+                    .bind(place_kind)
+                    .bind(place)
                     .execute(&mut **tx)
                     .await?;
                 changes.updated += 1;
             }
             None => {
                 sqlx::query(
-                        "INSERT INTO contacts (case_pk, person_id, category, degree, first_exposure, via_person, explanation, profile, traced_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                        "INSERT INTO contacts (case_pk, person_id, category, degree, first_exposure, via_person, explanation, profile, traced_at, updated_at, place_kind, place)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
                     )
                     .bind(case_pk)
                     .bind(c.person_id)
@@ -193,6 +198,8 @@ async fn record_in(
                     .bind(&explanation)
                     .bind(profile)
                     .bind(at)
+                    .bind(place_kind)
+                    .bind(place)
                     .execute(&mut **tx)
                     .await?;
                 changes.created += 1;
