@@ -116,6 +116,11 @@ pub struct Tracer {
     exposed: Vec<u32>,
     /// How many people the last run left venue-exposed.
     last_venue_exposed: usize,
+    /// A second tracer for the close contacts of the later half of the cases,
+    /// on another thread (see [`Tracer::spread_split`]).
+    helper: Option<Box<Tracer>>,
+    /// Split the close contacts over two threads: `None` decides by size.
+    split: Option<bool>,
 }
 
 /// How secondary contacts are found; see [`Tracer::secondary`]. Only tests
@@ -132,6 +137,14 @@ pub enum SecondaryMode {
 impl Tracer {
     pub fn new() -> Tracer {
         Tracer::default()
+    }
+
+    /// Forces (or forbids) splitting the close contacts over two threads;
+    /// only tests force it: both must give the same answer.
+    #[doc(hidden)]
+    pub fn with_split(mut self, split: bool) -> Tracer {
+        self.split = Some(split);
+        self
     }
 
     #[doc(hidden)]
@@ -303,7 +316,16 @@ impl Tracer {
             ))
         }));
         windows.sort_unstable_by_key(|&(r, _)| r);
-        self.spread(index, &windows, rules.buffer, min_len, 0);
+        let split = self.split.unwrap_or_else(|| {
+            case_stays >= 4096
+                && index.len() >= 1 << 20
+                && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+        });
+        if split && self.crowd_cap.is_none() {
+            self.spread_split(index, &persons, &windows, rules.buffer, min_len);
+        } else {
+            self.spread(index, &windows, rules.buffer, min_len, 0);
+        }
         self.close = self.entries.len();
         for e in self.entries.iter_mut() {
             e.via = persons.get(e.via as usize).copied().unwrap_or(e.via);
@@ -555,6 +577,72 @@ impl Tracer {
         }
         self.intervals = intervals;
         by_target
+    }
+
+    /// [`Tracer::spread`] of the close contacts (no crowd cap), the later
+    /// half of the sources (by rank) on a helper tracer in another thread:
+    /// both halves reach people independently, then the helper's entries are
+    /// folded in. Sources are disjoint between the halves, so their counts
+    /// add up; an earlier exposure from the later half replaces the first
+    /// half's (a tie keeps the first half's, whose ranks are smaller).
+    fn spread_split(
+        &mut self,
+        index: &StayIndex,
+        cases: &[u32],
+        windows: &[(u32, Window)],
+        buffer: i64,
+        min_len: i64,
+    ) {
+        let mut mid = windows.len() / 2;
+        while mid > 0
+            && mid < windows.len()
+            && windows.get(mid - 1).map(|w| w.0) == windows.get(mid).map(|w| w.0)
+        {
+            mid += 1;
+        }
+        let (first, second) = windows.split_at(mid.min(windows.len()));
+        let mut helper = self.helper.take().unwrap_or_default();
+        if helper.slot.len() < self.slot.len() {
+            helper.slot.resize(self.slot.len(), NONE);
+        }
+        for &p in cases {
+            if let Some(s) = helper.slot.get_mut(p as usize) {
+                *s = EXCLUDED;
+            }
+        }
+        helper.entries.clear();
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| helper.spread(index, second, buffer, min_len, 0));
+            self.spread(index, first, buffer, min_len, 0);
+            worker
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        });
+        for e in &helper.entries {
+            if let Some(s) = helper.slot.get_mut(e.person as usize) {
+                *s = NONE;
+            }
+            let Some(s) = self.slot.get_mut(e.person as usize) else {
+                continue;
+            };
+            if *s == NONE {
+                *s = self.entries.len() as u32;
+                self.entries.push(*e);
+            } else if let Some(x) = self.entries.get_mut(*s as usize) {
+                x.sources += e.sources;
+                if e.first < x.first {
+                    x.first = e.first;
+                    x.via = e.via;
+                }
+            }
+        }
+        for &p in cases {
+            if let Some(s) = helper.slot.get_mut(p as usize) {
+                *s = NONE;
+            }
+        }
+        helper.entries.clear();
+        self.helper = Some(helper);
     }
 
     /// Adds an entry for everyone the sources' windows reach. `windows` is

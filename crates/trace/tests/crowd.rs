@@ -196,11 +196,18 @@ proptest! {
         let as_of = 2600;
         for cap in [None, Some(cap)] {
             let want = reference(&stays, &cases, &rules, as_of, secondary, cap, &ids);
-            for mode in [SecondaryMode::Auto, SecondaryMode::BySource, SecondaryMode::ByTarget] {
-                let mut tracer = Tracer::with_strategy(mode);
+            for (mode, split) in [
+                (SecondaryMode::Auto, false),
+                (SecondaryMode::BySource, false),
+                (SecondaryMode::ByTarget, false),
+                (SecondaryMode::BySource, true),
+                (SecondaryMode::ByTarget, true),
+            ] {
+                // Splitting the close contacts over two threads (only without a cap).
+                let mut tracer = Tracer::with_strategy(mode).with_split(split);
                 tracer.set_crowd_cap(cap);
                 let got = tracer.trace(&index, &ids, &cases, &rules, as_of, secondary);
-                prop_assert_eq!(&tuples(&got), &want.contacts, "{:?} {:?}", cap, mode);
+                prop_assert_eq!(&tuples(&got), &want.contacts, "{:?} {:?} {}", cap, mode, split);
                 prop_assert_eq!(tracer.venue_exposed(), want.venue_exposed);
                 let sizes = tracer.sizes(&index, &ids, &cases, &rules, as_of, secondary);
                 let close = want.contacts.iter().filter(|c| c.1 == 1).count();

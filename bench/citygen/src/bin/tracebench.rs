@@ -97,6 +97,17 @@ fn memory() -> (u64, u64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// CPU seconds this process has used (user and system, all threads), from
+/// /proc/self/stat (clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime is the 12th, stime the 13th.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -154,13 +165,15 @@ fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
         json!({"step": "read", "stays": n, "seconds": read_s, "peak_rss": hwm_read, "rss": rss_read})
     );
     people.freeze();
+    let cpu = cpu_seconds();
     let t = Instant::now();
     let index = StayIndex::build(stays);
     let build_s = secs(t);
+    let build_cpu = cpu_seconds() - cpu;
     let (hwm, rss) = memory();
     println!(
         "{}",
-        json!({"step": "build", "stays": n, "seconds": build_s,
+        json!({"step": "build", "stays": n, "seconds": build_s, "cpu_seconds": build_cpu,
                "index_bytes": index.memory_bytes(),
                "bytes_per_stay": index.memory_bytes() as f64 / n.max(1) as f64,
                "peak_rss": hwm, "rss_after_build": rss})
