@@ -202,16 +202,23 @@ fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
                    "median_s": median(times.clone()), "first_s": times.first(), "all_s": times})
         );
     }
-    let mut times = Vec::new();
+    // Counting, with the close contacts on one thread and on two, in turn
+    // (the same load for both).
+    let mut one = Tracer::new().with_split(false);
+    let mut two = Tracer::new().with_split(true);
+    let (mut t1, mut t2) = (Vec::new(), Vec::new());
     for _ in 0..reps {
-        let t = Instant::now();
-        let c = tracer.count(&index, &ranks, &cases, &RULES, as_of, false);
-        times.push(secs(t));
-        std::hint::black_box(c);
+        for (tracer, times) in [(&mut one, &mut t1), (&mut two, &mut t2)] {
+            let t = Instant::now();
+            let c = tracer.count(&index, &ranks, &cases, &RULES, as_of, false);
+            times.push(secs(t));
+            std::hint::black_box(c);
+        }
     }
     println!(
         "{}",
-        json!({"step": "primary_count", "median_s": median(times.clone()), "all_s": times})
+        json!({"step": "primary_count", "one_thread_median_s": median(t1.clone()),
+               "two_threads_median_s": median(t2.clone()), "one_thread_s": t1, "two_threads_s": t2})
     );
     let (hwm, rss) = memory();
     println!("{}", json!({"step": "end", "peak_rss": hwm, "rss": rss}));
