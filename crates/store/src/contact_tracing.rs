@@ -7,7 +7,7 @@
 //! The engine (`closedloop-trace`) stays pure: this module turns rows into
 //! dense numbers, calls it, and turns its answers back into contact records.
 
-use crate::{get_i64, get_opt_i64, get_str, Actor, CaseRecord, ContactChanges, ContactDraft};
+use crate::{get_i64, get_opt_i64, Actor, CaseRecord, ContactChanges, ContactDraft};
 use crate::{Store, StoreError};
 use chrono_tz::Tz;
 use closedloop_domain::contact::{ContactCategory, Explanation, ExposureKind};
@@ -147,7 +147,7 @@ impl WarmIndex {
             return Ok(done);
         }
         if batch != self.mark.batch {
-            let rows = store.checkins_after_batch(self.mark.batch).await?;
+            let rows = store.stays_after_batch(Some(self.mark.batch)).await?;
             let stays = self.stays(&rows)?;
             done.added = stays.len();
             if !stays.is_empty() {
@@ -396,29 +396,6 @@ impl Store {
             "n",
         )?;
         Ok((batch.unwrap_or(0), merge.unwrap_or(0)))
-    }
-
-    /// Check-ins of import batches after `batch`.
-    async fn checkins_after_batch(
-        &self,
-        batch: i64,
-    ) -> Result<Vec<(i64, String, i64, i64)>, StoreError> {
-        sqlx::query(
-            "SELECT person_id, venue_id, check_in, check_out FROM checkins WHERE import_batch > $1",
-        )
-        .bind(batch)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                get_i64(r, "person_id")?,
-                get_str(r, "venue_id")?,
-                get_i64(r, "check_in")?,
-                get_i64(r, "check_out")?,
-            ))
-        })
-        .collect()
     }
 
     /// Every case's person and report time.

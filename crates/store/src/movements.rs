@@ -476,20 +476,37 @@ pub struct TracingSnapshot {
 impl Store {
     /// Every stay, household and seat, for building the tracing index.
     pub async fn tracing_snapshot(&self) -> Result<TracingSnapshot, StoreError> {
-        let mut snap = TracingSnapshot::default();
-        for r in sqlx::query("SELECT person_id, venue_id, check_in, check_out FROM checkins")
-            .fetch_all(&self.pool)
+        let stays = self.stays_after_batch(None).await?;
+        let (households, seats) = self.relations_snapshot().await?;
+        Ok(TracingSnapshot {
+            stays,
+            households,
+            seats,
+        })
+    }
+
+    /// Stays `(person, venue, check_in, check_out)`: every one, or those of
+    /// import batches after `batch`.
+    pub(crate) async fn stays_after_batch(
+        &self,
+        batch: Option<i64>,
+    ) -> Result<Vec<(i64, String, i64, i64)>, StoreError> {
+        let q = match batch {
+            None => sqlx::query("SELECT person_id, venue_id, check_in, check_out FROM checkins"),
+            Some(b) => sqlx::query("SELECT person_id, venue_id, check_in, check_out FROM checkins WHERE import_batch > $1").bind(b),
+        };
+        q.fetch_all(&self.pool)
             .await?
-        {
-            snap.stays.push((
-                get_i64(&r, "person_id")?,
-                get_str(&r, "venue_id")?,
-                get_i64(&r, "check_in")?,
-                get_i64(&r, "check_out")?,
-            ));
-        }
-        (snap.households, snap.seats) = self.relations_snapshot().await?;
-        Ok(snap)
+            .iter()
+            .map(|r| {
+                Ok((
+                    get_i64(r, "person_id")?,
+                    get_str(r, "venue_id")?,
+                    get_i64(r, "check_in")?,
+                    get_i64(r, "check_out")?,
+                ))
+            })
+            .collect()
     }
 
     /// Households `(person, household)` and trip seats `(person, trip, carriage, row)`.
