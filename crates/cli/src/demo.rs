@@ -163,7 +163,7 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
             &format!("console sign-in: admin / {password} (sign-in arrives with the web console; the JSON API listens on this machine only for now)")
         )
     );
-    serve(store, &config).await
+    serve_with(store, &config, false).await
 }
 
 /// Records with the line they would have in a file (header on line 1), as imports expect.
@@ -200,7 +200,14 @@ fn generated_password(seed: u64) -> String {
         .collect()
 }
 
+/// `serve`: the API over the configured database, purging expired movement data daily.
 pub async fn serve(store: Store, config: &Config) -> Result<()> {
+    serve_with(store, config, true).await
+}
+
+/// Serves; `purge` runs the daily retention purge (not for the demo, whose
+/// movements are from March 2022 and would all go at once).
+async fn serve_with(store: Store, config: &Config, purge: bool) -> Result<()> {
     let lang = config.lang;
     let bind = config.bind.parse().map_err(|_| Failure::Coded {
         code: "invalid_bind",
@@ -217,6 +224,10 @@ pub async fn serve(store: Store, config: &Config) -> Result<()> {
         lang,
         profile: config.profile.clone(),
         ..closedloop_server::ServerConfig::default()
+    };
+    let server_config = closedloop_server::ServerConfig {
+        purge_every: server_config.purge_every.filter(|_| purge),
+        ..server_config
     };
     println!(
         "{}",

@@ -43,8 +43,9 @@ pub struct ServerConfig {
     pub profile: Profile,
     /// How often the warm index looks for movement imports made by others (the CLI).
     pub poll_every: Duration,
-    /// How often expired movement data is purged (the first purge is at start).
-    pub purge_every: Duration,
+    /// How often expired movement data is purged (the first purge is at start);
+    /// `None` never (the demo: its data is from March 2022, long expired by the clock).
+    pub purge_every: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -56,7 +57,7 @@ impl Default for ServerConfig {
             // Compiled in and checked by the profile tests: not input.
             profile: Profile::shipped(DEFAULT_PROFILE).expect("the default profile is valid"),
             poll_every: Duration::from_secs(60),
-            purge_every: Duration::from_secs(86_400),
+            purge_every: Some(Duration::from_secs(86_400)),
         }
     }
 }
@@ -325,14 +326,17 @@ fn background(store: Store, cfg: &ServerConfig, index: SharedIndex) -> tokio::ta
     let retention = cfg.profile.retention.movement_days;
     let (poll_every, purge_every) = (cfg.poll_every, cfg.purge_every);
     tokio::spawn(async move {
-        let mut purge = tokio::time::interval(purge_every);
+        let purging = purge_every.is_some();
+        // Without purges the interval only ticks once a year, and is ignored.
+        let mut purge =
+            tokio::time::interval(purge_every.unwrap_or(Duration::from_secs(365 * 86_400)));
         let mut poll = tokio::time::interval(poll_every);
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let actor = Actor("server:retention".into());
         loop {
             tokio::select! {
-                _ = purge.tick() => {
+                _ = purge.tick(), if purging => {
                     if let Err(e) = purge_expired(&store, retention, &actor).await {
                         tracing::error!(error = %e, "purge of expired movement data failed");
                     }

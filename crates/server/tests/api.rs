@@ -1272,7 +1272,7 @@ async fn serve_purges_expired_movements_at_start() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let cfg = ServerConfig {
-        purge_every: std::time::Duration::from_millis(200),
+        purge_every: Some(std::time::Duration::from_millis(200)),
         ..ServerConfig::default()
     };
     let server = tokio::spawn({
