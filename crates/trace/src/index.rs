@@ -319,6 +319,43 @@ impl VenueIndex {
         // Zeroed memory comes lazily from the system: the threads that fill
         // it pay for its pages together.
         let mut records: Vec<Record> = vec![[0u32; 4]; n];
+        {
+            // Each share of the items writes its own stays of each venue,
+            // after the earlier shares' (so the grouping keeps input order):
+            // every item is read once, by one thread.
+            let mut lists: Vec<Vec<&mut [Record]>> = counts
+                .iter()
+                .map(|_| Vec::with_capacity(venues))
+                .collect();
+            let mut tail: &mut [Record] = &mut records;
+            for v in 0..venues {
+                for (list, count) in lists.iter_mut().zip(&counts) {
+                    let len = count.get(v).copied().unwrap_or(0) as usize;
+                    let (head, rest) = std::mem::take(&mut tail).split_at_mut(len);
+                    tail = rest;
+                    list.push(head);
+                }
+            }
+            std::thread::scope(|scope| {
+                for (part, mut list) in items.chunks(share).zip(lists) {
+                    scope.spawn(move || {
+                        let mut at = vec![0u32; list.len()];
+                        for r in part {
+                            let v = r[VENUE] as usize;
+                            if let (Some(slice), Some(k)) = (list.get_mut(v), at.get_mut(v)) {
+                                if let Some(slot) = slice.get_mut(*k as usize) {
+                                    *slot = *r;
+                                }
+                                *k += 1;
+                            }
+                        }
+                    });
+                }
+            });
+        }
+        drop(counts);
+        // Then each venue's run by (duration class, start), a range of
+        // venues per thread.
         let bounds = balanced(&venue_start, threads);
         {
             let mut rest: &mut [Record] = &mut records;
@@ -331,30 +368,10 @@ impl VenueIndex {
                 rest = tail;
                 parts.push((lo, hi, from, part));
             }
-            let (items, venue_start) = (&items, &venue_start);
+            let venue_start = &venue_start;
             std::thread::scope(|scope| {
                 for (lo, hi, from, part) in parts {
                     scope.spawn(move || {
-                        // Each thread reads every item and writes those of its
-                        // venues, in input order (so the grouping is stable).
-                        let mut next: Vec<u32> = venue_start
-                            .get(lo..hi)
-                            .unwrap_or_default()
-                            .iter()
-                            .map(|&s| s - from as u32)
-                            .collect();
-                        for r in items {
-                            let v = r[VENUE] as usize;
-                            if v < lo || v >= hi {
-                                continue;
-                            }
-                            if let Some(at) = next.get_mut(v - lo) {
-                                if let Some(slot) = part.get_mut(*at as usize) {
-                                    *slot = *r;
-                                }
-                                *at += 1;
-                            }
-                        }
                         sort_venues(part, venue_start.get(lo..=hi).unwrap_or_default(), from);
                     });
                 }
