@@ -323,10 +323,8 @@ impl VenueIndex {
             // Each share of the items writes its own stays of each venue,
             // after the earlier shares' (so the grouping keeps input order):
             // every item is read once, by one thread.
-            let mut lists: Vec<Vec<&mut [Record]>> = counts
-                .iter()
-                .map(|_| Vec::with_capacity(venues))
-                .collect();
+            let mut lists: Vec<Vec<&mut [Record]>> =
+                counts.iter().map(|_| Vec::with_capacity(venues)).collect();
             let mut tail: &mut [Record] = &mut records;
             for v in 0..venues {
                 for (list, count) in lists.iter_mut().zip(&counts) {
