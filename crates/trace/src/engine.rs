@@ -139,8 +139,8 @@ impl Tracer {
         Tracer::default()
     }
 
-    /// Forces (or forbids) splitting the close contacts over two threads;
-    /// only tests force it: both must give the same answer.
+    /// Splits (or not) the close contacts over two threads (off by default;
+    /// see [`Tracer::spread_split`]): both must give the same answer.
     #[doc(hidden)]
     pub fn with_split(mut self, split: bool) -> Tracer {
         self.split = Some(split);
@@ -316,11 +316,10 @@ impl Tracer {
             ))
         }));
         windows.sort_unstable_by_key(|&(r, _)| r);
-        let split = self.split.unwrap_or_else(|| {
-            case_stays >= 4096
-                && index.len() >= 1 << 20
-                && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
-        });
+        // Off unless asked for: on the project's shared 2-core machine two
+        // threads were 12-24% slower than one at L in every measured run
+        // (BENCHMARKS.md); worth measuring again on a dedicated server.
+        let split = self.split.unwrap_or(false);
         if split && self.crowd_cap.is_none() {
             self.spread_split(index, &persons, &windows, rules.buffer, min_len);
         } else {
