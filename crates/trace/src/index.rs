@@ -95,6 +95,14 @@ impl Stays {
         self.stays.is_empty()
     }
 
+    /// The stays as kept, `[venue, person, check_in, check_out]` each (for
+    /// saving a collection, as the benchmarks do; push them back with
+    /// [`Stays::push`]).
+    #[doc(hidden)]
+    pub fn as_records(&self) -> &[[u32; 4]] {
+        &self.stays
+    }
+
     /// Adds all of `other`'s stays after these.
     pub fn append(&mut self, mut other: Stays) -> Result<(), StayError> {
         if self.stays.len().saturating_add(other.stays.len()) > MAX_ITEMS {
@@ -279,15 +287,20 @@ fn prefix_sums(c: &mut [u32]) {
 }
 
 impl VenueIndex {
-    /// Groups `items` by venue (a counting sort, each thread writing the
-    /// venues of its own share), then sorts each venue's run by (duration
-    /// class, start). `venues` is one more than the largest venue. Returns
-    /// where each venue's run starts.
-    /// The input's memory comes back (its contents undefined), for reuse.
-    fn build(items: Vec<Record>, venues: usize) -> (VenueIndex, Vec<u32>, Vec<Record>) {
+    /// Groups `items` by venue, keeping their order within a venue, then
+    /// sorts each venue's run by (duration class, start). `venues` is one
+    /// more than the largest venue. Returns where each venue's run starts.
+    /// The grouping is a stable counting sort in two passes, so that no pass
+    /// writes to more than a few hundred places at once (one pass over 277k
+    /// venues misses the cache and the TLB on nearly every record): first
+    /// into ranges of consecutive venues (each thread writing its own share
+    /// of each range, after the earlier shares'), into fresh memory; then,
+    /// a range of ranges per thread, by venue back into `items`' own memory,
+    /// already paged in. The fresh memory comes back (its contents
+    /// undefined), for reuse.
+    fn build(mut items: Vec<Record>, venues: usize) -> (VenueIndex, Vec<u32>, Vec<Record>) {
         let n = items.len();
         let threads = threads_for(n);
-        let mut venue_start = vec![0u32; venues + 1];
         let share = n.div_ceil(threads).max(1);
         let counts: Vec<Vec<u32>> = std::thread::scope(|scope| {
             let workers: Vec<_> = items
@@ -309,27 +322,40 @@ impl VenueIndex {
                 .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
+        let mut venue_start = vec![0u32; venues + 1];
         for count in &counts {
             for (s, c) in venue_start.iter_mut().zip(count) {
                 *s += c;
             }
         }
         prefix_sums(&mut venue_start);
+        // Stays of venues out of range (none, from the callers) are dropped.
+        let total = venue_start.last().copied().unwrap_or(0) as usize;
 
-        // Zeroed memory comes lazily from the system: the threads that fill
-        // it pay for its pages together.
-        let mut records: Vec<Record> = vec![[0u32; 4]; n];
+        // Ranges of 2^shift consecutive venues, at most 512 of them.
+        let bits = usize::BITS - venues.saturating_sub(1).leading_zeros();
+        let shift = bits.saturating_sub(9);
+        let ranges = (venues.saturating_sub(1) >> shift) + 1;
+        let first_venue = |g: usize| (g << shift).min(venues);
+        let range_start: Vec<u32> = (0..=ranges)
+            .map(|g| venue_start.get(first_venue(g)).copied().unwrap_or(0))
+            .collect();
+
+        // Pass 1: by range of venues, into fresh memory (zeroed lazily by
+        // the system: the threads that fill it share the first touch).
+        let mut grouped: Vec<Record> = vec![[0u32; 4]; n];
         {
-            // Each share of the items writes its own stays of each venue,
-            // after the earlier shares' (so the grouping keeps input order):
-            // every item is read once, by one thread.
             let mut lists: Vec<Vec<&mut [Record]>> =
-                counts.iter().map(|_| Vec::with_capacity(venues)).collect();
-            let mut tail: &mut [Record] = &mut records;
-            for v in 0..venues {
+                counts.iter().map(|_| Vec::with_capacity(ranges)).collect();
+            let mut tail: &mut [Record] = grouped.get_mut(..total).unwrap_or_default();
+            for g in 0..ranges {
                 for (list, count) in lists.iter_mut().zip(&counts) {
-                    let len = count.get(v).copied().unwrap_or(0) as usize;
-                    let (head, rest) = std::mem::take(&mut tail).split_at_mut(len);
+                    let len: u32 = count
+                        .get(first_venue(g)..first_venue(g + 1))
+                        .unwrap_or_default()
+                        .iter()
+                        .sum();
+                    let (head, rest) = std::mem::take(&mut tail).split_at_mut(len as usize);
                     tail = rest;
                     list.push(head);
                 }
@@ -340,7 +366,11 @@ impl VenueIndex {
                         let mut at = vec![0u32; list.len()];
                         for r in part {
                             let v = r[VENUE] as usize;
-                            if let (Some(slice), Some(k)) = (list.get_mut(v), at.get_mut(v)) {
+                            if v >= venues {
+                                continue;
+                            }
+                            let g = v >> shift;
+                            if let (Some(slice), Some(k)) = (list.get_mut(g), at.get_mut(g)) {
                                 if let Some(slot) = slice.get_mut(*k as usize) {
                                     *slot = *r;
                                 }
@@ -352,31 +382,57 @@ impl VenueIndex {
             });
         }
         drop(counts);
-        // Then each venue's run by (duration class, start), a range of
-        // venues per thread.
-        let bounds = balanced(&venue_start, threads);
+
+        // Pass 2: each thread groups a range of ranges by venue, into the
+        // same positions of `items`, then sorts each venue's run.
+        items.truncate(total);
+        let bounds = balanced(&range_start, threads);
+        let found: Vec<Segments>;
         {
-            let mut rest: &mut [Record] = &mut records;
+            let mut rest: &mut [Record] = &mut items;
             let mut parts = Vec::with_capacity(threads);
             for w in bounds.windows(2) {
-                let (lo, hi) = (w[0], w[1]);
+                let (lo, hi) = (first_venue(w[0]), first_venue(w[1]));
                 let from = venue_start.get(lo).copied().unwrap_or(0) as usize;
                 let to = venue_start.get(hi).copied().unwrap_or(0) as usize;
                 let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
                 rest = tail;
-                parts.push((lo, hi, from, part));
+                parts.push((lo, hi, from, to, part));
             }
-            let venue_start = &venue_start;
-            std::thread::scope(|scope| {
-                for (lo, hi, from, part) in parts {
-                    scope.spawn(move || {
-                        sort_venues(part, venue_start.get(lo..=hi).unwrap_or_default(), from);
-                    });
-                }
+            let (venue_start, grouped) = (&venue_start, &grouped);
+            found = std::thread::scope(|scope| {
+                let workers: Vec<_> = parts
+                    .into_iter()
+                    .map(|(lo, hi, from, to, part)| {
+                        scope.spawn(move || {
+                            let starts = venue_start.get(lo..=hi).unwrap_or_default();
+                            let mut next: Vec<u32> =
+                                starts.iter().map(|&s| s - from as u32).collect();
+                            for r in grouped.get(from..to).unwrap_or_default() {
+                                let Some(at) = (r[VENUE] as usize)
+                                    .checked_sub(lo)
+                                    .and_then(|k| next.get_mut(k))
+                                else {
+                                    continue;
+                                };
+                                if let Some(slot) = part.get_mut(*at as usize) {
+                                    *slot = *r;
+                                }
+                                *at += 1;
+                            }
+                            sort_venues(part, starts, from);
+                            segments_of(part, starts, from)
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
             });
         }
-        let index = VenueIndex::with_segments(records, &venue_start);
-        (index, venue_start, items)
+        let index = VenueIndex::assemble(items, &venue_start, found);
+        (index, venue_start, grouped)
     }
 
     /// Where venue `v`'s stays lie in `records` (empty for an unknown venue).
@@ -398,40 +454,17 @@ impl VenueIndex {
     /// The segments of `records`, grouped by venue (`venue_start`, one more
     /// entry than venues) and sorted by (duration class, start) in each.
     fn with_segments(records: Vec<Record>, venue_start: &[u32]) -> VenueIndex {
-        let venues = venue_start.len().saturating_sub(1);
         let n = records.len();
         let threads = threads_for(n);
         let bounds = balanced(venue_start, threads);
         // Each thread finds the segments of a range of venues.
-        let found: Vec<(Vec<u32>, Vec<u32>, Vec<u32>)> = std::thread::scope(|scope| {
+        let found: Vec<Segments> = std::thread::scope(|scope| {
             let records = &records;
             let workers: Vec<_> = bounds
                 .windows(2)
                 .map(|w| {
-                    let (v_lo, v_hi) = (w[0], w[1]);
-                    scope.spawn(move || {
-                        let (mut seg_start, mut seg_longest) = (Vec::new(), Vec::new());
-                        let mut venue_seg = Vec::with_capacity(v_hi - v_lo);
-                        for v in v_lo..v_hi {
-                            venue_seg.push(seg_start.len() as u32);
-                            let lo = venue_start.get(v).copied().unwrap_or(0) as usize;
-                            let hi = venue_start.get(v + 1).copied().unwrap_or(0) as usize;
-                            let mut current = u32::MAX;
-                            for (i, r) in records.get(lo..hi).unwrap_or_default().iter().enumerate()
-                            {
-                                let duration = r[OUT].saturating_sub(r[IN]);
-                                let c = class(duration);
-                                if c != current {
-                                    current = c;
-                                    seg_start.push((lo + i) as u32);
-                                    seg_longest.push(duration);
-                                } else if let Some(l) = seg_longest.last_mut() {
-                                    *l = (*l).max(duration);
-                                }
-                            }
-                        }
-                        (seg_start, seg_longest, venue_seg)
-                    })
+                    let starts = venue_start.get(w[0]..=w[1]).unwrap_or_default();
+                    scope.spawn(move || segments_of(records, starts, 0))
                 })
                 .collect();
             workers
@@ -439,6 +472,15 @@ impl VenueIndex {
                 .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
+        VenueIndex::assemble(records, venue_start, found)
+    }
+
+    /// The index of `records` from the segments of consecutive ranges of
+    /// venues (in venue order, covering every venue of `venue_start` that
+    /// has stays).
+    fn assemble(records: Vec<Record>, venue_start: &[u32], found: Vec<Segments>) -> VenueIndex {
+        let venues = venue_start.len().saturating_sub(1);
+        let n = records.len();
         let segments: usize = found.iter().map(|f| f.0.len()).sum();
         let mut index = VenueIndex {
             records,
@@ -853,9 +895,11 @@ impl StayIndex {
 /// Writing each position straight to its person's run would touch millions
 /// of runs at random, each write a likely TLB miss. Instead a first pass
 /// sorts `(person, position)` pairs into at most 512 buckets of consecutive
-/// people (512 write streams); a second pass places each bucket's positions,
-/// every bucket writing within its own run. Both passes, and the count
-/// before them, run on several threads over shares of the records. The pairs
+/// people (512 write streams); a second pass counts each bucket's people
+/// (in the cache) and places its positions, every bucket writing within its
+/// own run. Both passes, and the count of each bucket before them, run on
+/// several threads (over shares of the records, then ranges of buckets).
+/// The pairs
 /// and the positions both live in `spare` (the build's input, no longer
 /// needed: no fresh pages to touch), which is then shrunk in place to the
 /// positions alone.
@@ -869,18 +913,27 @@ fn person_index(
     let share = n.div_ceil(threads).max(1);
     let shares: Vec<&[Record]> = records.chunks(share).collect();
 
-    // Count per person, one array per share.
-    let counted: Vec<(Vec<u32>, Option<u32>)> = std::thread::scope(|scope| {
+    let bits = usize::BITS - people.saturating_sub(1).leading_zeros();
+    let shift = bits.saturating_sub(9);
+    let buckets = (people.saturating_sub(1) >> shift) + 1;
+    let first_person = |b: usize| (b << shift).min(people);
+
+    // Per share, how many of its records fall in each bucket (a histogram
+    // that stays in the cache), and the latest check-out.
+    let per_bucket: Vec<(Vec<u32>, Option<u32>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = shares
             .iter()
             .map(|&part| {
                 scope.spawn(move || {
-                    let mut count = vec![0u32; people];
+                    let mut count = vec![0u32; buckets];
                     let mut latest = None;
                     for r in part {
                         latest = latest.max(Some(r[OUT]));
-                        if let Some(c) = count.get_mut(r[OWNER] as usize) {
-                            *c += 1;
+                        let person = r[OWNER] as usize;
+                        if person < people {
+                            if let Some(c) = count.get_mut(person >> shift) {
+                                *c += 1;
+                            }
                         }
                     }
                     (count, latest)
@@ -892,36 +945,15 @@ fn person_index(
             .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
-    let latest = counted.iter().filter_map(|c| c.1).max();
-
-    let bits = usize::BITS - people.saturating_sub(1).leading_zeros();
-    let shift = bits.saturating_sub(9);
-    let buckets = (people.saturating_sub(1) >> shift) + 1;
-    let first_person = |b: usize| (b << shift).min(people);
-    // Per share, how many of its records fall in each bucket.
-    let per_bucket: Vec<Vec<u32>> = counted
-        .iter()
-        .map(|(count, _)| {
-            (0..buckets)
-                .map(|b| {
-                    count
-                        .get(first_person(b)..first_person(b + 1))
-                        .unwrap_or_default()
-                        .iter()
-                        .sum()
-                })
-                .collect()
-        })
-        .collect();
-    let mut person_start = vec![0u32; people + 1];
-    for (count, _) in &counted {
-        for (s, c) in person_start.iter_mut().zip(count) {
+    let latest = per_bucket.iter().filter_map(|c| c.1).max();
+    let mut bucket_start = vec![0u32; buckets + 1];
+    for (count, _) in &per_bucket {
+        for (s, c) in bucket_start.iter_mut().zip(count) {
             *s += c;
         }
     }
-    drop(counted);
-    prefix_sums(&mut person_start);
-    let run_start = |p: usize| person_start.get(p).copied().unwrap_or(0) as usize;
+    prefix_sums(&mut bucket_start);
+    let placed = bucket_start.last().copied().unwrap_or(0) as usize;
 
     // The spare memory: positions first (n / 4 records), then the pairs
     // (n / 2 records, two u32 each).
@@ -931,6 +963,7 @@ fn person_index(
     if memory.len() < needed {
         memory.resize(needed, [0; 4]);
     }
+    let mut person_start: Vec<u32> = Vec::with_capacity(people + 1);
     {
         let flat = memory.as_flattened_mut();
         let (positions, rest) = flat.split_at_mut(4 * quads);
@@ -944,7 +977,7 @@ fn person_index(
             for (t, list) in slices.iter_mut().enumerate() {
                 let len = per_bucket
                     .get(t)
-                    .and_then(|c| c.get(b))
+                    .and_then(|c| c.0.get(b))
                     .copied()
                     .unwrap_or(0) as usize;
                 let (head, rest) = std::mem::take(&mut tail).split_at_mut(2 * len);
@@ -959,6 +992,9 @@ fn person_index(
                     let mut at = vec![0usize; list.len()];
                     for (i, r) in part.iter().enumerate() {
                         let person = r[OWNER] as usize;
+                        if person >= people {
+                            continue;
+                        }
                         let b = person >> shift;
                         if let (Some(slice), Some(k)) = (list.get_mut(b), at.get_mut(b)) {
                             if let Some(cell) = slice.get_mut(*k..*k + 2) {
@@ -971,50 +1007,69 @@ fn person_index(
                 });
             }
         });
+        drop(per_bucket);
 
-        // Pass 2: each thread places the positions of a range of buckets.
-        let bucket_start: Vec<u32> = (0..=buckets)
-            .map(|b| run_start(first_person(b)) as u32)
-            .collect();
+        // Pass 2: each thread takes a range of buckets: counts each
+        // person's pairs (within the cache), then places the positions.
         let bounds = balanced(&bucket_start, threads);
-        let mut rest: &mut [u32] = positions.get_mut(..n).unwrap_or_default();
+        let mut rest: &mut [u32] = positions.get_mut(..placed).unwrap_or_default();
         let mut parts = Vec::with_capacity(threads);
         for w in bounds.windows(2) {
-            let (p_lo, p_hi) = (first_person(w[0]), first_person(w[1]));
-            let (from, to) = (run_start(p_lo), run_start(p_hi));
+            let (b_lo, b_hi) = (w[0], w[1]);
+            let from = bucket_start.get(b_lo).copied().unwrap_or(0) as usize;
+            let to = bucket_start.get(b_hi).copied().unwrap_or(0) as usize;
             let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
             rest = tail;
-            parts.push((p_lo, p_hi, from, to, part));
+            parts.push((first_person(b_lo), first_person(b_hi), from, to, part));
         }
-        let (pairs, person_start) = (&*pairs, &person_start);
-        std::thread::scope(|scope| {
-            for (p_lo, p_hi, from, to, part) in parts {
-                scope.spawn(move || {
-                    let mut next: Vec<u32> = person_start
-                        .get(p_lo..p_hi)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|&s| s - from as u32)
-                        .collect();
-                    for pair in pairs
-                        .get(2 * from..2 * to)
-                        .unwrap_or_default()
-                        .chunks_exact(2)
-                    {
-                        let (person, pos) = (pair[0] as usize, pair[1]);
-                        let Some(at) = person.checked_sub(p_lo).and_then(|k| next.get_mut(k))
-                        else {
-                            continue;
-                        };
-                        if let Some(slot) = part.get_mut(*at as usize) {
-                            *slot = pos;
+        let pairs = &*pairs;
+        let starts: Vec<Vec<u32>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = parts
+                .into_iter()
+                .map(|(p_lo, p_hi, from, to, part)| {
+                    scope.spawn(move || {
+                        let pairs = pairs.get(2 * from..2 * to).unwrap_or_default();
+                        let mut next = vec![0u32; p_hi - p_lo + 1];
+                        for pair in pairs.chunks_exact(2) {
+                            if let Some(c) = (pair[0] as usize)
+                                .checked_sub(p_lo)
+                                .and_then(|k| next.get_mut(k))
+                            {
+                                *c += 1;
+                            }
                         }
-                        *at += 1;
-                    }
-                });
-            }
+                        prefix_sums(&mut next);
+                        let starts: Vec<u32> = next
+                            .iter()
+                            .take(p_hi - p_lo)
+                            .map(|&s| s + from as u32)
+                            .collect();
+                        for pair in pairs.chunks_exact(2) {
+                            let (person, pos) = (pair[0] as usize, pair[1]);
+                            let Some(at) = person.checked_sub(p_lo).and_then(|k| next.get_mut(k))
+                            else {
+                                continue;
+                            };
+                            if let Some(slot) = part.get_mut(*at as usize) {
+                                *slot = pos;
+                            }
+                            *at += 1;
+                        }
+                        starts
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
         });
+        for s in starts {
+            person_start.extend(s);
+        }
     }
+    person_start.resize(people, placed as u32);
+    person_start.push(placed as u32);
     // Shrinking a large allocation gives its tail back in place.
     memory.truncate(quads);
     memory.shrink_to_fit();
@@ -1070,6 +1125,37 @@ fn first_at_or_after(sorted: &[Record], t: i64) -> usize {
     a + sorted
         .get(a..b)
         .map_or(0, |r| r.partition_point(|r| i64::from(r[IN]) < t))
+}
+
+/// The segments of a range of venues: where each starts (positions in the
+/// whole index), its longest stay, and each venue's first segment (counted
+/// from the range's first). The venues' runs start at `starts[i] - base` in
+/// `part` (`starts.len() - 1` venues), each sorted by (duration class, start).
+type Segments = (Vec<u32>, Vec<u32>, Vec<u32>);
+
+fn segments_of(part: &[Record], starts: &[u32], base: usize) -> Segments {
+    let (mut seg_start, mut seg_longest) = (Vec::new(), Vec::new());
+    let mut venue_seg = Vec::with_capacity(starts.len().saturating_sub(1));
+    for w in starts.windows(2) {
+        venue_seg.push(seg_start.len() as u32);
+        let (lo, hi) = (w[0] as usize, w[1] as usize);
+        let mut current = u32::MAX;
+        let run = part
+            .get(lo.saturating_sub(base)..hi.saturating_sub(base))
+            .unwrap_or_default();
+        for (i, r) in run.iter().enumerate() {
+            let duration = r[OUT].saturating_sub(r[IN]);
+            let c = class(duration);
+            if c != current {
+                current = c;
+                seg_start.push((lo + i) as u32);
+                seg_longest.push(duration);
+            } else if let Some(l) = seg_longest.last_mut() {
+                *l = (*l).max(duration);
+            }
+        }
+    }
+    (seg_start, seg_longest, venue_seg)
 }
 
 /// Sorts each venue's run (venues `starts.len() - 1` of them, their runs at

@@ -70,6 +70,16 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         reps: usize,
     },
+    /// The index build alone, REPS times, from the stays of CHECKINS saved
+    /// once as raw records in RAW (read back before each build, untimed).
+    Build {
+        #[arg(long)]
+        checkins: PathBuf,
+        #[arg(long)]
+        raw: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
     /// A warm index answering one case at a time from stdin.
     Serve {
         #[arg(long)]
@@ -144,6 +154,11 @@ fn main() -> Result<()> {
             reps,
         } => extend(&checkins, &case_file, batch, reps),
         Cmd::Serve { checkins } => serve(&checkins),
+        Cmd::Build {
+            checkins,
+            raw,
+            reps,
+        } => build(&checkins, &raw, reps),
         Cmd::Secondary {
             checkins,
             cases: case_file,
@@ -222,6 +237,68 @@ fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
     );
     let (hwm, rss) = memory();
     println!("{}", json!({"step": "end", "peak_rss": hwm, "rss": rss}));
+    Ok(())
+}
+
+/// Saves the stays of `checkins` as raw little-endian records in `raw` (the
+/// first time), then builds the index `reps` times from them.
+fn build(checkins: &Path, raw: &Path, reps: usize) -> Result<()> {
+    if !raw.exists() {
+        let mut people = Ids::new();
+        let (stays, _venues, read_s) = read(checkins, &mut people)?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(raw)?);
+        for r in stays.as_records() {
+            for x in r {
+                out.write_all(&x.to_le_bytes())?;
+            }
+        }
+        out.flush()?;
+        println!(
+            "{}",
+            json!({"step": "read", "stays": stays.len(), "seconds": read_s})
+        );
+    }
+    let load = || -> Result<Stays> {
+        let bytes = std::fs::read(raw)?;
+        let mut stays = Stays::with_capacity(bytes.len() / 16);
+        for r in bytes.chunks_exact(16) {
+            let x = |i: usize| {
+                r.get(4 * i..4 * i + 4)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map_or(0, u32::from_le_bytes)
+            };
+            stays.push(closedloop_trace::Stay {
+                venue: x(0),
+                person: x(1),
+                check_in: i64::from(x(2)),
+                check_out: i64::from(x(3)),
+            })?;
+        }
+        Ok(stays)
+    };
+    let mut times = Vec::new();
+    let mut cpus = Vec::new();
+    for _ in 0..reps {
+        let stays = load()?;
+        let n = stays.len();
+        let cpu = cpu_seconds();
+        let t = Instant::now();
+        let index = StayIndex::build(stays);
+        times.push(secs(t));
+        cpus.push(cpu_seconds() - cpu);
+        let (hwm, _) = memory();
+        println!(
+            "{}",
+            json!({"step": "build", "stays": n, "seconds": times.last(), "cpu_seconds": cpus.last(),
+                   "bytes_per_stay": index.memory_bytes() as f64 / n.max(1) as f64, "peak_rss": hwm})
+        );
+        drop(index);
+    }
+    println!(
+        "{}",
+        json!({"step": "build_summary", "median_s": median(times.clone()), "all_s": times,
+               "cpu_median_s": median(cpus.clone()), "cpu_s": cpus})
+    );
     Ok(())
 }
 
