@@ -397,31 +397,27 @@ impl VenueIndex {
                 let to = venue_start.get(hi).copied().unwrap_or(0) as usize;
                 let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
                 rest = tail;
-                parts.push((lo, hi, from, to, part));
+                parts.push((w[0], w[1], from, part));
             }
             let (venue_start, grouped) = (&venue_start, &grouped);
             found = std::thread::scope(|scope| {
                 let workers: Vec<_> = parts
                     .into_iter()
-                    .map(|(lo, hi, from, to, part)| {
+                    .map(|(g_lo, g_hi, from, part)| {
                         scope.spawn(move || {
-                            let starts = venue_start.get(lo..=hi).unwrap_or_default();
-                            let mut next: Vec<u32> =
-                                starts.iter().map(|&s| s - from as u32).collect();
-                            for r in grouped.get(from..to).unwrap_or_default() {
-                                let Some(at) = (r[VENUE] as usize)
-                                    .checked_sub(lo)
-                                    .and_then(|k| next.get_mut(k))
-                                else {
-                                    continue;
-                                };
-                                if let Some(slot) = part.get_mut(*at as usize) {
-                                    *slot = *r;
-                                }
-                                *at += 1;
+                            let mut segments: Segments = (Vec::new(), Vec::new(), Vec::new());
+                            let mut work = ClassCounts::default();
+                            for g in g_lo..g_hi {
+                                let (lo, hi) = (first_venue(g), first_venue(g + 1));
+                                let at =
+                                    |v: usize| venue_start.get(v).copied().unwrap_or(0) as usize;
+                                let (r_from, r_to) = (at(lo), at(hi));
+                                let src = grouped.get(r_from..r_to).unwrap_or_default();
+                                let dst =
+                                    part.get_mut(r_from - from..r_to - from).unwrap_or_default();
+                                work.place(src, dst, lo, hi - lo, r_from, &mut segments);
                             }
-                            sort_venues(part, starts, from);
-                            segments_of(part, starts, from)
+                            segments
                         })
                     })
                     .collect();
@@ -1158,47 +1154,82 @@ fn segments_of(part: &[Record], starts: &[u32], base: usize) -> Segments {
     (seg_start, seg_longest, venue_seg)
 }
 
-/// Sorts each venue's run (venues `starts.len() - 1` of them, their runs at
-/// `starts[i] - base` in `part`) by (duration class, start). Check-in files
-/// usually come in time order, and the grouping by venue keeps that order, so
-/// a run already sorted by start only needs a stable split by class (linear);
-/// others are sorted.
-fn sort_venues(part: &mut [Record], starts: &[u32], base: usize) {
-    let mut scratch: Vec<Record> = Vec::new();
-    for w in starts.windows(2) {
-        let (lo, hi) = (w[0] as usize - base, w[1] as usize - base);
-        let Some(run) = part.get_mut(lo..hi) else {
-            continue;
+/// Duration classes: `class` of any `u32` duration is below this.
+const CLASSES: usize = 26;
+
+/// Working memory of [`ClassCounts::place`], reused from range to range.
+#[derive(Default)]
+struct ClassCounts {
+    /// Per (venue, class): how many, then where each starts.
+    start: Vec<u32>,
+    longest: Vec<u32>,
+    next: Vec<u32>,
+}
+
+impl ClassCounts {
+    /// Places `src` (the stays of venues `lo..lo + venues`, in input order)
+    /// into `dst` by (venue, duration class), keeping the input order within
+    /// each (a stable counting sort), then sorts by start each one that is
+    /// not already (check-ins usually come in time order), and appends the
+    /// segments (every non-empty (venue, class)) to `segments`. `base` is
+    /// the position of `dst[0]` in the whole index.
+    fn place(
+        &mut self,
+        src: &[Record],
+        dst: &mut [Record],
+        lo: usize,
+        venues: usize,
+        base: usize,
+        segments: &mut Segments,
+    ) {
+        let keys = venues * CLASSES;
+        let key = |r: &Record| {
+            (r[VENUE] as usize)
+                .checked_sub(lo)
+                .map(|v| v * CLASSES + class(r[OUT].saturating_sub(r[IN])) as usize)
         };
-        if run.len() < 2 {
-            continue;
-        }
-        let by_start = run.windows(2).all(|p| p[0][IN] <= p[1][IN]);
-        if !by_start {
-            run.sort_unstable_by_key(sort_key);
-            continue;
-        }
-        let mut count = [0u32; 34];
-        for r in run.iter() {
-            if let Some(c) = count.get_mut(class(r[OUT].saturating_sub(r[IN])) as usize) {
-                *c += 1;
+        self.start.clear();
+        self.start.resize(keys + 1, 0);
+        self.longest.clear();
+        self.longest.resize(keys, 0);
+        for r in src {
+            if let Some(k) = key(r) {
+                if let (Some(c), Some(l)) = (self.start.get_mut(k), self.longest.get_mut(k)) {
+                    *c += 1;
+                    *l = (*l).max(r[OUT].saturating_sub(r[IN]));
+                }
             }
         }
-        if count.iter().filter(|&&c| c > 0).count() == 1 {
-            continue;
-        }
-        prefix_sums(&mut count);
-        scratch.clear();
-        scratch.resize(run.len(), [0; 4]);
-        for r in run.iter() {
-            if let Some(at) = count.get_mut(class(r[OUT].saturating_sub(r[IN])) as usize) {
-                if let Some(slot) = scratch.get_mut(*at as usize) {
+        prefix_sums(&mut self.start);
+        self.next.clear();
+        self.next.extend_from_slice(&self.start);
+        for r in src {
+            if let Some(at) = key(r).and_then(|k| self.next.get_mut(k)) {
+                if let Some(slot) = dst.get_mut(*at as usize) {
                     *slot = *r;
                 }
                 *at += 1;
             }
         }
-        run.copy_from_slice(&scratch);
+        let (seg_start, seg_longest, venue_seg) = segments;
+        for v in 0..venues {
+            venue_seg.push(seg_start.len() as u32);
+            for k in v * CLASSES..(v + 1) * CLASSES {
+                let (Some(&a), Some(&b)) = (self.start.get(k), self.start.get(k + 1)) else {
+                    continue;
+                };
+                if b <= a {
+                    continue;
+                }
+                if let Some(run) = dst.get_mut(a as usize..b as usize) {
+                    if !run.windows(2).all(|p| p[0][IN] <= p[1][IN]) {
+                        run.sort_unstable_by_key(|r| r[IN]);
+                    }
+                }
+                seg_start.push((base + a as usize) as u32);
+                seg_longest.push(self.longest.get(k).copied().unwrap_or(0));
+            }
+        }
     }
 }
 
@@ -1277,10 +1308,19 @@ mod tests {
                 )
             })
             .collect();
-        let index = StayIndex::build(Stays::try_from(input.clone()).unwrap());
+        agrees_with_its_input(&input);
+        // In check-in order, as files usually come (no sort, only the
+        // stable split by duration class).
+        let mut sorted = input;
+        sorted.sort_by_key(|s| s.check_in);
+        agrees_with_its_input(&sorted);
+    }
+
+    fn agrees_with_its_input(input: &[Stay]) {
+        let index = StayIndex::build(Stays::try_from(input.to_vec()).unwrap());
         assert_eq!(index.len(), input.len());
         let mut by_person: Vec<Vec<Stay>> = vec![Vec::new(); 40_000];
-        for s in &input {
+        for s in input {
             by_person[s.person as usize].push(*s);
         }
         let key = |s: &Stay| (s.venue, s.check_in, s.check_out);
