@@ -7,7 +7,10 @@
 //! backend (`migrations/sqlite`, `migrations/postgres`); no query does.
 
 mod audit;
+mod audit_chain;
 mod cases;
+mod closed_loop;
+mod command;
 mod contacts;
 mod error;
 mod movements;
@@ -16,7 +19,10 @@ mod regions;
 pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
+pub use audit_chain::{BreakKind, ChainBreak, ChainReport};
 pub use cases::{CaseFilter, CaseRecord};
+pub use closed_loop::*;
+pub use command::*;
 pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use error::{RowRejection, StoreError, StoreRowError};
 pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
@@ -176,6 +182,7 @@ impl Store {
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let after = self.applied_migrations().await?;
+        self.seal_unchained_audit().await?;
         Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
     }
 
