@@ -81,6 +81,16 @@ pub enum Command {
     Contacts(crate::contacts::ContactsArgs),
     /// Close and secondary contacts of cases from a check-in file (CSV or Parquet), without a database / 由场所码记录判定密接、次密接
     Trace(crate::trace::TraceArgs),
+    /// The closed loop: status, enrolment, bulk release, test results / 闭环管理：状态、纳管、批量解除、核酸结果
+    Loop(crate::closed_loop::LoopArgs),
+    /// Tasks of the loop: list (with overdue escalation), done / 闭环任务
+    Tasks(crate::closed_loop::TasksArgs),
+    /// Move a managed person to a new state, checked against the state machine / 闭环状态变更
+    Transition(crate::closed_loop::TransitionArgs),
+    /// Lapses in a period with the responsible unit and official, grouped / 问责记录
+    Accountability(crate::closed_loop::AccountabilityArgs),
+    /// The audit log: verify its hash chain / 审计日志
+    Audit(crate::closed_loop::AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +248,13 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
         Command::Purge(args) => crate::exchange::purge(args, &config).await,
         Command::Contacts(args) => crate::contacts::run(args, &config).await,
         Command::Trace(args) => crate::trace::run(args, &config),
+        Command::Loop(args) => crate::closed_loop::run_loop(args, &config).await,
+        Command::Tasks(args) => crate::closed_loop::run_tasks(args, &config).await,
+        Command::Transition(args) => crate::closed_loop::run_transition(args, &config).await,
+        Command::Accountability(args) => {
+            crate::closed_loop::run_accountability(args, &config).await
+        }
+        Command::Audit(args) => crate::closed_loop::run_audit(args, &config).await,
         Command::Export(args) => crate::exchange::export(args, &config).await,
         Command::Bulletin(args) => {
             let lang = config.lang;

@@ -65,6 +65,11 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         scale: args.scale,
         seed: args.seed,
     });
+    let loop_script = closedloop_demo::closed_loop::loop_script(
+        &data,
+        args.seed,
+        (1000.0 * args.scale).clamp(20.0, 300.0) as usize,
+    );
     let store = Store::open(&config.database_url)
         .await
         .map_err(|e| Failure::coded(&e, lang))?;
@@ -108,6 +113,7 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         .await
         .map_err(fail)?;
 
+    let played = crate::demo_loop::play(&store, &loop_script, &config).await?;
     let location = db_path.canonicalize().unwrap_or(db_path.clone());
     println!(
         "{}",
@@ -136,6 +142,26 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
                 args.scale,
                 started.elapsed().as_secs_f64()
             )
+        )
+    );
+    println!(
+        "{}",
+        lang.pick(
+            &format!(
+                "闭环演示：{}例病例、{}名密接等纳入闭环，{}次状态变更（{}次被拒），{}人转为感染者，{}人解除；演示时钟止于2022-03-31 24:00",
+                played.cases, played.contacts, played.transitions, played.refused, played.conversions, played.released
+            ),
+            &format!(
+                "closed loop: {} cases and {} contacts enrolled, {} transitions ({} refused), {} converted to cases, {} released; the demo clock stops at 2022-03-31 24:00",
+                played.cases, played.contacts, played.transitions, played.refused, played.conversions, played.released
+            )
+        )
+    );
+    println!(
+        "{}",
+        lang.pick(
+            "闭环：closedloop loop status --now 2022-04-01T00:00，closedloop accountability --from 2022-03-10 --to 2022-03-31 --now 2022-04-01T00:00，closedloop audit verify",
+            "closed loop: closedloop loop status --now 2022-04-01T00:00, closedloop accountability --from 2022-03-10 --to 2022-03-31 --now 2022-04-01T00:00, closedloop audit verify"
         )
     );
     println!(

@@ -2,9 +2,11 @@
 //! hands each subcommand to the crate that does the work.
 
 mod cli;
+mod closed_loop;
 mod config;
 mod contacts;
 mod demo;
+mod demo_loop;
 mod exchange;
 mod report;
 mod trace;

@@ -451,27 +451,41 @@ impl Store {
     /// record of the same person as converted to a case, and creates the
     /// case's tasks: admission, core and full investigation, terminal
     /// disinfection. Set-based statements, one transaction, one audit record.
+    /// `only` limits enrolment to these case ids (at most 500).
     pub async fn enrol_cases(
         &self,
         profile: &Profile,
+        only: Option<&[String]>,
         actor: &Actor,
     ) -> Result<EnrolSummary, StoreError> {
+        let only_sql = match only {
+            Some(ids) if ids.len() > CHUNK => {
+                return Err(StoreError::Invalid(format!(
+                    "at most {CHUNK} case ids at once"
+                )))
+            }
+            Some([]) => return Ok(EnrolSummary::default()),
+            Some(ids) => format!(" AND c.case_id IN ({})", crate::placeholders(4, ids.len())),
+            None => String::new(),
+        };
         let mut tx = self.pool.begin().await?;
         let tag = profile_tag(profile);
         let now = crate::now();
         let d = &profile.deadlines;
-        let enrolled = sqlx::query(
+        let sql = format!(
             "INSERT INTO managed (person_id, category, state, region_code, profile, case_pk, identified_at, control_due, state_since, created_at, updated_at)
              SELECT c.person_id, 'case', 'reported', COALESCE(c.residence_region, c.reporting_region), $1, c.id, c.report_time, c.report_time + $2, c.report_time, $3, $3
              FROM cases c WHERE c.outcome IS NULL AND NOT EXISTS (SELECT 1 FROM managed m WHERE m.case_pk = c.id)
-               AND NOT EXISTS (SELECT 1 FROM managed m WHERE m.person_id = c.person_id AND m.category = 'case' AND m.state NOT IN ('released', 'died'))",
-        )
-        .bind(&tag)
-        .bind(60 * i64::from(d.case_admission))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+               AND NOT EXISTS (SELECT 1 FROM managed m WHERE m.person_id = c.person_id AND m.category = 'case' AND m.state NOT IN ('released', 'died')){only_sql}"
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(&tag)
+            .bind(60 * i64::from(d.case_admission))
+            .bind(now);
+        for id in only.unwrap_or_default() {
+            q = q.bind(id.clone());
+        }
+        let enrolled = q.execute(&mut *tx).await?.rows_affected();
         let mut summary = EnrolSummary {
             enrolled,
             ..Default::default()

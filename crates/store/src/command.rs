@@ -56,7 +56,6 @@ closedloop_domain::vocabulary!(
         Lost = "lost", "失联", "Lost";
         ReleasedWithoutTests = "released_without_tests", "未检测即解除", "Released without the required tests";
         TestMissed = "test_missed", "漏检", "Test missed";
-        CaseNotInLoop = "case_not_in_loop", "病例未纳入闭环", "Case not in the loop";
     }
 );
 
@@ -653,16 +652,6 @@ impl Store {
             let due = get_str(&r, "due_date")?;
             push(LeakKind::TestMissed, &r, due)?;
         }
-        for r in sqlx::query("SELECT CAST(NULL AS BIGINT) AS managed_id, c.person_id, p.document_number, CAST(NULL AS TEXT) AS category, COALESCE(c.residence_region, c.reporting_region) AS region_code, c.report_time
-                 FROM cases c JOIN persons p ON p.id = c.person_id
-                 WHERE c.outcome IS NULL AND c.report_time < $1 AND NOT EXISTS (SELECT 1 FROM managed m WHERE m.case_pk = c.id OR (m.person_id = c.person_id AND m.category = 'case'))")
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let at = get_i64(&r, "report_time")?;
-            push(LeakKind::CaseNotInLoop, &r, at.to_string())?;
-        }
         Ok(out)
     }
 
@@ -722,7 +711,8 @@ impl Store {
                     (SELECT MIN(t.unit_id) FROM tasks t WHERE t.managed_id = m.id AND t.kind IN ('place', 'admit')) AS unit_id,
                     (SELECT COUNT(*) FROM contacts k WHERE k.via_person = m.person_id AND k.first_exposure >= m.control_due AND k.first_exposure < COALESCE(m.controlled_at, $3)) AS exposed,
                     (SELECT COUNT(*) FROM contacts k WHERE k.via_person = m.person_id AND k.first_exposure >= m.control_due AND k.first_exposure < COALESCE(m.controlled_at, $3)
-                        AND EXISTS (SELECT 1 FROM cases c WHERE c.person_id = k.person_id)) AS linked
+                        AND (EXISTS (SELECT 1 FROM cases c WHERE c.person_id = k.person_id)
+                             OR EXISTS (SELECT 1 FROM managed n WHERE n.person_id = k.person_id AND n.category = 'case'))) AS linked
              FROM managed m JOIN persons p ON p.id = m.person_id
              WHERE m.control_due >= $1 AND m.control_due < $2
                AND ((m.controlled_at IS NULL AND m.control_due < $3 AND m.state NOT IN ('converted_to_case', 'died')) OR m.controlled_at > m.control_due)

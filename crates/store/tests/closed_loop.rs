@@ -250,7 +250,7 @@ async fn contacts_go_round_the_loop_and_a_positive_becomes_a_case() {
     for db in TestDatabase::each("loop").await {
         let w = world(&db).await;
         let a = Actor::system();
-        let cases = w.store.enrol_cases(&w.profile, &a).await.unwrap();
+        let cases = w.store.enrol_cases(&w.profile, None, &a).await.unwrap();
         // K1 and K2; each gets admission, two investigations and disinfection.
         assert_eq!((cases.enrolled, cases.tasks_created), (2, 8));
         let s = w
@@ -439,7 +439,7 @@ async fn deadlines_escalate_and_the_accountability_record_names_who_was_responsi
             .await
             .unwrap();
 
-        s.enrol_cases(&w.profile, &a).await.unwrap();
+        s.enrol_cases(&w.profile, None, &a).await.unwrap();
         s.enrol_contacts(&w.profile, TZ, ts(9, 12), &a)
             .await
             .unwrap();
