@@ -238,6 +238,7 @@ pub async fn serve(store: Store, config: &Config) -> Result<()> {
         bind,
         time_zone: config.time_zone,
         lang,
+        profile: Some(config.profile.clone()),
     };
     println!(
         "{}",

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod handlers;
 mod lang;
+mod loop_api;
 pub mod wire;
 
 pub use error::{ApiError, ErrorBody, HttpError};
@@ -34,6 +35,8 @@ pub struct ServerConfig {
     pub time_zone: Tz,
     /// The language of messages when the request names none.
     pub lang: Lang,
+    /// The protocol profile of the closed loop; `None` is the shipped default.
+    pub profile: Option<closedloop_domain::profile::Profile>,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +45,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             time_zone: closedloop_domain::time::DEFAULT_TIME_ZONE,
             lang: Lang::default(),
+            profile: None,
         }
     }
 }
@@ -98,8 +102,13 @@ Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code.
         handlers::get_bulletin,
         handlers::list_audit,
         handlers::openapi,
+        loop_api::loop_status,
+        loop_api::loop_tasks,
+        loop_api::post_transition,
+        loop_api::accountability,
+        loop_api::audit_verify,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, loop_api::TransitionBody)),
     tags(
         (name = "health"),
         (name = "regions", description = "Administrative divisions"),
@@ -108,6 +117,7 @@ Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code.
         (name = "bulletins", description = "The daily situation report"),
         (name = "audit", description = "Who changed what, when"),
         (name = "meta"),
+        (name = "loop", description = "The closed loop: status, tasks, transitions, accountability"),
     )
 )]
 struct ApiDoc;
@@ -124,6 +134,7 @@ pub(crate) struct AppState {
     tz: Tz,
     lang: Lang,
     openapi: Arc<utoipa::openapi::OpenApi>,
+    profile: Option<Arc<closedloop_domain::profile::Profile>>,
 }
 
 impl AppState {
@@ -143,6 +154,16 @@ pub fn router(store: Store, cfg: &ServerConfig) -> Router {
         tz: cfg.time_zone,
         lang: cfg.lang,
         openapi: Arc::new(openapi()),
+        profile: cfg
+            .profile
+            .clone()
+            .or_else(|| {
+                closedloop_domain::profile::Profile::shipped(
+                    closedloop_domain::profile::DEFAULT_PROFILE,
+                )
+                .ok()
+            })
+            .map(Arc::new),
     };
     // Spans name the path only: query strings carry names and document numbers.
     let trace = TraceLayer::new_for_http()
@@ -164,6 +185,11 @@ pub fn router(store: Store, cfg: &ServerConfig) -> Router {
         .route("/api/bulletins/{date}", get(handlers::get_bulletin))
         .route("/api/audit", get(handlers::list_audit))
         .route("/api/openapi.json", get(handlers::openapi))
+        .route("/api/loop/status", get(loop_api::loop_status))
+        .route("/api/loop/tasks", get(loop_api::loop_tasks))
+        .route("/api/loop/transitions", post(loop_api::post_transition))
+        .route("/api/accountability", get(loop_api::accountability))
+        .route("/api/audit/verify", get(loop_api::audit_verify))
         .fallback(handlers::fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
