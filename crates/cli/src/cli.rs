@@ -197,6 +197,9 @@ pub struct BulletinArgs {
     pub region: Option<String>,
     #[arg(long, value_enum, default_value_t = BulletinFormat::Text)]
     pub format: BulletinFormat,
+    /// Also print the audit chain's head (sequence and hash), so tampering after publication shows
+    #[arg(long)]
+    pub audit_head: bool,
 }
 
 pub async fn open_store(config: &Config) -> Result<Store> {
@@ -280,6 +283,19 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
                 BulletinFormat::Json => Format::Json,
             };
             println!("{}", bulletin.render(format, lang));
+            if args.audit_head {
+                let (seq, hash) = store
+                    .audit_chain_head()
+                    .await
+                    .map_err(|e| Failure::coded(&e, lang))?;
+                println!(
+                    "{}",
+                    lang.pick(
+                        &format!("审计链链头：{seq} {hash}"),
+                        &format!("audit chain head: {seq} {hash}")
+                    )
+                );
+            }
             Ok(())
         }
     }

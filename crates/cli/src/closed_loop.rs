@@ -55,6 +55,14 @@ pub enum LoopCommand {
         #[arg(long)]
         date: Option<String>,
     },
+    /// Apply the secondary-release rule to a secondary contact: release on the release day if the paired close contact's first tests are negative, upgrade to close contact if one is positive / 次密接解除或升级
+    Secondary {
+        /// The managed record of the secondary contact (id)
+        #[arg(long)]
+        managed: i64,
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Record the result of a scheduled test; a positive converts the contact to a case / 录入核酸结果
     Result {
         /// The scheduled test (id)
@@ -362,6 +370,30 @@ pub async fn run_loop(args: LoopArgs, config: &Config) -> Result<()> {
                 "{}",
                 lang.pick(&format!("解除{n}人"), &format!("released {n}"))
             );
+        }
+        LoopCommand::Secondary { managed, at } => {
+            let at = instant(at.as_deref(), "--at", config)?;
+            let outcome = store
+                .apply_secondary_rule(
+                    &config.profile,
+                    config.time_zone,
+                    managed,
+                    at,
+                    &Actor("cli".into()),
+                )
+                .await
+                .map_err(|e| fail(&e))?;
+            let (zh, en) = match outcome {
+                closedloop_store::SecondaryOutcome::Released => ("已解除", "released"),
+                closedloop_store::SecondaryOutcome::Upgraded => {
+                    ("已升级为密接", "upgraded to close contact")
+                }
+                closedloop_store::SecondaryOutcome::Waiting => (
+                    "暂不能解除：未到解除日或密接结果未出",
+                    "not yet: before the release day or the close contact's results are not in",
+                ),
+            };
+            println!("#{managed} {}", lang.pick(zh, en));
         }
         LoopCommand::Result { test, result, at } => {
             let at = instant(at.as_deref(), "--at", config)?;

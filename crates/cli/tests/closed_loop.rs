@@ -164,7 +164,21 @@ fn the_demo_leaves_a_loop_to_report_on_and_an_audit_chain_that_shows_tampering()
     let err = d.fails(&["transition", "--managed", "999999", "--to", "notified"]);
     assert!(err.contains("not_found"), "{err}");
 
+    let bulletin = d.ok(&[
+        "bulletin",
+        "--date",
+        "2022-03-14",
+        "--audit-head",
+        "--lang",
+        "en",
+    ]);
+    let head = bulletin.lines().last().unwrap_or_default().to_string();
+    assert!(head.starts_with("audit chain head: "), "{bulletin}");
     let ok = d.ok(&["audit", "verify", "--lang", "en"]);
+    assert!(
+        ok.contains(head.rsplit(' ').next().unwrap()),
+        "{ok} / {head}"
+    );
     assert!(ok.contains("audit chain intact"), "{ok}");
     // Tamper with one record behind the application's back.
     let Ok(out) = Command::new("sqlite3")

@@ -915,3 +915,145 @@ impl Store {
 pub fn now_epoch() -> i64 {
     Utc::now().timestamp()
 }
+
+/// What [`Store::apply_secondary_rule`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondaryOutcome {
+    Released,
+    Upgraded,
+    Waiting,
+}
+
+impl Store {
+    /// The secondary-release rule (次密接解除) for one secondary contact under
+    /// quarantine at `at`: released on the profile's release day if the close
+    /// contact it was exposed through has its first tests negative (through
+    /// [`Store::transition`], so the release criteria apply too); upgraded to a
+    /// close contact as soon as one of them is positive: category, quarantine
+    /// dates and tests are recomputed from its last exposure, with a
+    /// transition record and an audit record, in one transaction.
+    pub async fn apply_secondary_rule(
+        &self,
+        profile: &Profile,
+        tz: chrono_tz::Tz,
+        managed_id: i64,
+        at: i64,
+        actor: &Actor,
+    ) -> Result<SecondaryOutcome, TransitionError> {
+        use closedloop_domain::lifecycle::{secondary_release, SecondaryDecision};
+        let Some(m) = self.managed(managed_id).await? else {
+            return Err(StoreError::NotFound {
+                entity: "managed",
+                id: managed_id.to_string(),
+            }
+            .into());
+        };
+        let Some(rule) = profile.secondary_release else {
+            return Err(LoopError::CategoryNotManaged(ManagedCategory::SecondaryContact).into());
+        };
+        if m.category != ManagedCategory::SecondaryContact || m.state.is_terminal() {
+            return Err(LoopError::InvalidTransition {
+                category: m.category,
+                from: m.state,
+                to: LoopState::Released,
+            }
+            .into());
+        }
+        let paired = sqlx::query(
+            "SELECT t.sampled_at, t.result FROM loop_tests t JOIN managed c ON c.id = t.managed_id
+             WHERE c.person_id = $1 AND c.category = 'close_contact' AND t.result IS NOT NULL AND t.sampled_at IS NOT NULL",
+        )
+        .bind(m.source_person.unwrap_or(-1))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tests = Vec::new();
+        for r in &paired {
+            tests.push(TestResult {
+                sampled_at: from_epoch(get_i64(r, "sampled_at")?),
+                positive: get_str(r, "result")? == "positive",
+            });
+        }
+        let today = from_epoch(at).with_timezone(&tz).date_naive();
+        let day = m
+            .last_exposure
+            .map(|d| (today - d).num_days().max(0) as u32)
+            .unwrap_or(0);
+        match secondary_release(&rule, day, &tests) {
+            SecondaryDecision::Wait => Ok(SecondaryOutcome::Waiting),
+            SecondaryDecision::Release if m.state == LoopState::UnderQuarantine => {
+                self.transition(
+                    profile,
+                    tz,
+                    &TransitionRequest {
+                        managed_id,
+                        to: LoopState::Released,
+                        at,
+                        facility_id: None,
+                        reason: "secondary-release rule: paired close contact negative".into(),
+                    },
+                    actor,
+                )
+                .await?;
+                Ok(SecondaryOutcome::Released)
+            }
+            SecondaryDecision::Release => Ok(SecondaryOutcome::Waiting),
+            SecondaryDecision::UpgradeToCloseContact => {
+                let category = ManagedCategory::CloseContact;
+                let (Some(last), Some(rules)) = (m.last_exposure, profile.category_rules(category))
+                else {
+                    return Err(LoopError::CategoryNotManaged(category).into());
+                };
+                let Some(schedule) = profile.schedule(category, last) else {
+                    return Err(LoopError::CategoryNotManaged(category).into());
+                };
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE managed SET category = $1, setting = $2, quarantine_end = $3, monitoring_end = $4, updated_at = $5 WHERE id = $6")
+                    .bind(category.as_str())
+                    .bind(rules.setting.as_str())
+                    .bind(schedule.quarantine_end.to_string())
+                    .bind(schedule.monitoring_end.to_string())
+                    .bind(at)
+                    .bind(managed_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Tests not yet taken follow the new schedule; results stay.
+                sqlx::query("DELETE FROM loop_tests WHERE managed_id = $1 AND sampled_at IS NULL")
+                    .bind(managed_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for t in &schedule.tests {
+                    sqlx::query("INSERT INTO loop_tests (managed_id, stage, day, due_date) SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM loop_tests WHERE managed_id = $1 AND stage = $2 AND day = $3)")
+                        .bind(managed_id)
+                        .bind(t.stage.as_str())
+                        .bind(i64::from(t.day))
+                        .bind(t.date.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("INSERT INTO transitions (managed_id, from_state, to_state, at, actor, reason) VALUES ($1, $2, $2, $3, $4, 'upgraded to close contact: paired close contact positive')")
+                    .bind(managed_id)
+                    .bind(m.state.as_str())
+                    .bind(at)
+                    .bind(&actor.0)
+                    .execute(&mut *tx)
+                    .await?;
+                audit::record(
+                    &mut tx,
+                    actor,
+                    "upgrade",
+                    "managed",
+                    &managed_id.to_string(),
+                    serde_json::json!({
+                        "before": {"category": m.category, "quarantine_end": m.quarantine_end},
+                        "after": {"category": category, "quarantine_end": schedule.quarantine_end},
+                        "at": at,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(SecondaryOutcome::Upgraded)
+            }
+        }
+    }
+}

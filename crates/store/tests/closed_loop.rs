@@ -15,8 +15,8 @@ use closedloop_domain::time::DEFAULT_TIME_ZONE;
 use closedloop_domain::ErrorCode;
 use closedloop_store::testing::TestDatabase;
 use closedloop_store::{
-    Actor, BreakKind, ContactDraft, Facility, ImportMode, Role, Store, TaskKind, TransitionRequest,
-    UnitFunction,
+    Actor, BreakKind, ContactDraft, Facility, ImportMode, Role, SecondaryOutcome, Store, TaskKind,
+    TransitionRequest, UnitFunction,
 };
 
 const TZ: chrono_tz::Tz = DEFAULT_TIME_ZONE;
@@ -395,6 +395,39 @@ async fn contacts_go_round_the_loop_and_a_positive_becomes_a_case() {
             (LoopState::ConvertedToCase, Some(new.id))
         );
 
+        // 43 (secondary, through 42) goes on day 7: 42's first two tests were negative.
+        let c43 = managed_of(&w, 43, ManagedCategory::SecondaryContact).await;
+        for to in [
+            LoopState::Notified,
+            LoopState::PlacementOrdered,
+            LoopState::InTransfer,
+        ] {
+            go(&w, c43, to, ts(9, 16), None).await.unwrap();
+        }
+        go(&w, c43, LoopState::UnderQuarantine, ts(9, 18), Some("H1"))
+            .await
+            .unwrap();
+        let rule = |id, when| w.store.apply_secondary_rule(&w.profile, TZ, id, when, &a);
+        assert_eq!(
+            rule(c43, ts(12, 20)).await.unwrap(),
+            SecondaryOutcome::Waiting
+        );
+        for t in w.store.loop_tests(c43).await.unwrap() {
+            let day: u32 = t.due_date.format("%d").to_string().parse().unwrap();
+            w.store
+                .record_test_result(&w.profile, t.id, ts(day, 8), false, &a)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            rule(c43, ts(15, 20)).await.unwrap(),
+            SecondaryOutcome::Released
+        );
+        assert_eq!(
+            w.store.managed(c43).await.unwrap().unwrap().state,
+            LoopState::Released
+        );
+
         let report = w.store.verify_audit_chain().await.unwrap();
         assert_eq!(report.first_break, None);
         assert!(report.records > 20, "{report:?}");
@@ -580,6 +613,25 @@ async fn deadlines_escalate_and_the_accountability_record_names_who_was_responsi
             )
             .await;
         assert!(elsewhere.is_ok());
+
+        // 42's first test is positive: 43, exposed through 42, becomes a close contact, 14 + 7 from its last exposure.
+        let first = s.loop_tests(c42).await.unwrap()[0].id;
+        s.record_test_result(&w.profile, first, ts(10, 8), true, &a)
+            .await
+            .unwrap();
+        let c43 = managed_of(&w, 43, ManagedCategory::SecondaryContact).await;
+        let outcome = s
+            .apply_secondary_rule(&w.profile, TZ, c43, ts(10, 12), &a)
+            .await
+            .unwrap();
+        assert_eq!(outcome, SecondaryOutcome::Upgraded);
+        let m = s.managed(c43).await.unwrap().unwrap();
+        assert_eq!(
+            (m.category, m.quarantine_end.unwrap().to_string()),
+            (ManagedCategory::CloseContact, "2022-03-22".to_string())
+        );
+        assert_eq!(s.loop_tests(c43).await.unwrap().len(), 6);
+        assert_eq!(s.verify_audit_chain().await.unwrap().first_break, None);
         db.cleanup().await;
     }
 }
