@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// What a record's hash covers.
-pub(crate) struct Link<'a> {
+pub struct Link<'a> {
     pub seq: i64,
     pub prev_hash: &'a str,
     pub at: i64,
@@ -24,7 +24,7 @@ pub(crate) struct Link<'a> {
 
 /// Hex SHA-256 of the link; every text field is length-prefixed so no two
 /// different records encode the same.
-pub(crate) fn link_hash(l: &Link<'_>) -> String {
+pub fn link_hash(l: &Link<'_>) -> String {
     let mut h = Sha256::new();
     h.update(format!("closedloop-audit-v1\n{}\n{}\n", l.seq, l.at));
     for field in [

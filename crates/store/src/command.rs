@@ -677,11 +677,48 @@ impl Store {
                     .or_default() += get_i64(r, "n")?;
             }
         }
-        let overdue = self.overdue(profile, now, scope).await?.len() as i64;
-        let mut leaks = BTreeMap::new();
-        for l in self.leaks(profile, now, today, scope).await? {
-            *leaks.entry(l.kind.as_str().to_string()).or_default() += 1;
+        // Counts only: grouped by region in SQL, the scope applied to the groups.
+        let mut overdue = 0;
+        for r in sqlx::query("SELECT region_code, COUNT(*) AS n FROM tasks WHERE status = 'open' AND due_at < $1 GROUP BY region_code")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            if within(&tree, get_opt_str(&r, "region_code")?.as_deref(), scope) {
+                overdue += get_i64(&r, "n")?;
+            }
         }
+        let mut leaks: BTreeMap<String, i64> = BTreeMap::new();
+        let counts: [(LeakKind, String, bool); 5] = [
+            (LeakKind::NotAdmitted, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.category = 'case' AND m.state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND m.controlled_at IS NULL AND m.control_due < $1 GROUP BY m.region_code".into(), true),
+            (LeakKind::NotUnderControl, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.category <> 'case' AND m.state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND m.controlled_at IS NULL AND m.control_due < $1 GROUP BY m.region_code".into(), true),
+            (LeakKind::Lost, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.state = 'lost' GROUP BY m.region_code".into(), false),
+            (LeakKind::ReleasedWithoutTests, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.category <> 'case' AND m.state = 'released'
+                AND (SELECT COUNT(*) FROM loop_tests t WHERE t.managed_id = m.id AND t.result = 'negative') < $1 GROUP BY m.region_code".into(), true),
+            (LeakKind::TestMissed, "SELECT m.region_code, COUNT(*) AS n FROM loop_tests t JOIN managed m ON m.id = t.managed_id
+                WHERE t.sampled_at IS NULL AND t.due_date < $1 AND m.state IN ('under_quarantine', 'home_health_monitoring') GROUP BY m.region_code".into(), true),
+        ];
+        for (kind, sql, bound) in counts {
+            if kind == LeakKind::ReleasedWithoutTests && profile.release.negative_tests == 0 {
+                continue;
+            }
+            let mut q = sqlx::query(&sql);
+            if bound {
+                q = match kind {
+                    LeakKind::ReleasedWithoutTests => {
+                        q.bind(i64::from(profile.release.negative_tests))
+                    }
+                    LeakKind::TestMissed => q.bind(today.to_string()),
+                    _ => q.bind(now),
+                };
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                if within(&tree, get_opt_str(&r, "region_code")?.as_deref(), scope) {
+                    *leaks.entry(kind.as_str().to_string()).or_default() += get_i64(&r, "n")?;
+                }
+            }
+        }
+        leaks.retain(|_, n| *n > 0);
         Ok(LoopStatus {
             scope: scope.map(str::to_string),
             by_category,

@@ -19,7 +19,7 @@ mod regions;
 pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
-pub use audit_chain::{BreakKind, ChainBreak, ChainReport};
+pub use audit_chain::{link_hash, BreakKind, ChainBreak, ChainReport, Link};
 pub use cases::{CaseFilter, CaseRecord};
 pub use closed_loop::*;
 pub use command::*;

@@ -47,6 +47,9 @@ CREATE INDEX managed_person ON managed(person_id);
 CREATE INDEX managed_state ON managed(state, category);
 CREATE INDEX managed_region ON managed(region_code);
 CREATE INDEX managed_control_due ON managed(control_due);
+-- Loop status counts by jurisdiction, and the open records past their deadline.
+CREATE INDEX managed_region_category_state ON managed(region_code, category, state);
+CREATE INDEX managed_uncontrolled ON managed(control_due) WHERE controlled_at IS NULL;
 
 -- Every change of state: who, when, where, why.
 CREATE TABLE transitions (
@@ -74,6 +77,7 @@ CREATE TABLE loop_tests (
     UNIQUE (managed_id, stage, day)
 );
 CREATE INDEX loop_tests_due ON loop_tests(due_date);
+CREATE INDEX loop_tests_unsampled ON loop_tests(due_date) WHERE sampled_at IS NULL;
 
 -- Command structure: a command per region (depth 0 = root), its working groups
 -- (专项工作组) and teams, and who held each post when.
@@ -120,6 +124,7 @@ CREATE TABLE tasks (
     reply       TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX tasks_status_due ON tasks(status, due_at);
+CREATE INDEX tasks_open_due ON tasks(due_at) WHERE status = 'open';
 CREATE INDEX tasks_managed ON tasks(managed_id);
 
 -- The audit hash chain: each record holds its sequence number, the previous
