@@ -134,10 +134,12 @@ pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<P
         })
         .await
         .map_err(|e| fail(&e))?;
-    let task_of: HashMap<(i64, TaskKind), i64> = tasks
-        .iter()
-        .filter_map(|t| t.managed_id.map(|m| ((m, t.kind), t.id)))
-        .collect();
+    let mut task_of: HashMap<(i64, TaskKind), Vec<i64>> = HashMap::new();
+    for t in &tasks {
+        if let Some(m) = t.managed_id {
+            task_of.entry((m, t.kind)).or_default().push(t.id);
+        }
+    }
     let end = script.end;
     let go = |id: i64, step: &DemoStep| TransitionRequest {
         managed_id: id,
@@ -167,7 +169,11 @@ pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<P
             let (Ok(kind), Some(at)) = (TaskKind::parse(kind), at) else {
                 continue;
             };
-            if let (Some(&task), true) = (task_of.get(&(m.id, kind)), *at < end) {
+            if *at >= end {
+                continue;
+            }
+            // Disinfection of the home and of every venue in the window is done the same day.
+            for &task in task_of.get(&(m.id, kind)).into_iter().flatten() {
                 store
                     .complete_task(task, "已完成", at.timestamp(), &actor)
                     .await
@@ -258,7 +264,20 @@ pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<P
                 } else {
                     LoopState::Released
                 };
-                if evening < end {
+                if evening < end
+                    && m.category == ManagedCategory::SecondaryContact
+                    && profile.secondary_release.is_some()
+                {
+                    // 次密接: the secondary-release rule decides (released, upgraded or waiting).
+                    match store
+                        .apply_secondary_rule(profile, tz, m.id, evening.timestamp(), &actor)
+                        .await
+                    {
+                        Ok(closedloop_store::SecondaryOutcome::Released) => played.transitions += 1,
+                        Ok(_) => {}
+                        Err(_) => played.refused += 1,
+                    }
+                } else if evening < end {
                     let step = DemoStep {
                         to,
                         at: evening,

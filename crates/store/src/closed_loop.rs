@@ -450,7 +450,8 @@ impl Store {
     /// `reported`, admission due from the report), closes any open contact
     /// record of the same person as converted to a case, and creates the
     /// case's tasks: admission, core and full investigation, terminal
-    /// disinfection. Set-based statements, one transaction, one audit record.
+    /// disinfection of its home and of every venue in its window. Set-based
+    /// statements, one transaction, one audit record.
     /// `only` limits enrolment to these case ids (at most 500).
     pub async fn enrol_cases(
         &self,
@@ -533,6 +534,25 @@ impl Store {
             .await?
             .rows_affected();
         }
+        // Terminal disinfection (终末消毒) of every venue the case checked in at
+        // in its window too: from the look-back before its sample (or report)
+        // to its isolation (or report); one task per venue.
+        summary.tasks_created += sqlx::query(
+            "INSERT INTO tasks (kind, managed_id, subject, region_code, priority, created_at, due_at, status)
+             SELECT 'disinfect', m.id, 'venue:' || v.venue_id, COALESCE(v.region_code, m.region_code), 2, $1, m.identified_at + $2, 'open'
+             FROM managed m JOIN cases c ON c.id = m.case_pk JOIN venues v ON v.venue_id IN (
+                 SELECT k.venue_id FROM checkins k WHERE k.person_id = m.person_id
+                   AND k.check_out >= COALESCE(c.sample_time, c.report_time) - $3
+                   AND k.check_in <= COALESCE(c.isolated_at, c.report_time))
+             WHERE m.category = 'case' AND m.created_at = $1
+               AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.managed_id = m.id AND t.kind = 'disinfect' AND t.subject = 'venue:' || v.venue_id)",
+        )
+        .bind(now)
+        .bind(60 * i64::from(d.terminal_disinfection))
+        .bind(86_400 * i64::from(profile.tracing.lookback_days))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if summary.enrolled > 0 {
             audit::record(
                 &mut tx,
