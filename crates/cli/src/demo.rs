@@ -113,7 +113,9 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         .await
         .map_err(fail)?;
 
+    let loop_started = std::time::Instant::now();
     let played = crate::demo_loop::play(&store, &loop_script, &config).await?;
+    let loop_seconds = loop_started.elapsed().as_secs_f64();
     let location = db_path.canonicalize().unwrap_or(db_path.clone());
     println!(
         "{}",
@@ -148,12 +150,12 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         "{}",
         lang.pick(
             &format!(
-                "闭环演示：{}例病例、{}名密接等纳入闭环，{}次状态变更（{}次被拒），{}人转为感染者，{}人解除；演示时钟止于2022-03-31 24:00",
-                played.cases, played.contacts, played.transitions, played.refused, played.conversions, played.released
+                "闭环演示：{}例病例、{}名密接等纳入闭环，{}次状态变更（{}次被拒），{}人转为感染者，{}人解除，用时{:.1}秒；演示时钟止于2022-03-31 24:00",
+                played.cases, played.contacts, played.transitions, played.refused, played.conversions, played.released, loop_seconds
             ),
             &format!(
-                "closed loop: {} cases and {} contacts enrolled, {} transitions ({} refused), {} converted to cases, {} released; the demo clock stops at 2022-03-31 24:00",
-                played.cases, played.contacts, played.transitions, played.refused, played.conversions, played.released
+                "closed loop: {} cases and {} contacts enrolled, {} transitions ({} refused), {} converted to cases, {} released, {:.1} s; the demo clock stops at 2022-03-31 24:00",
+                played.cases, played.contacts, played.transitions, played.refused, played.conversions, played.released, loop_seconds
             )
         )
     );
