@@ -693,8 +693,8 @@ impl Store {
             (LeakKind::NotAdmitted, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.category = 'case' AND m.state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND m.controlled_at IS NULL AND m.control_due < $1 GROUP BY m.region_code".into(), true),
             (LeakKind::NotUnderControl, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.category <> 'case' AND m.state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND m.controlled_at IS NULL AND m.control_due < $1 GROUP BY m.region_code".into(), true),
             (LeakKind::Lost, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.state = 'lost' GROUP BY m.region_code".into(), false),
-            (LeakKind::ReleasedWithoutTests, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.category <> 'case' AND m.state = 'released'
-                AND (SELECT COUNT(*) FROM loop_tests t WHERE t.managed_id = m.id AND t.result = 'negative') < $1 GROUP BY m.region_code".into(), true),
+            (LeakKind::ReleasedWithoutTests, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.state = 'released' AND m.category <> 'case'
+                AND m.id NOT IN (SELECT t.managed_id FROM loop_tests t WHERE t.result = 'negative' GROUP BY t.managed_id HAVING COUNT(*) >= $1) GROUP BY m.region_code".into(), true),
             (LeakKind::TestMissed, "SELECT m.region_code, COUNT(*) AS n FROM loop_tests t JOIN managed m ON m.id = t.managed_id
                 WHERE t.sampled_at IS NULL AND t.due_date < $1 AND m.state IN ('under_quarantine', 'home_health_monitoring') GROUP BY m.region_code".into(), true),
         ];
