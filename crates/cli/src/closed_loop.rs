@@ -63,6 +63,17 @@ pub enum LoopCommand {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Record a test no schedule asked for (a case in hospital before discharge, an extra test) / 录入计划外核酸结果
+    Test {
+        /// The managed record (id)
+        #[arg(long)]
+        managed: i64,
+        #[arg(long, value_parser = ["negative", "positive"])]
+        result: String,
+        /// When the sample was taken (default now)
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Record the result of a scheduled test; a positive converts the contact to a case / 录入核酸结果
     Result {
         /// The scheduled test (id)
@@ -394,6 +405,30 @@ pub async fn run_loop(args: LoopArgs, config: &Config) -> Result<()> {
                 ),
             };
             println!("#{managed} {}", lang.pick(zh, en));
+        }
+        LoopCommand::Test {
+            managed,
+            result,
+            at,
+        } => {
+            let at = instant(at.as_deref(), "--at", config)?;
+            let t = store
+                .record_unscheduled_test(
+                    managed,
+                    at,
+                    result == "positive",
+                    config.time_zone,
+                    &Actor("cli".into()),
+                )
+                .await
+                .map_err(|e| fail(&e))?;
+            println!(
+                "{}",
+                lang.pick(
+                    &format!("已记录，检测#{}", t.id),
+                    &format!("recorded as test #{}", t.id)
+                )
+            );
         }
         LoopCommand::Result { test, result, at } => {
             let at = instant(at.as_deref(), "--at", config)?;

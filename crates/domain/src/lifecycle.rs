@@ -56,10 +56,11 @@ crate::vocabulary!(
 );
 
 crate::vocabulary!(
-    /// The part of a stay a test belongs to.
+    /// The part of a stay a test belongs to (treatment: a case in hospital, tests not scheduled).
     Stage {
         Quarantine = "quarantine", "隔离期", "Quarantine";
         Monitoring = "monitoring", "健康监测期", "Monitoring";
+        Treatment = "treatment", "治疗期", "Treatment";
     }
 );
 
@@ -291,6 +292,12 @@ pub fn check_transition(
             .category_rules(category)
             .is_some_and(|r| r.monitoring_days > 0);
         if monitoring != (to == HomeHealthMonitoring) {
+            return Err(LoopError::InvalidTransition { category, from, to });
+        }
+    }
+    if category.is_case() && from == Discharged {
+        let monitoring = profile.treatment.post_discharge_monitoring_days > 0;
+        if monitoring != (to == HomeHealthMonitoring) && to != Died {
             return Err(LoopError::InvalidTransition { category, from, to });
         }
     }
@@ -546,7 +553,6 @@ mod tests {
             (InTransfer, Admitted, Some(FacilityKind::Fangcang)),
             (Admitted, Discharged, None),
             (Discharged, HomeHealthMonitoring, None),
-            (Discharged, Released, None),
             (HomeHealthMonitoring, Released, None),
             (Reported, Died, None),
             (Admitted, Died, None),
@@ -741,6 +747,25 @@ mod tests {
                 }
             ),
             Ok(())
+        );
+        // After discharge: 7 days of home monitoring under china-8th, none under WHO.
+        let after = |p: &Profile, to| {
+            check_transition(
+                p,
+                ManagedCategory::Case,
+                Discharged,
+                to,
+                &TransitionContext::default(),
+            )
+        };
+        assert_eq!(
+            after(&p, Released).unwrap_err().code(),
+            "invalid_transition"
+        );
+        assert_eq!(after(&who, Released), Ok(()));
+        assert_eq!(
+            after(&who, HomeHealthMonitoring).unwrap_err().code(),
+            "invalid_transition"
         );
         // A case is discharged on two negatives too.
         let e = check_transition(

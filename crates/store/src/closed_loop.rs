@@ -1077,3 +1077,59 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// Records a test that no schedule asked for, such as the tests of a case
+    /// in hospital before discharge (stage `treatment`), or an extra test of a
+    /// contact. It then counts for the release criteria like any other
+    /// (audited). A positive test of a case changes nothing else.
+    pub async fn record_unscheduled_test(
+        &self,
+        managed_id: i64,
+        sampled_at: i64,
+        positive: bool,
+        tz: chrono_tz::Tz,
+        actor: &Actor,
+    ) -> Result<LoopTest, StoreError> {
+        let Some(m) = self.managed(managed_id).await? else {
+            return Err(StoreError::NotFound {
+                entity: "managed",
+                id: managed_id.to_string(),
+            });
+        };
+        let stage = if m.category.is_case() {
+            Stage::Treatment
+        } else if m.state == LoopState::HomeHealthMonitoring {
+            Stage::Monitoring
+        } else {
+            Stage::Quarantine
+        };
+        let date = from_epoch(sampled_at).with_timezone(&tz).date_naive();
+        let mut tx = self.pool.begin().await?;
+        // Unscheduled tests are numbered from 1000 in their stage, after any scheduled day.
+        let row = sqlx::query(
+            "INSERT INTO loop_tests (managed_id, stage, day, due_date, sampled_at, result)
+             SELECT $1, $2, COALESCE(MAX(CASE WHEN day >= 1000 THEN day END), 999) + 1, $3, $4, $5 FROM loop_tests WHERE managed_id = $1 AND stage = $2
+             RETURNING id, managed_id, stage, day, due_date, sampled_at, result",
+        )
+        .bind(managed_id)
+        .bind(stage.as_str())
+        .bind(date.to_string())
+        .bind(sampled_at)
+        .bind(if positive { "positive" } else { "negative" })
+        .fetch_one(&mut *tx)
+        .await?;
+        let test = test_from_row(&row)?;
+        audit::record(
+            &mut tx,
+            actor,
+            "test_result",
+            "managed",
+            &managed_id.to_string(),
+            serde_json::json!({"test": test.id, "stage": stage, "sampled_at": sampled_at, "result": if positive { "positive" } else { "negative" }}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(test)
+    }
+}

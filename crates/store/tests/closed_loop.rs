@@ -631,6 +631,25 @@ async fn deadlines_escalate_and_the_accountability_record_names_who_was_responsi
             (ManagedCategory::CloseContact, "2022-03-22".to_string())
         );
         assert_eq!(s.loop_tests(c43).await.unwrap().len(), 6);
+        // Discharge needs two negatives 24 h apart, taken in hospital.
+        assert_eq!(
+            go(&w, k1, LoopState::Discharged, ts(20, 12), None).await,
+            Err("release_criteria_not_met".into())
+        );
+        for day in [18, 19] {
+            s.record_unscheduled_test(k1, ts(day, 8), false, TZ, &a)
+                .await
+                .unwrap();
+        }
+        go(&w, k1, LoopState::Discharged, ts(20, 12), None)
+            .await
+            .unwrap();
+        let k1m = s.managed(k1).await.unwrap().unwrap();
+        assert_eq!(k1m.monitoring_end.unwrap().to_string(), "2022-03-27");
+        assert_eq!(
+            go(&w, k1, LoopState::Released, ts(25, 12), None).await,
+            Err("invalid_transition".into())
+        );
         assert_eq!(s.verify_audit_chain().await.unwrap().first_break, None);
         db.cleanup().await;
     }
