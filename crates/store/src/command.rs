@@ -278,6 +278,14 @@ fn within(tree: &RegionTree, code: Option<&str>, scope: Option<&str>) -> bool {
 }
 
 impl Store {
+    /// The region tree when a scope needs it; without a scope nothing is filtered.
+    async fn scope_tree(&self, scope: Option<&str>) -> Result<RegionTree, StoreError> {
+        match scope {
+            Some(_) => self.region_tree().await,
+            None => Ok(RegionTree::default()),
+        }
+    }
+
     async fn structure(&self) -> Result<Structure, StoreError> {
         let mut s = Structure {
             commands: HashMap::new(),
@@ -467,7 +475,7 @@ impl Store {
 
     /// Tasks, soonest due first.
     pub async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>, StoreError> {
-        let tree = self.region_tree().await?;
+        let tree = self.scope_tree(filter.scope.as_deref()).await?;
         let limit = if filter.limit <= 0 {
             1000
         } else {
@@ -530,7 +538,7 @@ impl Store {
         scope: Option<&str>,
     ) -> Result<Vec<Overdue>, StoreError> {
         let structure = self.structure().await?;
-        let tree = self.region_tree().await?;
+        let tree = self.scope_tree(scope).await?;
         let rows = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN managed m ON m.id = t.managed_id
              WHERE t.status = 'open' AND t.due_at < $1 ORDER BY t.due_at, t.id"
@@ -587,7 +595,7 @@ impl Store {
         today: chrono::NaiveDate,
         scope: Option<&str>,
     ) -> Result<Vec<Leak>, StoreError> {
-        let tree = self.region_tree().await?;
+        let tree = self.scope_tree(scope).await?;
         let mut out = Vec::new();
         let person = |r: &sqlx::any::AnyRow| -> Result<String, StoreError> {
             Ok(pseudonym(
@@ -663,7 +671,7 @@ impl Store {
         today: chrono::NaiveDate,
         scope: Option<&str>,
     ) -> Result<LoopStatus, StoreError> {
-        let tree = self.region_tree().await?;
+        let tree = self.scope_tree(scope).await?;
         let rows = sqlx::query("SELECT region_code, category, state, COUNT(*) AS n FROM managed GROUP BY region_code, category, state")
             .fetch_all(&self.pool)
             .await?;
@@ -740,7 +748,7 @@ impl Store {
         scope: Option<&str>,
     ) -> Result<Accountability, StoreError> {
         let structure = self.structure().await?;
-        let tree = self.region_tree().await?;
+        let tree = self.scope_tree(scope).await?;
         let mut lapses = Vec::new();
         // Control and admission: the record's own deadline, owned by its place/admit task's unit.
         let rows = sqlx::query(
