@@ -85,6 +85,16 @@ pub enum Command {
     Chain(crate::clusters::ChainArgs),
     /// Close and secondary contacts of cases from a check-in file (CSV or Parquet), without a database / 由场所码记录判定密接、次密接
     Trace(crate::trace::TraceArgs),
+    /// The closed loop: status, enrolment, bulk release, test results / 闭环管理：状态、纳管、批量解除、核酸结果
+    Loop(crate::closed_loop::LoopArgs),
+    /// Tasks of the loop: list (with overdue escalation), done / 闭环任务
+    Tasks(crate::closed_loop::TasksArgs),
+    /// Move a managed person to a new state, checked against the state machine / 闭环状态变更
+    Transition(crate::closed_loop::TransitionArgs),
+    /// Lapses in a period with the responsible unit and official, grouped / 问责记录
+    Accountability(crate::closed_loop::AccountabilityArgs),
+    /// The audit log: verify its hash chain / 审计日志
+    Audit(crate::closed_loop::AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +201,9 @@ pub struct BulletinArgs {
     pub region: Option<String>,
     #[arg(long, value_enum, default_value_t = BulletinFormat::Text)]
     pub format: BulletinFormat,
+    /// Also print the audit chain's head (sequence and hash), so tampering after publication shows
+    #[arg(long)]
+    pub audit_head: bool,
 }
 
 pub async fn open_store(config: &Config) -> Result<Store> {
@@ -244,6 +257,13 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
         Command::Clusters(args) => crate::clusters::clusters(args, &config).await,
         Command::Chain(args) => crate::clusters::chain(args, &config).await,
         Command::Trace(args) => crate::trace::run(args, &config),
+        Command::Loop(args) => crate::closed_loop::run_loop(args, &config).await,
+        Command::Tasks(args) => crate::closed_loop::run_tasks(args, &config).await,
+        Command::Transition(args) => crate::closed_loop::run_transition(args, &config).await,
+        Command::Accountability(args) => {
+            crate::closed_loop::run_accountability(args, &config).await
+        }
+        Command::Audit(args) => crate::closed_loop::run_audit(args, &config).await,
         Command::Export(args) => crate::exchange::export(args, &config).await,
         Command::Bulletin(args) => {
             let lang = config.lang;
@@ -269,6 +289,19 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
                 BulletinFormat::Json => Format::Json,
             };
             println!("{}", bulletin.render(format, lang));
+            if args.audit_head {
+                let (seq, hash) = store
+                    .audit_chain_head()
+                    .await
+                    .map_err(|e| Failure::coded(&e, lang))?;
+                println!(
+                    "{}",
+                    lang.pick(
+                        &format!("审计链链头：{seq} {hash}"),
+                        &format!("audit chain head: {seq} {hash}")
+                    )
+                );
+            }
             Ok(())
         }
     }

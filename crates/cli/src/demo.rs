@@ -65,6 +65,11 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         scale: args.scale,
         seed: args.seed,
     });
+    let loop_script = closedloop_demo::closed_loop::loop_script(
+        &data,
+        args.seed,
+        (1000.0 * args.scale).clamp(20.0, 300.0) as usize,
+    );
     let store = Store::open(&config.database_url)
         .await
         .map_err(|e| Failure::coded(&e, lang))?;
@@ -111,6 +116,9 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     // 960,000 close contacts (27 s) and secondary contacts far more (see
     // ARCHITECTURE.md). `closedloop contacts --case ID` traces one on demand.
 
+    let loop_started = std::time::Instant::now();
+    let played = crate::demo_loop::play(&store, &loop_script, &config).await?;
+    let loop_seconds = loop_started.elapsed().as_secs_f64();
     let location = db_path.canonicalize().unwrap_or(db_path.clone());
     println!(
         "{}",
@@ -139,6 +147,26 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
                 args.scale,
                 started.elapsed().as_secs_f64()
             )
+        )
+    );
+    println!(
+        "{}",
+        lang.pick(
+            &format!(
+                "闭环演示：{}例病例、{}名密接等纳入闭环，{}次状态变更（{}次被拒），{}人转为感染者，{}人解除，用时{:.1}秒；演示时钟止于2022-03-31 24:00",
+                played.cases, played.contacts, played.transitions, played.refused, played.conversions, played.released, loop_seconds
+            ),
+            &format!(
+                "closed loop: {} cases and {} contacts enrolled, {} transitions ({} refused), {} converted to cases, {} released, {:.1} s; the demo clock stops at 2022-03-31 24:00",
+                played.cases, played.contacts, played.transitions, played.refused, played.conversions, played.released, loop_seconds
+            )
+        )
+    );
+    println!(
+        "{}",
+        lang.pick(
+            "闭环：closedloop loop status --now 2022-04-01T00:00，closedloop accountability --from 2022-03-10 --to 2022-03-31 --now 2022-04-01T00:00，closedloop audit verify",
+            "closed loop: closedloop loop status --now 2022-04-01T00:00, closedloop accountability --from 2022-03-10 --to 2022-03-31 --now 2022-04-01T00:00, closedloop audit verify"
         )
     );
     println!(

@@ -2,10 +2,12 @@
 //! hands each subcommand to the crate that does the work.
 
 mod cli;
+mod closed_loop;
 mod clusters;
 mod config;
 mod contacts;
 mod demo;
+mod demo_loop;
 mod exchange;
 mod report;
 mod trace;

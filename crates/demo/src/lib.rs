@@ -17,6 +17,7 @@
 //! was reported and among the new confirmed on the day it was reclassified; it
 //! is one infection, never two.
 
+pub mod closed_loop;
 mod curve;
 mod generate;
 mod movement;

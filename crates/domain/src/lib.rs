@@ -10,9 +10,11 @@ pub mod case;
 pub mod contact;
 pub mod error;
 pub mod i18n;
+pub mod lifecycle;
 pub mod movement;
 pub mod person;
 pub mod profile;
+pub mod protocol;
 pub mod region;
 pub mod time;
 

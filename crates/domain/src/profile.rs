@@ -29,6 +29,18 @@ pub struct Profile {
     pub title_en: String,
     pub tracing: TracingRules,
     pub retention: Retention,
+    /// Quarantine and monitoring per managed category (闭环管理).
+    pub quarantine: crate::protocol::QuarantineRules,
+    /// What a release (or a discharge) needs.
+    pub release: crate::protocol::ReleaseRules,
+    /// Secondary contacts released early if their close contact tests negative; absent where the category does not exist.
+    pub secondary_release: Option<crate::protocol::SecondaryRelease>,
+    /// After discharge or release of a case.
+    pub treatment: crate::protocol::TreatmentRules,
+    /// Time allowed for each step of the loop.
+    pub deadlines: crate::protocol::Deadlines,
+    /// Who hears of an overdue task, and when.
+    pub escalation: crate::protocol::Escalation,
 }
 
 /// Who counts as exposed. Minutes unless the name says otherwise.
@@ -160,7 +172,11 @@ impl Profile {
         if !(1..=3650).contains(&self.retention.movement_days) {
             return out("retention.movement_days", "1..=3650");
         }
-        Ok(())
+        crate::protocol::validate(self).map_err(|(key, rule)| ProfileError::OutOfRange {
+            name: self.name.clone(),
+            key,
+            rule,
+        })
     }
 }
 

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod handlers;
 mod lang;
+mod loop_api;
 mod trace_handlers;
 pub mod wire;
 
@@ -121,8 +122,13 @@ Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code.
         handlers::get_bulletin,
         handlers::list_audit,
         handlers::openapi,
+        loop_api::loop_status,
+        loop_api::loop_tasks,
+        loop_api::post_transition,
+        loop_api::accountability,
+        loop_api::audit_verify,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, loop_api::TransitionBody)),
     tags(
         (name = "health"),
         (name = "regions", description = "Administrative divisions"),
@@ -132,6 +138,7 @@ Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code.
         (name = "bulletins", description = "The daily situation report"),
         (name = "audit", description = "Who changed what, when"),
         (name = "meta"),
+        (name = "loop", description = "The closed loop: status, tasks, transitions, accountability"),
     )
 )]
 struct ApiDoc;
@@ -186,6 +193,8 @@ pub(crate) struct AppState {
     openapi: Arc<utoipa::openapi::OpenApi>,
     index: SharedIndex,
     tracing: Arc<TraceSettings>,
+    /// The profile in force, for the closed loop.
+    profile: Arc<Profile>,
 }
 
 impl AppState {
@@ -213,6 +222,7 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         openapi: Arc::new(openapi()),
         index,
         tracing: Arc::new(TraceSettings::from_profile(&cfg.profile, cfg.time_zone)),
+        profile: Arc::new(cfg.profile.clone()),
     };
     // Spans name the path only: query strings carry names and document numbers.
     let trace = TraceLayer::new_for_http()
@@ -254,6 +264,11 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         .route("/api/bulletins/{date}", get(handlers::get_bulletin))
         .route("/api/audit", get(handlers::list_audit))
         .route("/api/openapi.json", get(handlers::openapi))
+        .route("/api/loop/status", get(loop_api::loop_status))
+        .route("/api/loop/tasks", get(loop_api::loop_tasks))
+        .route("/api/loop/transitions", post(loop_api::post_transition))
+        .route("/api/accountability", get(loop_api::accountability))
+        .route("/api/audit/verify", get(loop_api::audit_verify))
         .fallback(handlers::fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

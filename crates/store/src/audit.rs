@@ -134,7 +134,9 @@ impl Store {
     }
 }
 
-/// Like [`record`], on a connection already inside a transaction.
+/// Like [`record`], on a connection already inside a transaction. The entry
+/// joins the hash chain: `audit_head` is updated first, which makes concurrent
+/// writers take turns, then the entry is written with the previous hash and its own.
 pub(crate) async fn record_on(
     conn: &mut sqlx::AnyConnection,
     actor: &Actor,
@@ -143,13 +145,37 @@ pub(crate) async fn record_on(
     entity_id: &str,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO audit_log (at, actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(crate::now())
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(&mut *conn)
+        .await?;
+    let seq = get_i64(&head, "seq")?;
+    let prev = get_str(&head, "hash")?;
+    let at = crate::now();
+    let detail = detail.to_string();
+    let hash = crate::audit_chain::link_hash(&crate::audit_chain::Link {
+        seq,
+        prev_hash: &prev,
+        at,
+        actor: &actor.0,
+        action,
+        entity,
+        entity_id,
+        detail: &detail,
+    });
+    sqlx::query("INSERT INTO audit_log (at, actor, action, entity, entity_id, detail, seq, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(at)
         .bind(&actor.0)
         .bind(action)
         .bind(entity)
         .bind(entity_id)
-        .bind(detail.to_string())
+        .bind(detail)
+        .bind(seq)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -7,8 +7,11 @@
 //! backend (`migrations/sqlite`, `migrations/postgres`); no query does.
 
 mod audit;
+mod audit_chain;
 mod cases;
+mod closed_loop;
 mod clusters;
+mod command;
 pub mod contact_tracing;
 mod contacts;
 mod error;
@@ -18,8 +21,11 @@ mod regions;
 pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
+pub use audit_chain::{link_hash, BreakKind, ChainBreak, ChainReport, Link};
 pub use cases::{CaseFilter, CaseRecord};
+pub use closed_loop::*;
 pub use clusters::{ChainLink, ClusterMember, ClusterPlace, ClusterReport};
+pub use command::*;
 pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use error::{RowRejection, StoreError, StoreRowError};
 pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
@@ -183,6 +189,7 @@ impl Store {
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let after = self.applied_migrations().await?;
+        self.seal_unchained_audit().await?;
         Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
     }
 

@@ -1,0 +1,243 @@
+//! The closed loop over HTTP: status with overdue items and leaks, tasks,
+//! transitions, the accountability record and the audit chain check. Same
+//! store calls as the CLI; errors are `{error, message}` with the same codes.
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::handlers::LangParam;
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use closedloop_domain::lifecycle::LoopState;
+use closedloop_domain::region::parse_region_code;
+use closedloop_domain::time::{day_bounds, from_epoch, parse_date, parse_instant};
+use closedloop_domain::DomainError;
+use closedloop_store::{Actor, StoreRowError, TaskFilter, TransitionError, TransitionRequest};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn instant(s: &AppState, raw: &Option<String>) -> Result<i64, ApiError> {
+    match given(raw) {
+        None => Ok(chrono::Utc::now().timestamp()),
+        Some(v) => parse_instant(v, s.tz)
+            .map(|t| t.timestamp())
+            .ok_or_else(|| DomainError::InvalidTime(v.chars().take(40).collect()).into()),
+    }
+}
+
+async fn region(s: &AppState, raw: &Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(v) = given(raw) else { return Ok(None) };
+    let code = parse_region_code(v)?;
+    let tree = s.store.region_tree().await?;
+    if tree.get(&code).is_none() {
+        return Err(StoreRowError::UnknownRegion(code).into());
+    }
+    Ok(Some(code))
+}
+
+fn today(s: &AppState, now: i64) -> chrono::NaiveDate {
+    from_epoch(now).with_timezone(&s.tz).date_naive()
+}
+
+fn to_value(v: &impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// Region code: this region and everything below it.
+    pub region: Option<String>,
+    /// Judge deadlines at this instant (RFC 3339) instead of now.
+    pub now: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/loop/status", tag = "loop",
+    params(StatusQuery, LangParam),
+    responses(
+        (status = 200, description = "`status` (counts per category and state, overdue tasks, leaks by kind), `overdue` (each with its escalation rung and who hears of it) and `leaks`", content_type = "application/json"),
+        (status = 400, description = "A bad query value", body = ErrorBody),
+    )
+)]
+pub async fn loop_status(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let now = instant(&s, &q.now)?;
+    let scope = region(&s, &q.region).await?;
+    let p = &*s.profile;
+    let status = s
+        .store
+        .loop_status(p, now, today(&s, now), scope.as_deref())
+        .await?;
+    let overdue = s.store.overdue(p, now, scope.as_deref()).await?;
+    let leaks = s
+        .store
+        .leaks(p, now, today(&s, now), scope.as_deref())
+        .await?;
+    Ok(Json(
+        json!({"status": to_value(&status), "overdue": to_value(&overdue), "leaks": to_value(&leaks)}),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TasksQuery {
+    pub region: Option<String>,
+    /// open, done or cancelled.
+    pub status: Option<String>,
+    /// true: only open tasks past due, with their escalation.
+    pub overdue: Option<bool>,
+    pub now: Option<String>,
+    /// Most tasks to return (default 100).
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(
+    get, path = "/api/loop/tasks", tag = "loop",
+    params(TasksQuery, LangParam),
+    responses(
+        (status = 200, description = "Tasks soonest due first (or overdue items)", content_type = "application/json"),
+        (status = 400, description = "A bad query value", body = ErrorBody),
+    )
+)]
+pub async fn loop_tasks(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<TasksQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = region(&s, &q.region).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    if q.overdue.unwrap_or(false) {
+        let now = instant(&s, &q.now)?;
+        let mut items = s.store.overdue(&s.profile, now, scope.as_deref()).await?;
+        items.truncate(limit as usize);
+        return Ok(Json(to_value(&items)));
+    }
+    let tasks = s
+        .store
+        .tasks(&TaskFilter {
+            scope,
+            status: given(&q.status).map(str::to_string),
+            limit,
+        })
+        .await?;
+    Ok(Json(to_value(&tasks)))
+}
+
+/// A change of state of a managed person.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TransitionBody {
+    pub managed_id: i64,
+    /// The new state: notified, placement_ordered, in_transfer, under_quarantine, home_health_monitoring, released, lost, transfer_ordered, admitted, discharged, died…
+    pub to: String,
+    /// The facility (placements and admissions).
+    pub facility_id: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    /// When (RFC 3339); default now.
+    pub at: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/loop/transitions", tag = "loop",
+    params(LangParam),
+    request_body = TransitionBody,
+    responses(
+        (status = 200, description = "The managed record after the transition", content_type = "application/json"),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 404, description = "No such record or facility", body = ErrorBody),
+        (status = 409, description = "Refused by the state machine or the profile (invalid_transition, release_criteria_not_met, wrong_facility_kind…)", body = ErrorBody),
+    )
+)]
+pub async fn post_transition(
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<TransitionBody>,
+) -> Result<Json<Value>, ApiError> {
+    let to = LoopState::parse(&b.to)?;
+    if b.reason.chars().count() > 2000 {
+        return Err(DomainError::TooLong(2000).into());
+    }
+    let at = instant(&s, &b.at)?;
+    // Until sign-in exists every change made through the API is the API's.
+    let req = TransitionRequest {
+        managed_id: b.managed_id,
+        to,
+        at,
+        facility_id: b.facility_id.clone(),
+        reason: b.reason.clone(),
+    };
+    match s
+        .store
+        .transition(&s.profile, s.tz, &req, &Actor("api".into()))
+        .await
+    {
+        Ok(m) => Ok(Json(to_value(&m))),
+        Err(TransitionError::Store(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::new(StatusCode::CONFLICT, &e)),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccountabilityQuery {
+    /// First day, YYYY-MM-DD.
+    pub from: String,
+    /// Last day, YYYY-MM-DD (included).
+    pub to: String,
+    pub region: Option<String>,
+    pub now: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/accountability", tag = "loop",
+    params(AccountabilityQuery, LangParam),
+    responses(
+        (status = 200, description = "Lapses with step, pseudonymised person, responsible unit and official at the deadline, lateness and consequence; grouped by unit and by official", content_type = "application/json"),
+        (status = 400, description = "A bad query value", body = ErrorBody),
+    )
+)]
+pub async fn accountability(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<AccountabilityQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let day = |raw: &str| {
+        parse_date(raw)
+            .ok_or_else(|| ApiError::from(DomainError::InvalidDate(raw.chars().take(20).collect())))
+    };
+    let (from, to) = (day(&q.from)?, day(&q.to)?);
+    let now = instant(&s, &q.now)?;
+    let scope = region(&s, &q.region).await?;
+    let r = s
+        .store
+        .accountability(
+            day_bounds(from, s.tz).0.timestamp(),
+            day_bounds(to, s.tz).1.timestamp(),
+            now,
+            scope.as_deref(),
+        )
+        .await?;
+    Ok(Json(to_value(&r)))
+}
+
+#[utoipa::path(
+    get, path = "/api/audit/verify", tag = "audit",
+    params(LangParam),
+    responses(
+        (status = 200, description = "`intact`, records checked, the chain head (sequence and hash) and the first break (altered, inserted or removed record) if any", content_type = "application/json"),
+    )
+)]
+pub async fn audit_verify(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let r = s.store.verify_audit_chain().await?;
+    let mut v = to_value(&r);
+    if let Value::Object(m) = &mut v {
+        m.insert("intact".into(), Value::Bool(r.first_break.is_none()));
+    }
+    Ok(Json(v))
+}

@@ -1,0 +1,241 @@
+//! The closed loop over HTTP, in process, on every backend under test.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use chrono::TimeZone;
+use closedloop_domain::case::{CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin};
+use closedloop_domain::lifecycle::FacilityKind;
+use closedloop_domain::person::{resident_id_check_digit, Document, DocumentType, PersonDraft};
+use closedloop_domain::profile::Profile;
+use closedloop_domain::region::{Region, RegionLevel};
+use closedloop_domain::time::DEFAULT_TIME_ZONE;
+use closedloop_server::{router, ServerConfig};
+use closedloop_store::testing::TestDatabase;
+use closedloop_store::{Actor, Facility, ImportMode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+async fn call(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(b) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let res = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_loop_is_served_with_stable_error_codes() {
+    for db in TestDatabase::each("loopapi").await {
+        let store = db.open().await;
+        let a = Actor::system();
+        let region = |code: &str, parent: Option<&str>, level| Region {
+            code: code.into(),
+            parent_code: parent.map(Into::into),
+            level,
+            name_zh: code.into(),
+            name_en: code.into(),
+            population: 1,
+        };
+        store
+            .import_regions(
+                &[
+                    (2, region("220000", None, RegionLevel::Province)),
+                    (3, region("220100", Some("220000"), RegionLevel::City)),
+                ],
+                ImportMode::default(),
+                "r.csv",
+                &a,
+            )
+            .await
+            .unwrap();
+        let first17 = "22010219800101001";
+        let doc = Document::parse(
+            DocumentType::ResidentId,
+            &format!("{first17}{}", resident_id_check_digit(first17).unwrap()),
+        )
+        .unwrap();
+        let reported = DEFAULT_TIME_ZONE
+            .with_ymd_and_hms(2022, 3, 9, 8, 0, 0)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let case = CaseDraft {
+            case_id: "K1".into(),
+            person: PersonDraft::new(doc, "甲"),
+            classification: Classification::Confirmed,
+            clinical_type: Some(ClinicalType::Mild),
+            origin: Origin::Local,
+            discovery_channel: DiscoveryChannel::Other,
+            onset_date: None,
+            sample_time: None,
+            report_time: reported,
+            reporting_region: "220100".into(),
+            residence_region: None,
+            reclassified_at: None,
+            outcome: None,
+            outcome_time: None,
+            isolated_at: None,
+        };
+        store
+            .import_cases(&[(2, case)], ImportMode::default(), "c.csv", &a)
+            .await
+            .unwrap();
+        store
+            .upsert_facilities(
+                &[Facility {
+                    facility_id: "F1".into(),
+                    name: "方舱".into(),
+                    kind: FacilityKind::Fangcang,
+                    region_code: Some("220100".into()),
+                    address: String::new(),
+                    capacity: 10,
+                }],
+                &a,
+            )
+            .await
+            .unwrap();
+        let profile = Profile::shipped("china-8th").unwrap();
+        store.enrol_cases(&profile, None, &a).await.unwrap();
+        let app = router(
+            store.clone(),
+            &ServerConfig {
+                profile,
+                ..ServerConfig::default()
+            },
+        );
+
+        let (st, v) = call(
+            &app,
+            Method::GET,
+            "/api/loop/status?now=2022-03-09T12:00:00%2B08:00&region=220100",
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["status"]["by_category"]["case"]["reported"], 1);
+        assert_eq!(v["status"]["leaks"]["not_admitted"], 1);
+        assert_eq!(v["overdue"][0]["level"], "unit_head", "{v}");
+        let (st, v) = call(&app, Method::GET, "/api/loop/status?region=999999", None).await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unknown_region"))
+        );
+
+        let body = |to: &str, at: &str, facility: Option<&str>| {
+            Some(
+                json!({"managed_id": 1, "to": to, "at": at, "facility_id": facility, "reason": "api test"}),
+            )
+        };
+        let (st, v) = call(
+            &app,
+            Method::POST,
+            "/api/loop/transitions?lang=en",
+            body("admitted", "2022-03-09T09:00:00+08:00", Some("F1")),
+        )
+        .await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (StatusCode::CONFLICT, Some("invalid_transition")),
+            "{v}"
+        );
+        for to in ["transfer_ordered", "in_transfer"] {
+            let (st, v) = call(
+                &app,
+                Method::POST,
+                "/api/loop/transitions",
+                body(to, "2022-03-09T09:00:00+08:00", None),
+            )
+            .await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+        }
+        let (st, v) = call(
+            &app,
+            Method::POST,
+            "/api/loop/transitions",
+            body("admitted", "2022-03-09T11:00:00+08:00", Some("F1")),
+        )
+        .await;
+        assert_eq!(
+            (st, v["state"].as_str()),
+            (StatusCode::OK, Some("admitted")),
+            "{v}"
+        );
+        let (st, v) = call(
+            &app,
+            Method::POST,
+            "/api/loop/transitions",
+            body("quarantined", "2022-03-09T11:00:00+08:00", None),
+        )
+        .await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unknown_value"))
+        );
+
+        let (st, v) = call(
+            &app,
+            Method::GET,
+            "/api/accountability?from=2022-03-09&to=2022-03-09&now=2022-03-10T00:00:00%2B08:00",
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let admit = v["lapses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["step"] == "admit")
+            .unwrap()
+            .clone();
+        assert_eq!(admit["minutes_late"], 60);
+        let (st, v) = call(
+            &app,
+            Method::GET,
+            "/api/loop/tasks?overdue=true&now=2022-03-10T00:00:00%2B08:00",
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(v
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["task"]["kind"] != "admit"));
+
+        let (st, v) = call(&app, Method::GET, "/api/audit/verify", None).await;
+        assert_eq!(
+            (st, &v["intact"]),
+            (StatusCode::OK, &Value::Bool(true)),
+            "{v}"
+        );
+        let (_, doc) = call(&app, Method::GET, "/api/openapi.json", None).await;
+        for path in [
+            "/api/loop/status",
+            "/api/loop/tasks",
+            "/api/loop/transitions",
+            "/api/accountability",
+            "/api/audit/verify",
+        ] {
+            assert!(
+                doc["paths"].get(path).is_some(),
+                "{path} missing from the OpenAPI document"
+            );
+        }
+        db.cleanup().await;
+    }
+}

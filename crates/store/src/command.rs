@@ -1,0 +1,869 @@
+//! The command structure (指挥体系) and what it is answerable for: commands per
+//! region, their working groups and teams (专项工作组), officials with
+//! effective dates, tasks and their responsible units, the overdue list with
+//! escalation, leaks, the loop's counts, and the accountability record (问责).
+
+use crate::{audit, get_i64, get_opt_i64, get_opt_str, get_str, Actor, Store, StoreError};
+use closedloop_domain::lifecycle::ManagedCategory;
+use closedloop_domain::profile::Profile;
+use closedloop_domain::protocol::EscalationLevel;
+use closedloop_domain::region::RegionTree;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+
+closedloop_domain::vocabulary!(
+    /// What a working group does: tasks go to the unit of their function.
+    UnitFunction {
+        Command = "command", "指挥部", "Command";
+        Investigation = "investigation", "流调溯源组", "Investigation and tracing";
+        Transfer = "transfer", "转运组", "Transfer";
+        Quarantine = "quarantine", "隔离管控组", "Quarantine management";
+        Treatment = "treatment", "医疗救治组", "Medical treatment";
+        Testing = "testing", "核酸检测组", "Testing";
+        Disinfection = "disinfection", "消杀组", "Disinfection";
+        Supplies = "supplies", "物资保障组", "Supplies";
+        Information = "information", "信息发布组", "Information release";
+    }
+);
+
+closedloop_domain::vocabulary!(
+    /// A step of the loop that becomes a task.
+    TaskKind {
+        Place = "place", "隔离管控", "Bring under quarantine";
+        Admit = "admit", "转运收治", "Transfer to hospital";
+        InvestigateCore = "investigate_core", "核心信息流调", "Core investigation";
+        InvestigateFull = "investigate_full", "完整流调", "Full investigation";
+        Disinfect = "disinfect", "终末消毒", "Terminal disinfection";
+        Sample = "sample", "核酸采样", "Sample";
+        AssessRelease = "assess_release", "解除评估", "Assess release";
+    }
+);
+
+closedloop_domain::vocabulary!(
+    /// A post in a unit.
+    Role {
+        Head = "head", "负责人", "Head";
+        Assignee = "assignee", "责任人", "Assignee";
+    }
+);
+
+closedloop_domain::vocabulary!(
+    /// A hole in the loop.
+    LeakKind {
+        NotUnderControl = "not_under_control", "超时未管控", "Not under control after the deadline";
+        NotAdmitted = "not_admitted", "超时未收治", "Not admitted after the deadline";
+        Lost = "lost", "失联", "Lost";
+        ReleasedWithoutTests = "released_without_tests", "未检测即解除", "Released without the required tests";
+        TestMissed = "test_missed", "漏检", "Test missed";
+    }
+);
+
+impl TaskKind {
+    pub fn function(self) -> UnitFunction {
+        match self {
+            TaskKind::Place | TaskKind::AssessRelease => UnitFunction::Quarantine,
+            TaskKind::Admit => UnitFunction::Transfer,
+            TaskKind::InvestigateCore | TaskKind::InvestigateFull => UnitFunction::Investigation,
+            TaskKind::Disinfect => UnitFunction::Disinfection,
+            TaskKind::Sample => UnitFunction::Testing,
+        }
+    }
+}
+
+/// A task with its responsible unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskRecord {
+    pub id: i64,
+    pub kind: TaskKind,
+    pub managed_id: Option<i64>,
+    pub person_id: Option<i64>,
+    pub subject: String,
+    pub region_code: Option<String>,
+    pub unit_id: Option<i64>,
+    pub priority: i64,
+    pub created_at: i64,
+    pub due_at: i64,
+    pub status: String,
+    pub done_at: Option<i64>,
+    pub reply: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only this region and below.
+    pub scope: Option<String>,
+    pub status: Option<String>,
+    pub limit: i64,
+}
+
+/// An overdue task and who hears of it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overdue {
+    pub task: TaskRecord,
+    pub unit: Option<String>,
+    pub minutes_late: i64,
+    pub level: EscalationLevel,
+    /// The official (or command) the escalation has reached.
+    pub notify: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Leak {
+    pub kind: LeakKind,
+    pub managed_id: Option<i64>,
+    pub person: String,
+    pub category: Option<ManagedCategory>,
+    pub region_code: Option<String>,
+    /// The deadline or day missed, or when the person was lost (epoch seconds or date).
+    pub since: String,
+}
+
+/// Counts of the loop in a jurisdiction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoopStatus {
+    pub scope: Option<String>,
+    pub by_category: BTreeMap<String, BTreeMap<String, i64>>,
+    pub overdue_tasks: i64,
+    pub leaks: BTreeMap<String, i64>,
+}
+
+/// One lapse (失职) for the accountability record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lapse {
+    pub step: String,
+    pub managed_id: Option<i64>,
+    /// Pseudonymised person.
+    pub person: String,
+    pub region_code: Option<String>,
+    pub unit: String,
+    /// The official responsible at the deadline (assignee, else unit head).
+    pub official: String,
+    pub due_at: i64,
+    pub done_at: Option<i64>,
+    pub minutes_late: i64,
+    /// Contacts the person exposed while uncontrolled, and how many of them became cases.
+    pub contacts_exposed: i64,
+    pub cases_linked: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LapseGroup {
+    pub name: String,
+    pub lapses: i64,
+    pub minutes_late: i64,
+    pub cases_linked: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Accountability {
+    pub from: i64,
+    pub to: i64,
+    pub lapses: Vec<Lapse>,
+    pub by_unit: Vec<LapseGroup>,
+    pub by_official: Vec<LapseGroup>,
+}
+
+/// A pseudonym for a person in reports that leave the command: stable, not
+/// reversible without the registry (it hashes the id and the document).
+pub fn pseudonym(person_id: i64, document: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("closedloop-person:{person_id}:{document}"));
+    format!("P-{}", &hex::encode(h.finalize())[..10])
+}
+
+#[derive(Debug, Clone)]
+struct Unit {
+    id: i64,
+    command_id: i64,
+    function: String,
+    name: String,
+}
+
+#[derive(Debug, Clone)]
+struct Command {
+    name: String,
+    region_code: String,
+    parent_id: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct Appointment {
+    unit_id: i64,
+    role: String,
+    official: String,
+    from: i64,
+    to: Option<i64>,
+}
+
+/// The command structure loaded once per report: small tables.
+struct Structure {
+    commands: HashMap<i64, Command>,
+    units: HashMap<i64, Unit>,
+    appointments: Vec<Appointment>,
+}
+
+impl Structure {
+    /// The official holding `role` in `unit` at `at`.
+    fn official(&self, unit: i64, role: Role, at: i64) -> Option<&str> {
+        self.appointments
+            .iter()
+            .filter(|a| {
+                a.unit_id == unit
+                    && a.role == role.as_str()
+                    && a.from <= at
+                    && a.to.is_none_or(|t| at < t)
+            })
+            .max_by_key(|a| a.from)
+            .map(|a| a.official.as_str())
+    }
+
+    fn responsible(&self, unit: Option<i64>, at: i64) -> (String, String) {
+        let Some(u) = unit.and_then(|u| self.units.get(&u)) else {
+            return ("-".into(), "-".into());
+        };
+        let official = self
+            .official(u.id, Role::Assignee, at)
+            .or_else(|| self.official(u.id, Role::Head, at))
+            .unwrap_or("-");
+        (u.name.clone(), official.to_string())
+    }
+
+    /// The unit of `function` in the command nearest above `region`.
+    fn unit_for(&self, tree: &RegionTree, region: &str, function: UnitFunction) -> Option<i64> {
+        let mut chain: Vec<String> = vec![region.to_string()];
+        chain.extend(tree.ancestors(region).map(|r| r.code.clone()));
+        for code in chain {
+            for u in self.units.values() {
+                if u.function == function.as_str()
+                    && self
+                        .commands
+                        .get(&u.command_id)
+                        .is_some_and(|c| c.region_code == code)
+                {
+                    return Some(u.id);
+                }
+            }
+        }
+        None
+    }
+}
+
+fn task_from_row(r: &sqlx::any::AnyRow) -> Result<TaskRecord, StoreError> {
+    Ok(TaskRecord {
+        id: get_i64(r, "id")?,
+        kind: crate::decode(&get_str(r, "kind")?, TaskKind::parse)?,
+        managed_id: get_opt_i64(r, "managed_id")?,
+        person_id: get_opt_i64(r, "person_id")?,
+        subject: get_str(r, "subject")?,
+        region_code: get_opt_str(r, "region_code")?,
+        unit_id: get_opt_i64(r, "unit_id")?,
+        priority: get_i64(r, "priority")?,
+        created_at: get_i64(r, "created_at")?,
+        due_at: get_i64(r, "due_at")?,
+        status: get_str(r, "status")?,
+        done_at: get_opt_i64(r, "done_at")?,
+        reply: get_str(r, "reply")?,
+    })
+}
+
+const TASK_COLUMNS: &str = "t.id, t.kind, t.managed_id, m.person_id, t.subject, t.region_code, t.unit_id, t.priority, t.created_at, t.due_at, t.status, t.done_at, t.reply";
+
+fn within(tree: &RegionTree, code: Option<&str>, scope: Option<&str>) -> bool {
+    match (scope, code) {
+        (None, _) => true,
+        (Some(s), Some(c)) => tree.is_within(c, s),
+        (Some(_), None) => false,
+    }
+}
+
+impl Store {
+    /// The region tree when a scope needs it; without a scope nothing is filtered.
+    async fn scope_tree(&self, scope: Option<&str>) -> Result<RegionTree, StoreError> {
+        match scope {
+            Some(_) => self.region_tree().await,
+            None => Ok(RegionTree::default()),
+        }
+    }
+
+    async fn structure(&self) -> Result<Structure, StoreError> {
+        let mut s = Structure {
+            commands: HashMap::new(),
+            units: HashMap::new(),
+            appointments: Vec::new(),
+        };
+        for r in sqlx::query("SELECT id, name, region_code, parent_id FROM commands")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            s.commands.insert(
+                get_i64(&r, "id")?,
+                Command {
+                    name: get_str(&r, "name")?,
+                    region_code: get_str(&r, "region_code")?,
+                    parent_id: get_opt_i64(&r, "parent_id")?,
+                },
+            );
+        }
+        for r in sqlx::query("SELECT id, command_id, function, name FROM units")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let id = get_i64(&r, "id")?;
+            s.units.insert(
+                id,
+                Unit {
+                    id,
+                    command_id: get_i64(&r, "command_id")?,
+                    function: get_str(&r, "function")?,
+                    name: get_str(&r, "name")?,
+                },
+            );
+        }
+        for r in
+            sqlx::query("SELECT unit_id, role, official, valid_from, valid_to FROM appointments")
+                .fetch_all(&self.pool)
+                .await?
+        {
+            s.appointments.push(Appointment {
+                unit_id: get_i64(&r, "unit_id")?,
+                role: get_str(&r, "role")?,
+                official: get_str(&r, "official")?,
+                from: get_i64(&r, "valid_from")?,
+                to: get_opt_i64(&r, "valid_to")?,
+            });
+        }
+        Ok(s)
+    }
+
+    /// Adds the command of a region, below the command of `parent_region` (audited).
+    pub async fn add_command(
+        &self,
+        region_code: &str,
+        name: &str,
+        parent_region: Option<&str>,
+        actor: &Actor,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (parent, depth) = match parent_region {
+            Some(p) => {
+                let row = sqlx::query("SELECT id, depth FROM commands WHERE region_code = $1")
+                    .bind(p)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound {
+                        entity: "command",
+                        id: p.to_string(),
+                    })?;
+                (Some(get_i64(&row, "id")?), get_i64(&row, "depth")? + 1)
+            }
+            None => (None, 0),
+        };
+        let row = sqlx::query("INSERT INTO commands (name, region_code, depth, parent_id) VALUES ($1, $2, $3, $4) RETURNING id")
+            .bind(name)
+            .bind(region_code)
+            .bind(depth)
+            .bind(parent)
+            .fetch_one(&mut *tx)
+            .await?;
+        let id = get_i64(&row, "id")?;
+        audit::record(&mut tx, actor, "create", "command", &id.to_string(), serde_json::json!({"after": {"name": name, "region_code": region_code, "parent": parent}})).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Adds a working group or team to the command of `region_code` (audited).
+    pub async fn add_unit(
+        &self,
+        region_code: &str,
+        function: UnitFunction,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("INSERT INTO units (command_id, function, name) SELECT id, $1, $2 FROM commands WHERE region_code = $3 RETURNING id")
+            .bind(function.as_str())
+            .bind(name)
+            .bind(region_code)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "command",
+                id: region_code.to_string(),
+            })?;
+        let id = get_i64(&row, "id")?;
+        audit::record(&mut tx, actor, "create", "unit", &id.to_string(), serde_json::json!({"after": {"function": function, "name": name, "region_code": region_code}})).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Appoints `official` to `role` in a unit from `from`: whoever held the
+    /// post is relieved at that instant, so the record shows who was
+    /// responsible at each moment (audited).
+    pub async fn appoint(
+        &self,
+        unit_id: i64,
+        role: Role,
+        official: &str,
+        from: i64,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let before = sqlx::query("SELECT official FROM appointments WHERE unit_id = $1 AND role = $2 AND valid_to IS NULL AND valid_from <= $3")
+            .bind(unit_id)
+            .bind(role.as_str())
+            .bind(from)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| get_str(&r, "official"))
+            .transpose()?;
+        sqlx::query("UPDATE appointments SET valid_to = $1 WHERE unit_id = $2 AND role = $3 AND valid_to IS NULL AND valid_from <= $1")
+            .bind(from)
+            .bind(unit_id)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO appointments (unit_id, role, official, valid_from) VALUES ($1, $2, $3, $4)")
+            .bind(unit_id)
+            .bind(role.as_str())
+            .bind(official)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            "appoint",
+            "unit",
+            &unit_id.to_string(),
+            serde_json::json!({"role": role, "before": before, "after": official, "from": from}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives every task without a unit the unit of its function in the command
+    /// nearest above its region: one UPDATE per (region, kind).
+    pub async fn assign_task_units(&self) -> Result<u64, StoreError> {
+        let structure = self.structure().await?;
+        if structure.units.is_empty() {
+            return Ok(0);
+        }
+        let tree = self.region_tree().await?;
+        let pending = sqlx::query("SELECT DISTINCT region_code, kind FROM tasks WHERE unit_id IS NULL AND region_code IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for r in &pending {
+            let region = get_str(r, "region_code")?;
+            let kind = crate::decode(&get_str(r, "kind")?, TaskKind::parse)?;
+            if let Some(unit) = structure.unit_for(&tree, &region, kind.function()) {
+                n += sqlx::query("UPDATE tasks SET unit_id = $1 WHERE unit_id IS NULL AND region_code = $2 AND kind = $3")
+                    .bind(unit)
+                    .bind(&region)
+                    .bind(kind.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Tasks, soonest due first.
+    pub async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>, StoreError> {
+        let tree = self.scope_tree(filter.scope.as_deref()).await?;
+        let limit = if filter.limit <= 0 {
+            1000
+        } else {
+            filter.limit
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN managed m ON m.id = t.managed_id
+             WHERE ($1 = '' OR t.status = $1) ORDER BY t.due_at, t.id"
+        ))
+        .bind(filter.status.clone().unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let t = task_from_row(r)?;
+            if within(&tree, t.region_code.as_deref(), filter.scope.as_deref()) {
+                out.push(t);
+                if out.len() as i64 >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a task done with a reply (audited).
+    pub async fn complete_task(
+        &self,
+        id: i64,
+        reply: &str,
+        at: i64,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE tasks SET status = 'done', done_at = $1, reply = $2 WHERE id = $3 AND status = 'open'")
+            .bind(at)
+            .bind(reply)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound {
+                entity: "open task",
+                id: id.to_string(),
+            });
+        }
+        audit::record(&mut tx, actor, "complete", "task", &id.to_string(), serde_json::json!({"before": {"status": "open"}, "after": {"status": "done", "reply": reply, "at": at}})).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Open tasks past their due time at `now`, with the rung of the
+    /// profile's escalation chain each has reached and who hears of it.
+    pub async fn overdue(
+        &self,
+        profile: &Profile,
+        now: i64,
+        scope: Option<&str>,
+    ) -> Result<Vec<Overdue>, StoreError> {
+        let structure = self.structure().await?;
+        let tree = self.scope_tree(scope).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN managed m ON m.id = t.managed_id
+             WHERE t.status = 'open' AND t.due_at < $1 ORDER BY t.due_at, t.id"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let task = task_from_row(r)?;
+            if !within(&tree, task.region_code.as_deref(), scope) {
+                continue;
+            }
+            let minutes_late = (now - task.due_at) / 60;
+            let Some(level) = profile.escalation.level(minutes_late) else {
+                continue;
+            };
+            let unit = task.unit_id.and_then(|u| structure.units.get(&u));
+            let notify = match (level, unit) {
+                (_, None) => "-".to_string(),
+                (EscalationLevel::Assignee, Some(u)) => structure
+                    .official(u.id, Role::Assignee, now)
+                    .unwrap_or(&u.name)
+                    .to_string(),
+                (EscalationLevel::UnitHead, Some(u)) => structure
+                    .official(u.id, Role::Head, now)
+                    .unwrap_or(&u.name)
+                    .to_string(),
+                (EscalationLevel::CommandAbove, Some(u)) => {
+                    let own = structure.commands.get(&u.command_id);
+                    own.and_then(|c| c.parent_id)
+                        .and_then(|p| structure.commands.get(&p))
+                        .or(own)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_else(|| "-".into())
+                }
+            };
+            out.push(Overdue {
+                unit: unit.map(|u| u.name.clone()),
+                task,
+                minutes_late,
+                level,
+                notify,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Holes in the loop at `now` (`today` in the command's zone).
+    pub async fn leaks(
+        &self,
+        profile: &Profile,
+        now: i64,
+        today: chrono::NaiveDate,
+        scope: Option<&str>,
+    ) -> Result<Vec<Leak>, StoreError> {
+        let tree = self.scope_tree(scope).await?;
+        let mut out = Vec::new();
+        let person = |r: &sqlx::any::AnyRow| -> Result<String, StoreError> {
+            Ok(pseudonym(
+                get_i64(r, "person_id")?,
+                &get_str(r, "document_number")?,
+            ))
+        };
+        let mut push = |kind, r: &sqlx::any::AnyRow, since: String| -> Result<(), StoreError> {
+            let region = get_opt_str(r, "region_code")?;
+            if within(&tree, region.as_deref(), scope) {
+                let category = get_opt_str(r, "category")?
+                    .map(|c| crate::decode(&c, ManagedCategory::parse))
+                    .transpose()?;
+                out.push(Leak {
+                    kind,
+                    managed_id: get_opt_i64(r, "managed_id")?,
+                    person: person(r)?,
+                    category,
+                    region_code: region,
+                    since,
+                });
+            }
+            Ok(())
+        };
+        let base = "SELECT m.id AS managed_id, m.person_id, p.document_number, m.category, m.region_code, m.control_due, m.state_since FROM managed m JOIN persons p ON p.id = m.person_id";
+        for r in sqlx::query(&format!("{base} WHERE m.state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND m.controlled_at IS NULL AND m.control_due < $1 ORDER BY m.control_due"))
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let kind = if get_str(&r, "category")? == "case" { LeakKind::NotAdmitted } else { LeakKind::NotUnderControl };
+            let due = get_i64(&r, "control_due")?;
+            push(kind, &r, due.to_string())?;
+        }
+        for r in sqlx::query(&format!(
+            "{base} WHERE m.state = 'lost' ORDER BY m.state_since"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let since = get_i64(&r, "state_since")?;
+            push(LeakKind::Lost, &r, since.to_string())?;
+        }
+        if profile.release.negative_tests > 0 {
+            for r in sqlx::query(&format!("{base} WHERE m.category <> 'case' AND m.state = 'released'
+                     AND (SELECT COUNT(*) FROM loop_tests t WHERE t.managed_id = m.id AND t.result = 'negative') < $1 ORDER BY m.state_since"))
+                .bind(i64::from(profile.release.negative_tests))
+                .fetch_all(&self.pool)
+                .await?
+            {
+                let since = get_i64(&r, "state_since")?;
+                push(LeakKind::ReleasedWithoutTests, &r, since.to_string())?;
+            }
+        }
+        for r in sqlx::query("SELECT m.id AS managed_id, m.person_id, p.document_number, m.category, m.region_code, t.due_date
+                 FROM loop_tests t JOIN managed m ON m.id = t.managed_id JOIN persons p ON p.id = m.person_id
+                 WHERE t.sampled_at IS NULL AND t.due_date < $1 AND m.state IN ('under_quarantine', 'home_health_monitoring') ORDER BY t.due_date")
+            .bind(today.to_string())
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let due = get_str(&r, "due_date")?;
+            push(LeakKind::TestMissed, &r, due)?;
+        }
+        Ok(out)
+    }
+
+    /// Counts per category and state in `scope`, with the overdue tasks and leaks.
+    pub async fn loop_status(
+        &self,
+        profile: &Profile,
+        now: i64,
+        today: chrono::NaiveDate,
+        scope: Option<&str>,
+    ) -> Result<LoopStatus, StoreError> {
+        let tree = self.scope_tree(scope).await?;
+        let rows = sqlx::query("SELECT region_code, category, state, COUNT(*) AS n FROM managed GROUP BY region_code, category, state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut by_category: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        for r in &rows {
+            if within(&tree, get_opt_str(r, "region_code")?.as_deref(), scope) {
+                *by_category
+                    .entry(get_str(r, "category")?)
+                    .or_default()
+                    .entry(get_str(r, "state")?)
+                    .or_default() += get_i64(r, "n")?;
+            }
+        }
+        // Counts only: grouped by region in SQL, the scope applied to the groups.
+        let mut overdue = 0;
+        for r in sqlx::query("SELECT region_code, COUNT(*) AS n FROM tasks WHERE status = 'open' AND due_at < $1 GROUP BY region_code")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            if within(&tree, get_opt_str(&r, "region_code")?.as_deref(), scope) {
+                overdue += get_i64(&r, "n")?;
+            }
+        }
+        let mut leaks: BTreeMap<String, i64> = BTreeMap::new();
+        let counts: [(LeakKind, String, bool); 5] = [
+            (LeakKind::NotAdmitted, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.category = 'case' AND m.state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND m.controlled_at IS NULL AND m.control_due < $1 GROUP BY m.region_code".into(), true),
+            (LeakKind::NotUnderControl, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.category <> 'case' AND m.state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND m.controlled_at IS NULL AND m.control_due < $1 GROUP BY m.region_code".into(), true),
+            (LeakKind::Lost, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.state = 'lost' GROUP BY m.region_code".into(), false),
+            (LeakKind::ReleasedWithoutTests, "SELECT m.region_code, COUNT(*) AS n FROM managed m WHERE m.state = 'released' AND m.category <> 'case'
+                AND m.id NOT IN (SELECT t.managed_id FROM loop_tests t WHERE t.result = 'negative' GROUP BY t.managed_id HAVING COUNT(*) >= $1) GROUP BY m.region_code".into(), true),
+            (LeakKind::TestMissed, "SELECT m.region_code, COUNT(*) AS n FROM loop_tests t JOIN managed m ON m.id = t.managed_id
+                WHERE t.sampled_at IS NULL AND t.due_date < $1 AND m.state IN ('under_quarantine', 'home_health_monitoring') GROUP BY m.region_code".into(), true),
+        ];
+        for (kind, sql, bound) in counts {
+            if kind == LeakKind::ReleasedWithoutTests && profile.release.negative_tests == 0 {
+                continue;
+            }
+            let mut q = sqlx::query(&sql);
+            if bound {
+                q = match kind {
+                    LeakKind::ReleasedWithoutTests => {
+                        q.bind(i64::from(profile.release.negative_tests))
+                    }
+                    LeakKind::TestMissed => q.bind(today.to_string()),
+                    _ => q.bind(now),
+                };
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                if within(&tree, get_opt_str(&r, "region_code")?.as_deref(), scope) {
+                    *leaks.entry(kind.as_str().to_string()).or_default() += get_i64(&r, "n")?;
+                }
+            }
+        }
+        leaks.retain(|_, n| *n > 0);
+        Ok(LoopStatus {
+            scope: scope.map(str::to_string),
+            by_category,
+            overdue_tasks: overdue,
+            leaks,
+        })
+    }
+
+    /// Every lapse with its deadline in `[from, to)`: a person brought under
+    /// control (a case admitted) late or not at all, and tasks done late or
+    /// not at all; with the responsible unit and official at the deadline, how
+    /// late, and the consequence: contacts the person exposed while
+    /// uncontrolled and how many of them became cases. Grouped by unit and official.
+    pub async fn accountability(
+        &self,
+        from: i64,
+        to: i64,
+        now: i64,
+        scope: Option<&str>,
+    ) -> Result<Accountability, StoreError> {
+        let structure = self.structure().await?;
+        let tree = self.scope_tree(scope).await?;
+        let mut lapses = Vec::new();
+        // Control and admission: the record's own deadline, owned by its place/admit task's unit.
+        let rows = sqlx::query(
+            "SELECT m.id, m.person_id, p.document_number, m.category, m.region_code, m.control_due, m.controlled_at,
+                    (SELECT MIN(t.unit_id) FROM tasks t WHERE t.managed_id = m.id AND t.kind IN ('place', 'admit')) AS unit_id,
+                    (SELECT COUNT(*) FROM contacts k WHERE k.via_person = m.person_id AND k.first_exposure >= m.control_due AND k.first_exposure < COALESCE(m.controlled_at, $3)) AS exposed,
+                    (SELECT COUNT(*) FROM contacts k WHERE k.via_person = m.person_id AND k.first_exposure >= m.control_due AND k.first_exposure < COALESCE(m.controlled_at, $3)
+                        AND (EXISTS (SELECT 1 FROM cases c WHERE c.person_id = k.person_id)
+                             OR EXISTS (SELECT 1 FROM managed n WHERE n.person_id = k.person_id AND n.category = 'case'))) AS linked
+             FROM managed m JOIN persons p ON p.id = m.person_id
+             WHERE m.control_due >= $1 AND m.control_due < $2
+               AND ((m.controlled_at IS NULL AND m.control_due < $3 AND m.state NOT IN ('converted_to_case', 'died')) OR m.controlled_at > m.control_due)
+             ORDER BY m.control_due, m.id",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let region = get_opt_str(r, "region_code")?;
+            if !within(&tree, region.as_deref(), scope) {
+                continue;
+            }
+            let due = get_i64(r, "control_due")?;
+            let done = get_opt_i64(r, "controlled_at")?;
+            let (unit, official) = structure.responsible(get_opt_i64(r, "unit_id")?, due);
+            let step = if get_str(r, "category")? == "case" {
+                TaskKind::Admit
+            } else {
+                TaskKind::Place
+            };
+            lapses.push(Lapse {
+                step: step.as_str().into(),
+                managed_id: Some(get_i64(r, "id")?),
+                person: pseudonym(get_i64(r, "person_id")?, &get_str(r, "document_number")?),
+                region_code: region,
+                unit,
+                official,
+                due_at: due,
+                done_at: done,
+                minutes_late: (done.unwrap_or(now) - due) / 60,
+                contacts_exposed: get_i64(r, "exposed")?,
+                cases_linked: get_i64(r, "linked")?,
+            });
+        }
+        // Other tasks: investigations, disinfection, release assessment.
+        let rows = sqlx::query(
+            "SELECT t.id, t.kind, t.managed_id, t.unit_id, t.region_code, t.due_at, t.done_at, t.status, m.person_id, p.document_number
+             FROM tasks t LEFT JOIN managed m ON m.id = t.managed_id LEFT JOIN persons p ON p.id = m.person_id
+             WHERE t.kind NOT IN ('place', 'admit') AND t.due_at >= $1 AND t.due_at < $2 AND t.status <> 'cancelled'
+               AND ((t.done_at IS NULL AND t.due_at < $3) OR t.done_at > t.due_at)
+             ORDER BY t.due_at, t.id",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let region = get_opt_str(r, "region_code")?;
+            if !within(&tree, region.as_deref(), scope) {
+                continue;
+            }
+            let due = get_i64(r, "due_at")?;
+            let done = get_opt_i64(r, "done_at")?;
+            let (unit, official) = structure.responsible(get_opt_i64(r, "unit_id")?, due);
+            let person = match (
+                get_opt_i64(r, "person_id")?,
+                get_opt_str(r, "document_number")?,
+            ) {
+                (Some(id), Some(doc)) => pseudonym(id, &doc),
+                _ => "-".into(),
+            };
+            lapses.push(Lapse {
+                step: get_str(r, "kind")?,
+                managed_id: get_opt_i64(r, "managed_id")?,
+                person,
+                region_code: region,
+                unit,
+                official,
+                due_at: due,
+                done_at: done,
+                minutes_late: (done.unwrap_or(now) - due) / 60,
+                contacts_exposed: 0,
+                cases_linked: 0,
+            });
+        }
+        lapses.sort_by_key(|l| (l.due_at, l.managed_id));
+        let group = |key: &dyn Fn(&Lapse) -> String| {
+            let mut m: BTreeMap<String, LapseGroup> = BTreeMap::new();
+            for l in &lapses {
+                let name = key(l);
+                let g = m.entry(name.clone()).or_insert(LapseGroup {
+                    name,
+                    lapses: 0,
+                    minutes_late: 0,
+                    cases_linked: 0,
+                });
+                g.lapses += 1;
+                g.minutes_late += l.minutes_late;
+                g.cases_linked += l.cases_linked;
+            }
+            let mut v: Vec<LapseGroup> = m.into_values().collect();
+            v.sort_by(|a, b| b.lapses.cmp(&a.lapses).then(a.name.cmp(&b.name)));
+            v
+        };
+        let by_unit = group(&|l| l.unit.clone());
+        let by_official = group(&|l| l.official.clone());
+        Ok(Accountability {
+            from,
+            to,
+            lapses,
+            by_unit,
+            by_official,
+        })
+    }
+}

@@ -1,0 +1,736 @@
+//! The closed loop in storage, on SQLite and (when configured) PostgreSQL:
+//! enrolment, transitions, tests and conversion, bulk release, deadlines and
+//! escalation with an injected clock, accountability against a hand-built
+//! scenario, and the audit hash chain under tampering.
+
+use chrono::{DateTime, TimeZone, Utc};
+use closedloop_domain::case::{CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin};
+use closedloop_domain::contact::{ContactCategory, Explanation, ExposureKind};
+use closedloop_domain::lifecycle::{FacilityKind, LoopState, ManagedCategory};
+use closedloop_domain::person::{resident_id_check_digit, Document, DocumentType, PersonDraft};
+use closedloop_domain::profile::Profile;
+use closedloop_domain::protocol::EscalationLevel;
+use closedloop_domain::region::{Region, RegionLevel};
+use closedloop_domain::time::DEFAULT_TIME_ZONE;
+use closedloop_domain::ErrorCode;
+use closedloop_store::testing::TestDatabase;
+use closedloop_store::{
+    Actor, BreakKind, ContactDraft, Facility, ImportMode, Role, SecondaryOutcome, Store, TaskKind,
+    TransitionRequest, UnitFunction,
+};
+
+const TZ: chrono_tz::Tz = DEFAULT_TIME_ZONE;
+
+fn region(code: &str, parent: Option<&str>, level: RegionLevel, zh: &str) -> (u64, Region) {
+    (
+        2,
+        Region {
+            code: code.into(),
+            parent_code: parent.map(Into::into),
+            level,
+            name_zh: zh.into(),
+            name_en: String::new(),
+            population: 1000,
+        },
+    )
+}
+
+fn person(seq: u32) -> PersonDraft {
+    let first17 = format!("22010219800101{:03}", seq % 1000);
+    let id = format!("{first17}{}", resident_id_check_digit(&first17).unwrap());
+    let mut p = PersonDraft::new(
+        Document::parse(DocumentType::ResidentId, &id).unwrap(),
+        format!("人员{seq}"),
+    );
+    p.region_code = Some("220102".into());
+    p
+}
+
+fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    TZ.with_ymd_and_hms(2022, 3, day, hour, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn ts(day: u32, hour: u32) -> i64 {
+    at(day, hour).timestamp()
+}
+
+fn case(id: &str, p: PersonDraft, reported: DateTime<Utc>) -> CaseDraft {
+    CaseDraft {
+        case_id: id.into(),
+        person: p,
+        classification: Classification::Confirmed,
+        clinical_type: Some(ClinicalType::Mild),
+        origin: Origin::Local,
+        discovery_channel: DiscoveryChannel::CommunityScreening,
+        onset_date: None,
+        sample_time: None,
+        report_time: reported,
+        reporting_region: "220102".into(),
+        residence_region: Some("220102".into()),
+        reclassified_at: None,
+        outcome: None,
+        outcome_time: None,
+        isolated_at: None,
+    }
+}
+
+const STRICT: ImportMode = ImportMode {
+    skip_bad_rows: false,
+    update: false,
+};
+
+struct World {
+    store: Store,
+    profile: Profile,
+    /// Person ids by sequence number.
+    ids: std::collections::HashMap<u32, i64>,
+}
+
+/// Case K1 (person 41) reported 9 March 08:00; close contacts 42 and 44,
+/// secondary contact 43 (through 42); person 45, exposed by 42 on 9 March
+/// 22:00 while 42 was not yet under control, became case K2.
+async fn world(db: &TestDatabase) -> World {
+    let store = db.open().await;
+    let a = Actor::system();
+    store
+        .import_regions(
+            &[
+                region("220000", None, RegionLevel::Province, "吉林省"),
+                region("220100", Some("220000"), RegionLevel::City, "长春市"),
+                region("220102", Some("220100"), RegionLevel::District, "南关区"),
+            ],
+            STRICT,
+            "r.csv",
+            &a,
+        )
+        .await
+        .unwrap();
+    store
+        .import_cases(
+            &[(2, case("K1", person(41), at(9, 8)))],
+            STRICT,
+            "c.csv",
+            &a,
+        )
+        .await
+        .unwrap();
+    store
+        .import_persons(
+            &[(2, person(42)), (3, person(43)), (4, person(44))],
+            STRICT,
+            "p.csv",
+            &a,
+        )
+        .await
+        .unwrap();
+    store
+        .import_cases(
+            &[(2, case("K2", person(45), at(12, 8)))],
+            STRICT,
+            "c2.csv",
+            &a,
+        )
+        .await
+        .unwrap();
+    let mut ids = std::collections::HashMap::new();
+    for seq in 41..=45 {
+        let id = store
+            .person_by_document(&person(seq).document)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        ids.insert(seq, id);
+    }
+    let why = |through| Explanation {
+        kind: ExposureKind::Household,
+        through,
+        place: "H".into(),
+        source_stay: None,
+        contact_stay: None,
+        overlap_seconds: None,
+        crowd: None,
+        carriage: None,
+        source_row: None,
+        contact_row: None,
+    };
+    let contact = |seq: u32, category, degree, via: u32, exposed: i64| ContactDraft {
+        person_id: ids[&seq],
+        category,
+        degree,
+        first_exposure: exposed,
+        via_person: ids[&via],
+        explanations: vec![why(ids[&via])],
+    };
+    let k1 = store.case("K1").await.unwrap().unwrap().id;
+    store
+        .record_contacts(
+            k1,
+            &[
+                contact(42, ContactCategory::CloseContact, 1, 41, ts(8, 20)),
+                contact(44, ContactCategory::CloseContact, 1, 41, ts(8, 20)),
+                contact(43, ContactCategory::SecondaryContact, 2, 42, ts(8, 21)),
+                contact(45, ContactCategory::SecondaryContact, 2, 42, ts(9, 22)),
+            ],
+            "china-8th@1",
+            &a,
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_facilities(
+            &[
+                Facility {
+                    facility_id: "H1".into(),
+                    name: "南关区隔离酒店".into(),
+                    kind: FacilityKind::QuarantineHotel,
+                    region_code: Some("220102".into()),
+                    address: String::new(),
+                    capacity: 300,
+                },
+                Facility {
+                    facility_id: "D1".into(),
+                    name: "定点医院".into(),
+                    kind: FacilityKind::DesignatedHospital,
+                    region_code: Some("220100".into()),
+                    address: String::new(),
+                    capacity: 800,
+                },
+            ],
+            &a,
+        )
+        .await
+        .unwrap();
+    World {
+        store,
+        profile: Profile::shipped("china-8th").unwrap(),
+        ids,
+    }
+}
+
+async fn managed_of(w: &World, seq: u32, category: ManagedCategory) -> i64 {
+    w.store
+        .managed_of_person(w.ids[&seq])
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.category == category)
+        .unwrap()
+        .id
+}
+
+async fn go(
+    w: &World,
+    id: i64,
+    to: LoopState,
+    when: i64,
+    facility: Option<&str>,
+) -> Result<(), String> {
+    w.store
+        .transition(
+            &w.profile,
+            TZ,
+            &TransitionRequest {
+                managed_id: id,
+                to,
+                at: when,
+                facility_id: facility.map(Into::into),
+                reason: "test".into(),
+            },
+            &Actor("officer".into()),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.code().to_string())
+}
+
+#[tokio::test]
+async fn contacts_go_round_the_loop_and_a_positive_becomes_a_case() {
+    for db in TestDatabase::each("loop").await {
+        let w = world(&db).await;
+        let a = Actor::system();
+        let cases = w.store.enrol_cases(&w.profile, None, &a).await.unwrap();
+        // K1 and K2; each gets admission, two investigations and disinfection.
+        assert_eq!((cases.enrolled, cases.tasks_created), (2, 8));
+        let s = w
+            .store
+            .enrol_contacts(&w.profile, TZ, ts(9, 12), &a)
+            .await
+            .unwrap();
+        // 45 is a case already; 42 and 44 close (6 tests each), 43 secondary (3 tests).
+        assert_eq!((s.enrolled, s.tests_scheduled, s.tasks_created), (3, 15, 3));
+        let again = w
+            .store
+            .enrol_contacts(&w.profile, TZ, ts(9, 13), &a)
+            .await
+            .unwrap();
+        assert_eq!(again.enrolled, 0, "enrolment is idempotent");
+
+        let c42 = managed_of(&w, 42, ManagedCategory::CloseContact).await;
+        let m = w.store.managed(c42).await.unwrap().unwrap();
+        assert_eq!(m.profile, "china-8th@1");
+        assert_eq!(m.last_exposure.unwrap().to_string(), "2022-03-08");
+        assert_eq!(m.quarantine_end.unwrap().to_string(), "2022-03-22");
+        assert_eq!(m.monitoring_end.unwrap().to_string(), "2022-03-29");
+        assert_eq!(m.control_due, ts(9, 20));
+
+        // Refused transitions leave nothing behind.
+        assert_eq!(
+            go(&w, c42, LoopState::UnderQuarantine, ts(9, 13), Some("H1")).await,
+            Err("invalid_transition".into())
+        );
+        assert_eq!(
+            go(&w, c42, LoopState::Admitted, ts(9, 13), Some("D1")).await,
+            Err("invalid_transition".into())
+        );
+        go(&w, c42, LoopState::Notified, ts(9, 13), None)
+            .await
+            .unwrap();
+        go(&w, c42, LoopState::PlacementOrdered, ts(9, 14), None)
+            .await
+            .unwrap();
+        go(&w, c42, LoopState::InTransfer, ts(10, 5), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            go(&w, c42, LoopState::UnderQuarantine, ts(10, 6), Some("D1")).await,
+            Err("wrong_facility_kind".into())
+        );
+        assert_eq!(
+            go(&w, c42, LoopState::UnderQuarantine, ts(10, 6), Some("NOPE")).await,
+            Err("not_found".into())
+        );
+        go(&w, c42, LoopState::UnderQuarantine, ts(10, 6), Some("H1"))
+            .await
+            .unwrap();
+        let m = w.store.managed(c42).await.unwrap().unwrap();
+        assert_eq!(
+            (m.controlled_at, m.facility_id.as_deref()),
+            (Some(ts(10, 5)), Some("H1"))
+        );
+
+        // Release before the end, or without the negatives, is refused.
+        assert_eq!(
+            go(&w, c42, LoopState::HomeHealthMonitoring, ts(20, 9), None).await,
+            Err("release_too_early".into())
+        );
+        assert_eq!(
+            go(&w, c42, LoopState::HomeHealthMonitoring, ts(22, 20), None).await,
+            Err("release_criteria_not_met".into())
+        );
+        let tests = w.store.loop_tests(c42).await.unwrap();
+        assert_eq!(
+            tests.iter().map(|t| t.day).collect::<Vec<_>>(),
+            vec![1, 4, 7, 14, 2, 7]
+        );
+        for t in tests
+            .iter()
+            .filter(|t| t.stage == closedloop_domain::lifecycle::Stage::Quarantine)
+        {
+            let day = t.due_date.format("%d").to_string().parse().unwrap();
+            w.store
+                .record_test_result(&w.profile, t.id, ts(day, 8), false, &a)
+                .await
+                .unwrap();
+        }
+        go(&w, c42, LoopState::HomeHealthMonitoring, ts(22, 20), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            go(&w, c42, LoopState::Released, ts(29, 9), None).await,
+            Err("release_too_early".into())
+        );
+
+        // Bulk release: only those whose monitoring ended.
+        assert_eq!(
+            w.store
+                .release_due("2022-03-29".parse().unwrap(), ts(29, 9), None, &a)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            w.store
+                .release_due("2022-03-30".parse().unwrap(), ts(30, 9), None, &a)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            w.store.managed(c42).await.unwrap().unwrap().state,
+            LoopState::Released
+        );
+        assert_eq!(
+            go(&w, c42, LoopState::Lost, ts(30, 10), None).await,
+            Err("record_closed".into())
+        );
+
+        // 44 tests positive on day 4: the contact record ends, a case record starts.
+        let c44 = managed_of(&w, 44, ManagedCategory::CloseContact).await;
+        for to in [
+            LoopState::Notified,
+            LoopState::PlacementOrdered,
+            LoopState::InTransfer,
+        ] {
+            go(&w, c44, to, ts(9, 15), None).await.unwrap();
+        }
+        go(&w, c44, LoopState::UnderQuarantine, ts(9, 18), Some("H1"))
+            .await
+            .unwrap();
+        let day4 = w.store.loop_tests(c44).await.unwrap()[1].id;
+        let new = w
+            .store
+            .record_test_result(&w.profile, day4, ts(12, 8), true, &a)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (new.category, new.state, new.control_due),
+            (ManagedCategory::Case, LoopState::Reported, ts(12, 10))
+        );
+        let old = w.store.managed(c44).await.unwrap().unwrap();
+        assert_eq!(
+            (old.state, old.converted_to),
+            (LoopState::ConvertedToCase, Some(new.id))
+        );
+
+        // 43 (secondary, through 42) goes on day 7: 42's first two tests were negative.
+        let c43 = managed_of(&w, 43, ManagedCategory::SecondaryContact).await;
+        for to in [
+            LoopState::Notified,
+            LoopState::PlacementOrdered,
+            LoopState::InTransfer,
+        ] {
+            go(&w, c43, to, ts(9, 16), None).await.unwrap();
+        }
+        go(&w, c43, LoopState::UnderQuarantine, ts(9, 18), Some("H1"))
+            .await
+            .unwrap();
+        let rule = |id, when| w.store.apply_secondary_rule(&w.profile, TZ, id, when, &a);
+        assert_eq!(
+            rule(c43, ts(12, 20)).await.unwrap(),
+            SecondaryOutcome::Waiting
+        );
+        for t in w.store.loop_tests(c43).await.unwrap() {
+            let day: u32 = t.due_date.format("%d").to_string().parse().unwrap();
+            w.store
+                .record_test_result(&w.profile, t.id, ts(day, 8), false, &a)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            rule(c43, ts(15, 20)).await.unwrap(),
+            SecondaryOutcome::Released
+        );
+        assert_eq!(
+            w.store.managed(c43).await.unwrap().unwrap().state,
+            LoopState::Released
+        );
+
+        let report = w.store.verify_audit_chain().await.unwrap();
+        assert_eq!(report.first_break, None);
+        assert!(report.records > 20, "{report:?}");
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn deadlines_escalate_and_the_accountability_record_names_who_was_responsible() {
+    for db in TestDatabase::each("accountability").await {
+        let w = world(&db).await;
+        let a = Actor::system();
+        let s = &w.store;
+        s.add_command("220000", "吉林省疫情防控指挥部", None, &a)
+            .await
+            .unwrap();
+        s.add_command("220100", "长春市疫情防控指挥部", Some("220000"), &a)
+            .await
+            .unwrap();
+        let quarantine = s
+            .add_unit("220100", UnitFunction::Quarantine, "长春市隔离管控组", &a)
+            .await
+            .unwrap();
+        let transfer = s
+            .add_unit("220100", UnitFunction::Transfer, "长春市转运组", &a)
+            .await
+            .unwrap();
+        s.appoint(quarantine, Role::Assignee, "王某", ts(1, 0), &a)
+            .await
+            .unwrap();
+        s.appoint(quarantine, Role::Head, "张某", ts(1, 0), &a)
+            .await
+            .unwrap();
+        s.appoint(transfer, Role::Assignee, "赵某", ts(1, 0), &a)
+            .await
+            .unwrap();
+        s.appoint(transfer, Role::Head, "钱某", ts(1, 0), &a)
+            .await
+            .unwrap();
+        // The assignee is replaced on 10 March: lapses before stay with 王某.
+        s.appoint(quarantine, Role::Assignee, "李某", ts(10, 0), &a)
+            .await
+            .unwrap();
+
+        s.enrol_cases(&w.profile, None, &a).await.unwrap();
+        s.enrol_contacts(&w.profile, TZ, ts(9, 12), &a)
+            .await
+            .unwrap();
+        let k1 = managed_of(&w, 41, ManagedCategory::Case).await;
+
+        // Admission of K1 due 10:00: escalation with the injected clock.
+        let admit = |o: &Vec<closedloop_store::Overdue>| {
+            o.iter()
+                .find(|x| x.task.kind == TaskKind::Admit && x.task.managed_id == Some(k1))
+                .cloned()
+        };
+        assert!(admit(&s.overdue(&w.profile, ts(9, 10) - 60, None).await.unwrap()).is_none());
+        let o = admit(
+            &s.overdue(&w.profile, ts(9, 10) + 30 * 60, None)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (o.level, o.notify.as_str(), o.minutes_late),
+            (EscalationLevel::Assignee, "赵某", 30)
+        );
+        let o = admit(&s.overdue(&w.profile, ts(9, 11) + 60, None).await.unwrap()).unwrap();
+        assert_eq!(
+            (o.level, o.notify.as_str()),
+            (EscalationLevel::UnitHead, "钱某")
+        );
+        let o = admit(&s.overdue(&w.profile, ts(9, 15), None).await.unwrap()).unwrap();
+        assert_eq!(
+            (o.level, o.notify.as_str()),
+            (EscalationLevel::CommandAbove, "吉林省疫情防控指挥部")
+        );
+
+        // K1 admitted at 13:00 (3 h late); 42 under control at 05:00 next day
+        // (9 h late); 44 in time; 43 never.
+        for (to, h) in [(LoopState::TransferOrdered, 9), (LoopState::InTransfer, 12)] {
+            go(&w, k1, to, ts(9, h), None).await.unwrap();
+        }
+        go(&w, k1, LoopState::Admitted, ts(9, 13), Some("D1"))
+            .await
+            .unwrap();
+        let c42 = managed_of(&w, 42, ManagedCategory::CloseContact).await;
+        for to in [LoopState::Notified, LoopState::PlacementOrdered] {
+            go(&w, c42, to, ts(9, 14), None).await.unwrap();
+        }
+        go(&w, c42, LoopState::InTransfer, ts(10, 5), None)
+            .await
+            .unwrap();
+        let c44 = managed_of(&w, 44, ManagedCategory::CloseContact).await;
+        for to in [
+            LoopState::Notified,
+            LoopState::PlacementOrdered,
+            LoopState::InTransfer,
+        ] {
+            go(&w, c44, to, ts(9, 15), None).await.unwrap();
+        }
+        // Investigations and disinfection done in time, for this scenario.
+        for t in s.tasks(&Default::default()).await.unwrap() {
+            if matches!(
+                t.kind,
+                TaskKind::InvestigateCore | TaskKind::InvestigateFull | TaskKind::Disinfect
+            ) {
+                s.complete_task(t.id, "done", t.due_at - 60, &a)
+                    .await
+                    .unwrap();
+            }
+        }
+
+        let now = ts(11, 0);
+        let r = s
+            .accountability(ts(9, 0), ts(11, 0), now, None)
+            .await
+            .unwrap();
+        let steps: Vec<(&str, i64, &str, &str, i64)> = r
+            .lapses
+            .iter()
+            .map(|l| {
+                (
+                    l.step.as_str(),
+                    l.minutes_late,
+                    l.unit.as_str(),
+                    l.official.as_str(),
+                    l.cases_linked,
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                ("admit", 180, "长春市转运组", "赵某", 0),
+                // 42: due 20:00, in transfer 05:00; exposed 45 at 22:00, who became a case.
+                ("place", 540, "长春市隔离管控组", "王某", 1),
+                // 43: secondary, due 9 March 24:00, still not under control at 11 March 00:00.
+                // The assignee changed at its deadline: 李某 answers for it.
+                ("place", 1440, "长春市隔离管控组", "李某", 0),
+            ]
+        );
+        assert!(r
+            .lapses
+            .iter()
+            .all(|l| l.person.starts_with("P-") && !l.person.contains("人员")));
+        assert_eq!(r.lapses[1].contacts_exposed, 1);
+        assert_eq!(r.by_unit[0].name, "长春市隔离管控组");
+        assert_eq!((r.by_unit[0].lapses, r.by_unit[0].cases_linked), (2, 1));
+        assert_eq!(
+            r.by_official
+                .iter()
+                .map(|g| (g.name.as_str(), g.lapses))
+                .collect::<Vec<_>>(),
+            vec![("李某", 1), ("王某", 1), ("赵某", 1)]
+        );
+
+        // Leaks at the same instant: 43 not under control, K2 not admitted.
+        let leaks = s
+            .leaks(&w.profile, now, "2022-03-11".parse().unwrap(), None)
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = leaks.iter().map(|l| l.kind.as_str()).collect();
+        assert!(kinds.contains(&"not_under_control"), "{kinds:?}");
+        let status = s
+            .loop_status(
+                &w.profile,
+                now,
+                "2022-03-11".parse().unwrap(),
+                Some("220100"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status.by_category["case"]["admitted"], 1);
+        assert_eq!(status.by_category["close_contact"]["in_transfer"], 2);
+        assert_eq!(status.leaks["not_under_control"], 1);
+        let elsewhere = s
+            .loop_status(
+                &w.profile,
+                now,
+                "2022-03-11".parse().unwrap(),
+                Some("220200"),
+            )
+            .await;
+        assert!(elsewhere.is_ok());
+
+        // 42's first test is positive: 43, exposed through 42, becomes a close contact, 14 + 7 from its last exposure.
+        let first = s.loop_tests(c42).await.unwrap()[0].id;
+        s.record_test_result(&w.profile, first, ts(10, 8), true, &a)
+            .await
+            .unwrap();
+        let c43 = managed_of(&w, 43, ManagedCategory::SecondaryContact).await;
+        let outcome = s
+            .apply_secondary_rule(&w.profile, TZ, c43, ts(10, 12), &a)
+            .await
+            .unwrap();
+        assert_eq!(outcome, SecondaryOutcome::Upgraded);
+        let m = s.managed(c43).await.unwrap().unwrap();
+        assert_eq!(
+            (m.category, m.quarantine_end.unwrap().to_string()),
+            (ManagedCategory::CloseContact, "2022-03-22".to_string())
+        );
+        assert_eq!(s.loop_tests(c43).await.unwrap().len(), 6);
+        // Discharge needs two negatives 24 h apart, taken in hospital.
+        assert_eq!(
+            go(&w, k1, LoopState::Discharged, ts(20, 12), None).await,
+            Err("release_criteria_not_met".into())
+        );
+        for day in [18, 19] {
+            s.record_unscheduled_test(k1, ts(day, 8), false, TZ, &a)
+                .await
+                .unwrap();
+        }
+        go(&w, k1, LoopState::Discharged, ts(20, 12), None)
+            .await
+            .unwrap();
+        let k1m = s.managed(k1).await.unwrap().unwrap();
+        assert_eq!(k1m.monitoring_end.unwrap().to_string(), "2022-03-27");
+        assert_eq!(
+            go(&w, k1, LoopState::Released, ts(25, 12), None).await,
+            Err("invalid_transition".into())
+        );
+        assert_eq!(s.verify_audit_chain().await.unwrap().first_break, None);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_audit_chain_finds_an_edited_a_removed_and_an_inserted_record() {
+    for db in TestDatabase::each("chain").await {
+        let w = world(&db).await;
+        let s = &w.store;
+        let ok = s.verify_audit_chain().await.unwrap();
+        assert_eq!(ok.first_break, None);
+        let (head_seq, head_hash) = s.audit_chain_head().await.unwrap();
+        assert_eq!((ok.head_seq, ok.records as i64), (head_seq, head_seq));
+        assert_eq!(head_hash.len(), 64);
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let exec = |sql: &'static str| {
+            let pool = pool.clone();
+            async move { sqlx::query(sql).execute(&pool).await.unwrap() }
+        };
+        let ids: Vec<i64> = {
+            use sqlx::Row;
+            sqlx::query("SELECT id FROM audit_log ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<i64, _>(0))
+                .collect()
+        };
+        let second = ids[1];
+        let third = ids[2];
+        let found = |r: closedloop_store::ChainReport| r.first_break.map(|b| (b.kind, b.id));
+
+        // Edit one row, then put it back.
+        exec("CREATE TABLE saved AS SELECT * FROM audit_log").await;
+        exec("UPDATE audit_log SET actor = 'mallory' WHERE id = (SELECT MIN(id) + 1 FROM saved)")
+            .await;
+        assert_eq!(
+            found(s.verify_audit_chain().await.unwrap()),
+            Some((BreakKind::Altered, Some(second)))
+        );
+        exec(
+            "UPDATE audit_log SET actor = (SELECT actor FROM saved WHERE saved.id = audit_log.id)",
+        )
+        .await;
+        assert_eq!(s.verify_audit_chain().await.unwrap().first_break, None);
+
+        // Delete one row.
+        exec("DELETE FROM audit_log WHERE id = (SELECT MIN(id) + 1 FROM saved)").await;
+        assert_eq!(
+            found(s.verify_audit_chain().await.unwrap()),
+            Some((BreakKind::Removed, Some(third)))
+        );
+        exec(
+            "INSERT INTO audit_log SELECT * FROM saved WHERE id = (SELECT MIN(id) + 1 FROM saved)",
+        )
+        .await;
+        assert_eq!(s.verify_audit_chain().await.unwrap().first_break, None);
+
+        // Insert one row at the end, without a hash and with a copied one.
+        exec("INSERT INTO audit_log (at, actor, action, entity, entity_id, detail) VALUES (1, 'mallory', 'update', 'case', 'K1', '{}')").await;
+        let last = found(s.verify_audit_chain().await.unwrap()).unwrap();
+        assert_eq!(last.0, BreakKind::Inserted);
+        exec("DELETE FROM audit_log WHERE actor = 'mallory'").await;
+        exec("INSERT INTO audit_log (at, actor, action, entity, entity_id, detail, seq, prev_hash, hash) SELECT 1, 'mallory', action, entity, entity_id, detail, seq, prev_hash, hash FROM saved WHERE id = (SELECT MAX(id) FROM saved)").await;
+        assert_eq!(
+            found(s.verify_audit_chain().await.unwrap()).map(|f| f.0),
+            Some(BreakKind::Inserted)
+        );
+        exec("DELETE FROM audit_log WHERE actor = 'mallory'").await;
+
+        // Removing the newest record shows at the end of the chain.
+        exec("DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM saved)").await;
+        assert_eq!(
+            found(s.verify_audit_chain().await.unwrap()),
+            Some((BreakKind::Removed, None))
+        );
+        pool.close().await;
+        db.cleanup().await;
+    }
+}

@@ -1,0 +1,156 @@
+//! Benchmarks of the closed loop at Jilin's scale (BENCHMARKS.md). Ignored by
+//! default; run with
+//! `cargo test --release -p closedloop-store --test loop_bench -- --ignored --nocapture`
+//! (PostgreSQL too when CLOSEDLOOP_TEST_POSTGRES_URL is set). Sizes:
+//! CLOSEDLOOP_BENCH_PERSONS (default 1,000,000; half of them managed) and
+//! CLOSEDLOOP_BENCH_AUDIT (default 1,000,000 audit records).
+
+use closedloop_domain::profile::Profile;
+use closedloop_domain::region::{Region, RegionLevel};
+use closedloop_store::testing::TestDatabase;
+use closedloop_store::{link_hash, Actor, ImportMode, Link};
+use std::time::Instant;
+
+fn env(name: &str, default: i64) -> i64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_loop_at_jilin_scale() {
+    let persons = env("CLOSEDLOOP_BENCH_PERSONS", 1_000_000);
+    let managed = persons / 2;
+    let audit = env("CLOSEDLOOP_BENCH_AUDIT", 1_000_000);
+    for db in TestDatabase::each("bench").await {
+        let store = db.open().await;
+        let a = Actor::system();
+        let region = Region {
+            code: "220000".into(),
+            parent_code: None,
+            level: RegionLevel::Province,
+            name_zh: "吉林省".into(),
+            name_en: String::new(),
+            population: 24_000_000,
+        };
+        store
+            .import_regions(&[(2, region)], ImportMode::default(), "r", &a)
+            .await
+            .unwrap();
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let t = Instant::now();
+        let series = |n: i64| {
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) "
+            )
+        };
+        let run = |sql: String| {
+            let pool = pool.clone();
+            async move { sqlx::query(&sql).execute(&pool).await.unwrap() }
+        };
+        run(format!("INSERT INTO persons (document_type, document_number, name, region_code, created_at, updated_at) {} SELECT 'other', 'B' || CAST(i AS TEXT), 'P', '220000', 0, 0 FROM n", series(persons))).await;
+        // 20% cases admitted; contacts: 1% of all not under control (overdue),
+        // under quarantine, in home monitoring (10,000 of them due for release), released.
+        run(format!("INSERT INTO managed (person_id, category, state, setting, region_code, profile, last_exposure, quarantine_end, monitoring_end, identified_at, control_due, controlled_at, state_since, created_at, updated_at)
+             SELECT id,
+               CASE WHEN id % 10 < 2 THEN 'case' ELSE 'close_contact' END,
+               CASE WHEN id % 10 < 2 THEN 'admitted' WHEN id % 100 = 2 THEN 'identified' WHEN id % 10 < 5 THEN 'under_quarantine'
+                    WHEN id % 10 < 7 THEN 'home_health_monitoring' ELSE 'released' END,
+               'centralized', '220000', 'china-8th@1', '2022-03-01', '2022-03-15',
+               CASE WHEN id % 100 IN (5, 6) THEN '2022-03-20' ELSE '2022-04-30' END,
+               1646784000, 1646784000 + 28800,
+               CASE WHEN id % 100 = 2 THEN NULL ELSE 1646790000 END, 1646790000, 0, 0
+             FROM persons WHERE id <= {managed}")).await;
+        run("INSERT INTO tasks (kind, managed_id, subject, region_code, priority, created_at, due_at, status)
+             SELECT 'place', id, '', region_code, 1, identified_at, control_due, CASE WHEN state = 'identified' THEN 'open' ELSE 'done' END
+             FROM managed WHERE category <> 'case'".into()).await;
+        run("INSERT INTO loop_tests (managed_id, stage, day, due_date, sampled_at, result)
+             SELECT id, 'quarantine', 1, '2022-03-02', 1646870400, 'negative' FROM managed WHERE state = 'under_quarantine'".into()).await;
+        run("INSERT INTO loop_tests (managed_id, stage, day, due_date)
+             SELECT id, 'quarantine', 4, '2022-03-05' FROM managed WHERE state = 'under_quarantine'".into()).await;
+        let setup = t.elapsed().as_secs_f64();
+        let profile = Profile::shipped("china-8th").unwrap();
+        let now = 1648742400; // 2022-04-01
+        let today: chrono::NaiveDate = "2022-04-01".parse().unwrap();
+        let mut status = Vec::new();
+        let mut overdue = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let s = store
+                .loop_status(&profile, now, today, Some("220000"))
+                .await
+                .unwrap();
+            status.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(s.overdue_tasks, persons / 200);
+            let t = Instant::now();
+            let o = store.overdue(&profile, now, None).await.unwrap();
+            overdue.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(o.len() as i64, persons / 200);
+        }
+        let t = Instant::now();
+        let released = store
+            .release_due("2022-03-25".parse().unwrap(), now, None, &a)
+            .await
+            .unwrap();
+        let release = t.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(released as i64, managed / 50);
+
+        // A valid audit chain of `audit` records after what is there.
+        let (mut seq, mut prev) = store.audit_chain_head().await.unwrap();
+        let t = Instant::now();
+        let mut left = audit;
+        while left > 0 {
+            let n = left.min(2000);
+            left -= n;
+            let mut sql = String::from("INSERT INTO audit_log (at, actor, action, entity, entity_id, detail, seq, prev_hash, hash) VALUES ");
+            for i in 0..n {
+                seq += 1;
+                let detail = format!("{{\"n\":{seq}}}");
+                let hash = link_hash(&Link {
+                    seq,
+                    prev_hash: &prev,
+                    at: 1_648_000_000 + seq,
+                    actor: "bench",
+                    action: "transition",
+                    entity: "managed",
+                    entity_id: &seq.to_string(),
+                    detail: &detail,
+                });
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("({}, 'bench', 'transition', 'managed', '{seq}', '{detail}', {seq}, '{prev}', '{hash}')", 1_648_000_000 + seq));
+                prev = hash;
+            }
+            run(sql).await;
+        }
+        run(format!(
+            "UPDATE audit_head SET seq = {seq}, hash = '{prev}' WHERE id = 1"
+        ))
+        .await;
+        let fill = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let report = store.verify_audit_chain().await.unwrap();
+        let verify = t.elapsed().as_secs_f64();
+        assert_eq!(report.first_break, None);
+        println!(
+            "BENCH {:?}: {persons} persons, {managed} managed, setup {setup:.1} s; loop status median {:.1} ms; overdue ({} items) median {:.1} ms; bulk release of {released}: {release:.0} ms; audit verify of {} records: {verify:.2} s (filling took {fill:.1} s)",
+            db.backend,
+            median(status),
+            persons / 200,
+            median(overdue),
+            report.records
+        );
+        pool.close().await;
+        store.close().await;
+        db.cleanup().await;
+    }
+}
