@@ -386,6 +386,9 @@ impl VenueIndex {
         // Pass 2: each thread groups a range of ranges by venue, into the
         // same positions of `items`, then sorts each venue's run.
         items.truncate(total);
+        // The input may have room to spare (a vector grown by doubling);
+        // shrinking gives it back in place.
+        items.shrink_to_fit();
         let bounds = balanced(&range_start, threads);
         let found: Vec<Segments>;
         {
