@@ -1,7 +1,6 @@
-//! Benchmarks of the closed loop at Jilin's scale (BENCHMARKS.md). Ignored by
-//! default; run with
-//! `cargo test --release -p closedloop-store --test loop_bench -- --ignored --nocapture`
-//! (PostgreSQL too when CLOSEDLOOP_TEST_POSTGRES_URL is set). Sizes:
+//! Benchmark of the closed loop at Jilin's scale (BENCHMARKS.md). Run with
+//! `cargo run --release -p loopbench` (PostgreSQL too when
+//! CLOSEDLOOP_TEST_POSTGRES_URL is set; each backend gets a fresh database). Sizes:
 //! CLOSEDLOOP_BENCH_PERSONS (default 1,000,000; half of them managed) and
 //! CLOSEDLOOP_BENCH_AUDIT (default 1,000,000 audit records).
 
@@ -23,9 +22,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn bench_loop_at_jilin_scale() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let persons = env("CLOSEDLOOP_BENCH_PERSONS", 1_000_000);
     let managed = persons / 2;
     let audit = env("CLOSEDLOOP_BENCH_AUDIT", 1_000_000);
