@@ -6,10 +6,14 @@ use crate::config::Config;
 use crate::report::Failure;
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
+use closedloop_domain::case::Classification;
 use closedloop_domain::lifecycle::LoopState;
 use closedloop_domain::time::{day_bounds, format_instant, from_epoch, parse_date, parse_instant};
 use closedloop_domain::{ErrorCode, Lang};
-use closedloop_store::{Actor, BreakKind, Store, TaskFilter, TaskKind, TransitionRequest};
+use closedloop_store::{
+    conversion_case_id, Actor, BreakKind, Conversion, Store, TaskFilter, TaskKind,
+    TransitionRequest,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {
@@ -63,7 +67,7 @@ pub enum LoopCommand {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Record a test no schedule asked for (a case in hospital before discharge, an extra test) / 录入计划外核酸结果
+    /// Record a test no schedule asked for (a case in hospital before discharge, an extra test); a positive contact becomes a case and is traced / 录入计划外核酸结果，密接阳性即转为感染者并流调
     Test {
         /// The managed record (id)
         #[arg(long)]
@@ -73,8 +77,14 @@ pub enum LoopCommand {
         /// When the sample was taken (default now)
         #[arg(long)]
         at: Option<String>,
+        /// A positive contact's case: asymptomatic (default) or confirmed (zh or en labels) / 阳性者分类：无症状感染者（默认）或确诊病例
+        #[arg(long)]
+        classification: Option<String>,
+        /// When the result was reported (the case's report time; default the sample time)
+        #[arg(long)]
+        reported_at: Option<String>,
     },
-    /// Record the result of a scheduled test; a positive converts the contact to a case / 录入核酸结果
+    /// Record the result of a scheduled test; a positive converts the contact to a registered case and traces it / 录入核酸结果，阳性即登记为病例并流调
     Result {
         /// The scheduled test (id)
         #[arg(long)]
@@ -84,6 +94,12 @@ pub enum LoopCommand {
         /// When the sample was taken (default now)
         #[arg(long)]
         at: Option<String>,
+        /// A positive contact's case: asymptomatic (default) or confirmed (zh or en labels) / 阳性者分类：无症状感染者（默认）或确诊病例
+        #[arg(long)]
+        classification: Option<String>,
+        /// When the result was reported (the case's report time; default the sample time)
+        #[arg(long)]
+        reported_at: Option<String>,
     },
 }
 
@@ -410,13 +426,17 @@ pub async fn run_loop(args: LoopArgs, config: &Config) -> Result<()> {
             managed,
             result,
             at,
+            classification,
+            reported_at,
         } => {
             let at = instant(at.as_deref(), "--at", config)?;
-            let t = store
-                .record_unscheduled_test(
+            let conv = conversion(classification, reported_at, at, config)?;
+            let (t, converted) = store
+                .record_unscheduled_test_as(
+                    &config.profile,
                     managed,
                     at,
-                    result == "positive",
+                    (result == "positive").then_some(&conv),
                     config.time_zone,
                     &Actor("cli".into()),
                 )
@@ -429,33 +449,91 @@ pub async fn run_loop(args: LoopArgs, config: &Config) -> Result<()> {
                     &format!("recorded as test #{}", t.id)
                 )
             );
+            if let Some(m) = converted {
+                converted_and_traced(&store, config, &m, t.id).await?;
+            }
         }
-        LoopCommand::Result { test, result, at } => {
+        LoopCommand::Result {
+            test,
+            result,
+            at,
+            classification,
+            reported_at,
+        } => {
             let at = instant(at.as_deref(), "--at", config)?;
+            let conv = conversion(classification, reported_at, at, config)?;
             let converted = store
-                .record_test_result(
+                .record_test_result_as(
                     &config.profile,
                     test,
                     at,
                     result == "positive",
+                    &conv,
                     &Actor("cli".into()),
                 )
                 .await
                 .map_err(|e| fail(&e))?;
             match converted {
-                Some(m) => println!(
-                    "{}",
-                    lang.pick(
-                        &format!("阳性：已转为感染者，闭环记录#{}，须于{}前收治（流调请在病例登记后运行 closedloop contacts --case）", m.id, time(m.control_due, config)),
-                        &format!("positive: converted to a case, loop record #{}, to be admitted by {} (trace with closedloop contacts --case once the case is registered)", m.id, time(m.control_due, config)),
-                    )
-                ),
+                Some(m) => converted_and_traced(&store, config, &m, test).await?,
                 None => println!("{}", lang.pick("已记录", "recorded")),
             }
         }
     }
     store.close().await;
     Ok(())
+}
+
+/// How a positive is registered: `--classification` (asymptomatic unless
+/// given) and `--reported-at` (default the sample time).
+fn conversion(
+    classification: Option<String>,
+    reported_at: Option<String>,
+    sampled_at: i64,
+    config: &Config,
+) -> Result<Conversion> {
+    let classification = match classification {
+        None => Classification::Asymptomatic,
+        Some(raw) => Classification::parse(&raw).map_err(|e| Failure::Coded {
+            code: e.code(),
+            message: format!("--classification: {}", e.message(config.lang)),
+        })?,
+    };
+    let reported_at = match reported_at {
+        None => sampled_at,
+        Some(raw) => instant(Some(&raw), "--reported-at", config)?,
+    };
+    Ok(Conversion {
+        classification,
+        reported_at,
+    })
+}
+
+/// Says a positive converted the contact into case `conversion_case_id(test)`,
+/// then traces that case through the one tracing path.
+async fn converted_and_traced(
+    store: &Store,
+    config: &Config,
+    m: &closedloop_store::ManagedRecord,
+    test: i64,
+) -> Result<()> {
+    let lang = config.lang;
+    let case_id = conversion_case_id(test);
+    println!(
+        "{}",
+        lang.pick(
+            &format!(
+                "阳性：已转为感染者并登记为病例{case_id}，闭环记录#{}，须于{}前收治",
+                m.id,
+                time(m.control_due, config)
+            ),
+            &format!(
+                "positive: converted to a case, registered as {case_id}, loop record #{}, to be admitted by {}",
+                m.id,
+                time(m.control_due, config)
+            ),
+        )
+    );
+    crate::contacts::trace_registered(store, config, &[case_id], &Actor("cli".into())).await
 }
 
 pub async fn run_tasks(args: TasksArgs, config: &Config) -> Result<()> {

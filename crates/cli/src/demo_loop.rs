@@ -34,6 +34,8 @@ pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<P
     let profile = &config.profile;
     let tz = config.time_zone;
     let actor = Actor("demo".into());
+    // Cases registered by positives in quarantine, traced once at the end.
+    let mut converted_cases = Vec::new();
     let mut played = Played {
         cases: script.cases.len(),
         ..Default::default()
@@ -223,6 +225,7 @@ pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<P
                     .map_err(|e| fail(&e))?;
                 if let Some(new) = converted {
                     played.conversions += 1;
+                    converted_cases.push(closedloop_store::conversion_case_id(t.id));
                     let admitted = at + Duration::minutes(100 + 20 * (new.id % 7));
                     for (to, when, facility) in [
                         (LoopState::TransferOrdered, at + Duration::minutes(20), None),
@@ -304,6 +307,7 @@ pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<P
         )
         .await
         .map_err(|e| fail(&e))?;
+    crate::contacts::trace_registered(store, config, &converted_cases, &actor).await?;
     Ok(played)
 }
 

@@ -200,3 +200,66 @@ fn the_demo_leaves_a_loop_to_report_on_and_an_audit_chain_that_shows_tampering()
         "{err}"
     );
 }
+
+/// A positive test of a contact in the loop registers the case (`Q-` and the
+/// test id) and traces it; the same positive again is refused with
+/// `record_closed`; an unknown `--classification` writes nothing.
+#[test]
+fn a_positive_contact_becomes_a_registered_case_that_is_traced() {
+    let d = Demo::new();
+    // A contact the demo lost (失联) is still in an open record.
+    let status: Value =
+        serde_json::from_str(&d.ok(&["loop", "status", "--now", NOW, "--format", "json"])).unwrap();
+    let managed = status["leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "lost" && l["category"] != "case")
+        .and_then(|l| l["managed_id"].as_i64())
+        .expect("an open contact record")
+        .to_string();
+    let bad = d.fails(&[
+        "loop",
+        "test",
+        "--managed",
+        &managed,
+        "--result",
+        "positive",
+        "--classification",
+        "severe",
+    ]);
+    assert!(bad.contains("--classification"), "{bad}");
+    let out = d.ok(&[
+        "loop",
+        "test",
+        "--managed",
+        &managed,
+        "--result",
+        "positive",
+        "--classification",
+        "确诊病例",
+        "--at",
+        "2022-03-31T09:00",
+        "--lang",
+        "en",
+    ]);
+    let case_id = out
+        .split_whitespace()
+        .find(|w| w.starts_with("Q-"))
+        .expect("the registered case")
+        .trim_end_matches(',')
+        .to_string();
+    let contacts = d.ok(&["contacts", "--case", &case_id, "--format", "json"]);
+    assert!(serde_json::from_str::<Value>(&contacts).unwrap().is_array());
+    let again = d.fails(&[
+        "loop",
+        "test",
+        "--managed",
+        &managed,
+        "--result",
+        "positive",
+        "--at",
+        "2022-03-31T10:00",
+    ]);
+    assert!(again.contains("record_closed"), "{again}");
+}

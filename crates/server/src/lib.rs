@@ -125,10 +125,11 @@ Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code.
         loop_api::loop_status,
         loop_api::loop_tasks,
         loop_api::post_transition,
+        loop_api::post_test_result,
         loop_api::accountability,
         loop_api::audit_verify,
     ),
-    components(schemas(ErrorBody, loop_api::TransitionBody)),
+    components(schemas(ErrorBody, loop_api::TransitionBody, loop_api::TestResultBody)),
     tags(
         (name = "health"),
         (name = "regions", description = "Administrative divisions"),
@@ -267,6 +268,7 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         .route("/api/loop/status", get(loop_api::loop_status))
         .route("/api/loop/tasks", get(loop_api::loop_tasks))
         .route("/api/loop/transitions", post(loop_api::post_transition))
+        .route("/api/loop/results", post(loop_api::post_test_result))
         .route("/api/accountability", get(loop_api::accountability))
         .route("/api/audit/verify", get(loop_api::audit_verify))
         .fallback(handlers::fallback)

@@ -9,11 +9,15 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use closedloop_domain::case::Classification;
 use closedloop_domain::lifecycle::LoopState;
 use closedloop_domain::region::parse_region_code;
 use closedloop_domain::time::{day_bounds, from_epoch, parse_date, parse_instant};
 use closedloop_domain::DomainError;
-use closedloop_store::{Actor, StoreRowError, TaskFilter, TransitionError, TransitionRequest};
+use closedloop_store::{
+    conversion_case_id, Actor, Conversion, StoreRowError, TaskFilter, TransitionError,
+    TransitionRequest,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -182,6 +186,92 @@ pub async fn post_transition(
         Err(TransitionError::Store(e)) => Err(e.into()),
         Err(e) => Err(ApiError::new(StatusCode::CONFLICT, &e)),
     }
+}
+
+/// The result of a scheduled test.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TestResultBody {
+    /// The scheduled test (id).
+    pub test_id: i64,
+    /// positive or negative.
+    pub result: String,
+    /// When the sample was taken (RFC 3339); default now.
+    pub at: Option<String>,
+    /// When the result was reported (RFC 3339): the case's report time; default the sample time.
+    pub reported_at: Option<String>,
+    /// A positive contact's case: asymptomatic (default) or confirmed (zh or en labels too).
+    pub classification: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/loop/results", tag = "loop",
+    params(LangParam),
+    request_body = TestResultBody,
+    responses(
+        (status = 200, description = "`converted`: false for a negative; for a positive, true with `case_id` (the case registered, `Q-` and the test id), `case_record` (its managed record) and `contacts` (found by tracing it at once)", content_type = "application/json"),
+        (status = 400, description = "A bad body (unknown result or classification, bad time)", body = ErrorBody),
+        (status = 404, description = "No such test", body = ErrorBody),
+        (status = 409, description = "Refused: the record is closed (record_closed, e.g. the positive was already recorded) or the state machine forbids the conversion", body = ErrorBody),
+    )
+)]
+pub async fn post_test_result(
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<TestResultBody>,
+) -> Result<Json<Value>, ApiError> {
+    let positive = match b.result.trim() {
+        "positive" => true,
+        "negative" => false,
+        other => {
+            return Err(DomainError::UnknownValue {
+                value: other.chars().take(40).collect(),
+                expected: "positive negative",
+            }
+            .into())
+        }
+    };
+    let classification = match given(&b.classification) {
+        None => Classification::Asymptomatic,
+        Some(v) => Classification::parse(v)?,
+    };
+    let at = instant(&s, &b.at)?;
+    let reported_at = match given(&b.reported_at) {
+        None => at,
+        Some(_) => instant(&s, &b.reported_at)?,
+    };
+    let actor = Actor("api".into());
+    let converted = match s
+        .store
+        .record_test_result_as(
+            &s.profile,
+            b.test_id,
+            at,
+            positive,
+            &Conversion {
+                classification,
+                reported_at,
+            },
+            &actor,
+        )
+        .await
+    {
+        Ok(c) => c,
+        Err(TransitionError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(ApiError::new(StatusCode::CONFLICT, &e)),
+    };
+    let Some(record) = converted else {
+        return Ok(Json(json!({"converted": false})));
+    };
+    let case_id = conversion_case_id(b.test_id);
+    if let Some(case) = s.store.case(&case_id).await? {
+        crate::trace_handlers::trace_new_case(&s, &case, &actor).await?;
+    }
+    let contacts = s.store.contacts_of_case(&case_id).await?;
+    Ok(Json(json!({
+        "converted": true,
+        "case_id": case_id,
+        "case_record": to_value(&record),
+        "contacts": to_value(&contacts),
+    })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -174,25 +174,7 @@ pub async fn register_case(
         .case(&draft.case_id)
         .await?
         .ok_or_else(|| ApiError::not_found(Entity::Case, draft.case_id.clone()))?;
-    // Traced at once on the warm index (loaded now if this is its first use).
-    s.index.refresh(&s.store).await?;
-    {
-        let mut guard = s.index.0.write().await;
-        if let Some(index) = guard.as_mut() {
-            index.add_case(&case);
-            let changes = s
-                .store
-                .trace_and_record(
-                    index,
-                    std::slice::from_ref(&case),
-                    &s.tracing,
-                    chrono::Utc::now().timestamp(),
-                    &actor,
-                )
-                .await?;
-            tracing::info!(case = %case.case.case_id, created = changes.created, "case registered and traced");
-        }
-    }
+    trace_new_case(&s, &case, &actor).await?;
     let contacts = s.store.contacts_of_case(&case.case.case_id).await?;
     let tree = s.store.region_tree().await?;
     let v = s.view(lang, &tree);
@@ -442,4 +424,31 @@ pub async fn get_chain(
     let tree = RegionTree::default();
     let v = s.view(lang, &tree);
     Ok(Json(ChainOut::new(&cluster, &v)).into_response())
+}
+
+/// Traces a newly registered case at once on the warm index (loaded now if
+/// this is its first use) and records its contacts: the server's one way
+/// into [`closedloop_store::Store::trace_and_record`].
+pub(crate) async fn trace_new_case(
+    s: &AppState,
+    case: &closedloop_store::CaseRecord,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    s.index.refresh(&s.store).await?;
+    let mut guard = s.index.0.write().await;
+    if let Some(index) = guard.as_mut() {
+        index.add_case(case);
+        let changes = s
+            .store
+            .trace_and_record(
+                index,
+                std::slice::from_ref(case),
+                &s.tracing,
+                chrono::Utc::now().timestamp(),
+                actor,
+            )
+            .await?;
+        tracing::info!(case = %case.case.case_id, created = changes.created, "case registered and traced");
+    }
+    Ok(())
 }

@@ -239,3 +239,151 @@ async fn the_loop_is_served_with_stable_error_codes() {
         db.cleanup().await;
     }
 }
+
+/// A positive posted to /api/loop/results registers the contact's case
+/// (`Q-` and the test id) and traces it at once; the same result again is
+/// refused with `record_closed`; an unknown classification with `unknown_value`.
+#[tokio::test]
+async fn a_positive_result_registers_and_traces_a_case() {
+    use closedloop_domain::contact::{ContactCategory, Explanation, ExposureKind};
+    use closedloop_store::ContactDraft;
+    for db in TestDatabase::each("loopresult").await {
+        let store = db.open().await;
+        let a = Actor::system();
+        let region = |code: &str, parent: Option<&str>, level| Region {
+            code: code.into(),
+            parent_code: parent.map(Into::into),
+            level,
+            name_zh: code.into(),
+            name_en: code.into(),
+            population: 1,
+        };
+        store
+            .import_regions(
+                &[
+                    (2, region("220000", None, RegionLevel::Province)),
+                    (3, region("220100", Some("220000"), RegionLevel::City)),
+                ],
+                ImportMode::default(),
+                "r.csv",
+                &a,
+            )
+            .await
+            .unwrap();
+        let person = |seq: u32| {
+            let first17 = format!("22010219800101{seq:03}");
+            let doc = Document::parse(
+                DocumentType::ResidentId,
+                &format!("{first17}{}", resident_id_check_digit(&first17).unwrap()),
+            )
+            .unwrap();
+            let mut p = PersonDraft::new(doc, format!("人{seq}"));
+            p.region_code = Some("220100".into());
+            p
+        };
+        let reported = DEFAULT_TIME_ZONE
+            .with_ymd_and_hms(2022, 3, 9, 8, 0, 0)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let case = CaseDraft {
+            case_id: "K1".into(),
+            person: person(1),
+            classification: Classification::Confirmed,
+            clinical_type: Some(ClinicalType::Mild),
+            origin: Origin::Local,
+            discovery_channel: DiscoveryChannel::Other,
+            onset_date: None,
+            sample_time: None,
+            report_time: reported,
+            reporting_region: "220100".into(),
+            residence_region: None,
+            reclassified_at: None,
+            outcome: None,
+            outcome_time: None,
+            isolated_at: None,
+        };
+        store
+            .import_cases(&[(2, case)], ImportMode::default(), "c.csv", &a)
+            .await
+            .unwrap();
+        store
+            .import_persons(&[(2, person(2))], ImportMode::default(), "p.csv", &a)
+            .await
+            .unwrap();
+        let k1 = store.case("K1").await.unwrap().unwrap();
+        let p2 = store
+            .person_by_document(&person(2).document)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        store
+            .record_contacts(
+                k1.id,
+                &[ContactDraft {
+                    person_id: p2,
+                    category: ContactCategory::CloseContact,
+                    degree: 1,
+                    first_exposure: reported.timestamp() - 3600,
+                    via_person: k1.person_id,
+                    explanations: vec![Explanation {
+                        kind: ExposureKind::Household,
+                        through: k1.person_id,
+                        place: "H".into(),
+                        source_stay: None,
+                        contact_stay: None,
+                        overlap_seconds: None,
+                        crowd: None,
+                        carriage: None,
+                        source_row: None,
+                        contact_row: None,
+                    }],
+                }],
+                "china-8th@1",
+                &a,
+            )
+            .await
+            .unwrap();
+        let profile = Profile::shipped("china-8th").unwrap();
+        store
+            .enrol_contacts(&profile, DEFAULT_TIME_ZONE, reported.timestamp(), &a)
+            .await
+            .unwrap();
+        let managed = store.managed_of_person(p2).await.unwrap()[0].id;
+        let test = store.loop_tests(managed).await.unwrap()[0].id;
+        let app = router(
+            store.clone(),
+            &ServerConfig {
+                profile,
+                ..ServerConfig::default()
+            },
+        );
+        let body = |classification: &str| {
+            Some(json!({
+                "test_id": test,
+                "result": "positive",
+                "at": "2022-03-10T09:00:00+08:00",
+                "classification": classification,
+            }))
+        };
+        let (st, v) = call(&app, Method::POST, "/api/loop/results", body("severe")).await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unknown_value"))
+        );
+        let (st, v) = call(&app, Method::POST, "/api/loop/results", body("confirmed")).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let case_id = format!("Q-{test}");
+        assert_eq!(v["case_id"], case_id.as_str());
+        let case = store.case(&case_id).await.unwrap().unwrap();
+        assert_eq!(
+            (case.person_id, case.case.classification),
+            (p2, Classification::Confirmed)
+        );
+        let (st, v) = call(&app, Method::POST, "/api/loop/results", body("confirmed")).await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (StatusCode::CONFLICT, Some("record_closed"))
+        );
+    }
+}

@@ -5,6 +5,7 @@
 
 use crate::{audit, get_i64, get_opt_i64, get_opt_str, get_str, Actor, Store, StoreError};
 use chrono::{NaiveDate, Utc};
+use closedloop_domain::case::{Classification, DiscoveryChannel, Origin};
 use closedloop_domain::lifecycle::{
     check_transition, FacilityKind, LoopError, LoopState, ManagedCategory, Stage, TestResult,
     TransitionContext,
@@ -189,6 +190,189 @@ fn test_from_row(r: &AnyRow) -> Result<LoopTest, StoreError> {
             Some(other) => return Err(corrupt(other)),
         },
     })
+}
+
+/// How a positive in quarantine is registered as a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conversion {
+    /// Asymptomatic unless the result says confirmed.
+    pub classification: Classification,
+    /// When the result was reported (the case's report time).
+    pub reported_at: i64,
+}
+
+/// The case id a positive scheduled test registers: `Q-` and the test's id,
+/// the same every time for the same test.
+pub fn conversion_case_id(test_id: i64) -> String {
+    format!("Q-{test_id}")
+}
+
+/// What [`convert`] reads of a managed record and its person.
+const CONVERT_COLUMNS: &str = "m.id AS managed_id, m.state, m.category, m.person_id, m.region_code, m.setting, m.facility_id, m.controlled_at, p.region_code AS home_region";
+
+/// A positive test that converts a contact.
+struct Positive<'a> {
+    test_id: i64,
+    sampled_at: i64,
+    conv: &'a Conversion,
+}
+
+/// Converts the contact of `row` (read with [`CONVERT_COLUMNS`]) into a case
+/// inside `tx`: registers the case in `cases` (audited), starts the case
+/// record pointing to it, ends the contact record as `converted_to_case`,
+/// cancels its open tasks and creates the admission task. Returns the case record.
+async fn convert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    profile: &Profile,
+    row: &AnyRow,
+    positive: Positive<'_>,
+    actor: &Actor,
+) -> Result<ManagedRecord, TransitionError> {
+    let Positive {
+        test_id,
+        sampled_at,
+        conv,
+    } = positive;
+    let managed_id = get_i64(row, "managed_id")?;
+    let state = crate::decode(&get_str(row, "state")?, LoopState::parse)?;
+    let category = crate::decode(&get_str(row, "category")?, ManagedCategory::parse)?;
+    if !closedloop_domain::lifecycle::is_edge(category, state, LoopState::ConvertedToCase) {
+        return Err(LoopError::InvalidTransition {
+            category,
+            from: state,
+            to: LoopState::ConvertedToCase,
+        }
+        .into());
+    }
+    let person_id = get_i64(row, "person_id")?;
+    let region = get_opt_str(row, "region_code")?.or(get_opt_str(row, "home_region")?);
+    let Some(region) = region else {
+        return Err(StoreError::Invalid(format!(
+            "managed record {managed_id}: no region to report the case in"
+        ))
+        .into());
+    };
+    let setting = get_opt_str(row, "setting")?
+        .map(|s| crate::decode(&s, Setting::parse))
+        .transpose()?;
+    let channel = match setting {
+        Some(Setting::Home) => DiscoveryChannel::HomeQuarantine,
+        Some(Setting::Centralized) => DiscoveryChannel::CentralizedQuarantine,
+        None if get_opt_str(row, "facility_id")?.is_some() => {
+            DiscoveryChannel::CentralizedQuarantine
+        }
+        None => DiscoveryChannel::HomeQuarantine,
+    };
+    let case_id = conversion_case_id(test_id);
+    let existing = sqlx::query("SELECT id FROM cases WHERE case_id = $1")
+        .bind(&case_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let case_pk = match existing {
+        Some(r) => get_i64(&r, "id")?,
+        None => {
+            let case_row = sqlx::query(
+                    "INSERT INTO cases (case_id, person_id, classification, origin, discovery_channel, sample_time, report_time, reporting_region, isolated_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                )
+                .bind(&case_id)
+                .bind(person_id)
+                .bind(conv.classification.as_str())
+                .bind(Origin::Local.as_str())
+                .bind(channel.as_str())
+                .bind(sampled_at)
+                .bind(conv.reported_at)
+                .bind(&region)
+                .bind(get_opt_i64(row, "controlled_at")?)
+                .bind(crate::now())
+                .fetch_one(&mut **tx)
+                .await?;
+            let pk = get_i64(&case_row, "id")?;
+            sqlx::query("INSERT INTO case_classifications (case_pk, at, classification, clinical_type) VALUES ($1, $2, $3, NULL)")
+                    .bind(pk)
+                    .bind(conv.reported_at)
+                    .bind(conv.classification.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+            audit::record(
+                tx,
+                actor,
+                "register",
+                "case",
+                &case_id,
+                serde_json::json!({
+                    "after": {
+                        "person_id": person_id,
+                        "classification": conv.classification,
+                        "discovery_channel": channel,
+                        "sample_time": sampled_at,
+                        "report_time": conv.reported_at,
+                        "reporting_region": region,
+                    },
+                    "from": {"managed": managed_id, "test": test_id},
+                }),
+            )
+            .await?;
+            pk
+        }
+    };
+    let due = sampled_at + 60 * i64::from(profile.deadlines.case_admission);
+    let new = sqlx::query(
+            "INSERT INTO managed (person_id, category, state, region_code, profile, case_pk, identified_at, control_due, state_since, created_at, updated_at)
+             VALUES ($1, 'case', 'reported', $2, $3, $6, $4, $5, $4, $4, $4) RETURNING id",
+        )
+        .bind(person_id)
+        .bind(get_opt_str(row, "region_code")?)
+        .bind(profile_tag(profile))
+        .bind(sampled_at)
+        .bind(due)
+        .bind(case_pk)
+        .fetch_one(&mut **tx)
+        .await?;
+    let case_record = get_i64(&new, "id")?;
+    sqlx::query("UPDATE managed SET state = 'converted_to_case', converted_to = $1, state_since = $2, updated_at = $2 WHERE id = $3")
+            .bind(case_record)
+            .bind(sampled_at)
+            .bind(managed_id)
+            .execute(&mut **tx)
+            .await?;
+    sqlx::query("INSERT INTO transitions (managed_id, from_state, to_state, at, actor, reason) VALUES ($1, $2, 'converted_to_case', $3, $4, $5)")
+            .bind(managed_id)
+            .bind(state.as_str())
+            .bind(sampled_at)
+            .bind(&actor.0)
+            .bind(format!("positive test {test_id}"))
+            .execute(&mut **tx)
+            .await?;
+    sqlx::query("UPDATE tasks SET status = 'cancelled', done_at = $1, reply = 'converted_to_case' WHERE managed_id = $2 AND status = 'open'")
+            .bind(sampled_at)
+            .bind(managed_id)
+            .execute(&mut **tx)
+            .await?;
+    sqlx::query("INSERT INTO tasks (kind, managed_id, subject, region_code, priority, created_at, due_at, status) VALUES ('admit', $1, $5, $2, 1, $3, $4, 'open')")
+            .bind(case_record)
+            .bind(get_opt_str(row, "region_code")?)
+            .bind(sampled_at)
+            .bind(due)
+            .bind(&case_id)
+            .execute(&mut **tx)
+            .await?;
+    audit::record(
+            tx,
+            actor,
+            "transition",
+            "managed",
+            &managed_id.to_string(),
+            serde_json::json!({"before": {"state": state}, "after": {"state": "converted_to_case", "case_record": case_record, "case_id": case_id}, "at": sampled_at}),
+        )
+        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {MANAGED_COLUMNS} FROM managed WHERE id = $1"
+    ))
+    .bind(case_record)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(managed_from_row(&row)?)
 }
 
 /// Terminal states, as an SQL list.
@@ -745,14 +929,9 @@ impl Store {
         Ok(updated)
     }
 
-    /// Records the result of a scheduled test (audited). A positive converts the
-    /// contact: the contact record ends as `converted_to_case` and a case record
-    /// starts (`reported`, admission due from the result), linked by
-    /// `converted_to`. Returns the new case record, if any.
-    ///
-    /// TODO(trace): the new case should start tracing; the tracing entry point
-    /// (`closedloop contacts --case`) needs a registered case (cases table), so
-    /// the conversion is recorded here and tracing runs once the case is registered.
+    /// Records the result of a scheduled test (audited), sampled and reported
+    /// at `sampled_at`, a positive registered as asymptomatic: see
+    /// [`Store::record_test_result_as`].
     pub async fn record_test_result(
         &self,
         profile: &Profile,
@@ -761,8 +940,43 @@ impl Store {
         positive: bool,
         actor: &Actor,
     ) -> Result<Option<ManagedRecord>, TransitionError> {
+        self.record_test_result_as(
+            profile,
+            test_id,
+            sampled_at,
+            positive,
+            &Conversion {
+                classification: Classification::Asymptomatic,
+                reported_at: sampled_at,
+            },
+            actor,
+        )
+        .await
+    }
+
+    /// Records the result of a scheduled test (audited). A positive converts the
+    /// contact, in one transaction: the contact record ends as
+    /// `converted_to_case`, the case is registered in `cases` (case id
+    /// [`conversion_case_id`], classification from `conv`, discovered in
+    /// centralized or home quarantine per the record's setting, reported at
+    /// `conv.reported_at` in the record's region, sampled at `sampled_at`,
+    /// isolated since the record came under control) and a case record starts
+    /// (`reported`, admission due from the result) pointing to it, linked by
+    /// `converted_to`. Returns the new case record, if any; the caller then
+    /// traces the registered case through [`Store::trace_and_record`].
+    /// A result for a closed record (a positive already recorded) is refused
+    /// (`record_closed`).
+    pub async fn record_test_result_as(
+        &self,
+        profile: &Profile,
+        test_id: i64,
+        sampled_at: i64,
+        positive: bool,
+        conv: &Conversion,
+        actor: &Actor,
+    ) -> Result<Option<ManagedRecord>, TransitionError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT t.managed_id, m.state, m.category, m.person_id, m.region_code FROM loop_tests t JOIN managed m ON m.id = t.managed_id WHERE t.id = $1")
+        let row = sqlx::query(&format!("SELECT {CONVERT_COLUMNS} FROM loop_tests t JOIN managed m ON m.id = t.managed_id JOIN persons p ON p.id = m.person_id WHERE t.id = $1"))
             .bind(test_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -775,7 +989,6 @@ impl Store {
         };
         let managed_id = get_i64(&row, "managed_id")?;
         let state = crate::decode(&get_str(&row, "state")?, LoopState::parse)?;
-        let category = crate::decode(&get_str(&row, "category")?, ManagedCategory::parse)?;
         if state.is_terminal() {
             return Err(LoopError::Closed(state).into());
         }
@@ -799,69 +1012,18 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         }
-        if !closedloop_domain::lifecycle::is_edge(category, state, LoopState::ConvertedToCase) {
-            return Err(LoopError::InvalidTransition {
-                category,
-                from: state,
-                to: LoopState::ConvertedToCase,
-            }
-            .into());
-        }
-        let due = sampled_at + 60 * i64::from(profile.deadlines.case_admission);
-        let new = sqlx::query(
-            "INSERT INTO managed (person_id, category, state, region_code, profile, identified_at, control_due, state_since, created_at, updated_at)
-             VALUES ($1, 'case', 'reported', $2, $3, $4, $5, $4, $4, $4) RETURNING id",
-        )
-        .bind(get_i64(&row, "person_id")?)
-        .bind(get_opt_str(&row, "region_code")?)
-        .bind(profile_tag(profile))
-        .bind(sampled_at)
-        .bind(due)
-        .fetch_one(&mut *tx)
-        .await?;
-        let case_id = get_i64(&new, "id")?;
-        sqlx::query("UPDATE managed SET state = 'converted_to_case', converted_to = $1, state_since = $2, updated_at = $2 WHERE id = $3")
-            .bind(case_id)
-            .bind(sampled_at)
-            .bind(managed_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO transitions (managed_id, from_state, to_state, at, actor, reason) VALUES ($1, $2, 'converted_to_case', $3, $4, $5)")
-            .bind(managed_id)
-            .bind(state.as_str())
-            .bind(sampled_at)
-            .bind(&actor.0)
-            .bind(format!("positive test {test_id}"))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE tasks SET status = 'cancelled', done_at = $1, reply = 'converted_to_case' WHERE managed_id = $2 AND status = 'open'")
-            .bind(sampled_at)
-            .bind(managed_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO tasks (kind, managed_id, subject, region_code, priority, created_at, due_at, status) VALUES ('admit', $1, '', $2, 1, $3, $4, 'open')")
-            .bind(case_id)
-            .bind(get_opt_str(&row, "region_code")?)
-            .bind(sampled_at)
-            .bind(due)
-            .execute(&mut *tx)
-            .await?;
-        audit::record(
+        let record = convert(
             &mut tx,
+            profile,
+            &row,
+            Positive {
+                test_id,
+                sampled_at,
+                conv,
+            },
             actor,
-            "transition",
-            "managed",
-            &managed_id.to_string(),
-            serde_json::json!({"before": {"state": state}, "after": {"state": "converted_to_case", "case_record": case_id}, "at": sampled_at}),
         )
         .await?;
-        let row = sqlx::query(&format!(
-            "SELECT {MANAGED_COLUMNS} FROM managed WHERE id = $1"
-        ))
-        .bind(case_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let record = managed_from_row(&row)?;
         tx.commit().await?;
         self.assign_task_units().await?;
         Ok(Some(record))
@@ -1082,7 +1244,9 @@ impl Store {
     /// Records a test that no schedule asked for, such as the tests of a case
     /// in hospital before discharge (stage `treatment`), or an extra test of a
     /// contact. It then counts for the release criteria like any other
-    /// (audited). A positive test of a case changes nothing else.
+    /// (audited). A positive test of a case changes nothing else; a positive
+    /// of a contact is recorded but converts nothing here (see
+    /// [`Store::record_unscheduled_test_as`]).
     pub async fn record_unscheduled_test(
         &self,
         managed_id: i64,
@@ -1097,39 +1261,108 @@ impl Store {
                 id: managed_id.to_string(),
             });
         };
-        let stage = if m.category.is_case() {
-            Stage::Treatment
-        } else if m.state == LoopState::HomeHealthMonitoring {
-            Stage::Monitoring
-        } else {
-            Stage::Quarantine
-        };
-        let date = from_epoch(sampled_at).with_timezone(&tz).date_naive();
         let mut tx = self.pool.begin().await?;
-        // Unscheduled tests are numbered from 1000 in their stage, after any scheduled day.
-        let row = sqlx::query(
-            "INSERT INTO loop_tests (managed_id, stage, day, due_date, sampled_at, result)
-             SELECT $1, $2, COALESCE(MAX(CASE WHEN day >= 1000 THEN day END), 999) + 1, $3, $4, $5 FROM loop_tests WHERE managed_id = $1 AND stage = $2
-             RETURNING id, managed_id, stage, day, due_date, sampled_at, result",
-        )
-        .bind(managed_id)
-        .bind(stage.as_str())
-        .bind(date.to_string())
-        .bind(sampled_at)
-        .bind(if positive { "positive" } else { "negative" })
-        .fetch_one(&mut *tx)
-        .await?;
-        let test = test_from_row(&row)?;
-        audit::record(
-            &mut tx,
-            actor,
-            "test_result",
-            "managed",
-            &managed_id.to_string(),
-            serde_json::json!({"test": test.id, "stage": stage, "sampled_at": sampled_at, "result": if positive { "positive" } else { "negative" }}),
-        )
-        .await?;
+        let test = insert_unscheduled(&mut tx, &m, sampled_at, positive, tz, actor).await?;
         tx.commit().await?;
         Ok(test)
     }
+
+    /// Like [`Store::record_unscheduled_test`] (`positive`: how a positive is
+    /// registered, `None` for a negative), but a positive test of a
+    /// contact in an open record converts it into a case exactly as a
+    /// scheduled positive does ([`Store::record_test_result_as`]), case id
+    /// [`conversion_case_id`] of the new test, in the same transaction.
+    /// Returns the test and the new case record, if any.
+    pub async fn record_unscheduled_test_as(
+        &self,
+        profile: &Profile,
+        managed_id: i64,
+        sampled_at: i64,
+        positive: Option<&Conversion>,
+        tz: chrono_tz::Tz,
+        actor: &Actor,
+    ) -> Result<(LoopTest, Option<ManagedRecord>), TransitionError> {
+        let Some(m) = self.managed(managed_id).await? else {
+            return Err(StoreError::NotFound {
+                entity: "managed",
+                id: managed_id.to_string(),
+            }
+            .into());
+        };
+        let conv = positive.filter(|_| !m.category.is_case());
+        let converts = conv.is_some();
+        if converts && m.state.is_terminal() {
+            return Err(LoopError::Closed(m.state).into());
+        }
+        let mut tx = self.pool.begin().await?;
+        let test =
+            insert_unscheduled(&mut tx, &m, sampled_at, positive.is_some(), tz, actor).await?;
+        let Some(conv) = conv else {
+            tx.commit().await?;
+            return Ok((test, None));
+        };
+        let row = sqlx::query(&format!("SELECT {CONVERT_COLUMNS} FROM managed m JOIN persons p ON p.id = m.person_id WHERE m.id = $1"))
+            .bind(managed_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let record = convert(
+            &mut tx,
+            profile,
+            &row,
+            Positive {
+                test_id: test.id,
+                sampled_at,
+                conv,
+            },
+            actor,
+        )
+        .await?;
+        tx.commit().await?;
+        self.assign_task_units().await?;
+        Ok((test, Some(record)))
+    }
+}
+
+/// Inserts an unscheduled test of `m` and its audit record.
+async fn insert_unscheduled(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    m: &ManagedRecord,
+    sampled_at: i64,
+    positive: bool,
+    tz: chrono_tz::Tz,
+    actor: &Actor,
+) -> Result<LoopTest, StoreError> {
+    let managed_id = m.id;
+    let stage = if m.category.is_case() {
+        Stage::Treatment
+    } else if m.state == LoopState::HomeHealthMonitoring {
+        Stage::Monitoring
+    } else {
+        Stage::Quarantine
+    };
+    let date = from_epoch(sampled_at).with_timezone(&tz).date_naive();
+    // Unscheduled tests are numbered from 1000 in their stage, after any scheduled day.
+    let row = sqlx::query(
+        "INSERT INTO loop_tests (managed_id, stage, day, due_date, sampled_at, result)
+         SELECT $1, $2, COALESCE(MAX(CASE WHEN day >= 1000 THEN day END), 999) + 1, $3, $4, $5 FROM loop_tests WHERE managed_id = $1 AND stage = $2
+         RETURNING id, managed_id, stage, day, due_date, sampled_at, result",
+    )
+    .bind(managed_id)
+    .bind(stage.as_str())
+    .bind(date.to_string())
+    .bind(sampled_at)
+    .bind(if positive { "positive" } else { "negative" })
+    .fetch_one(&mut **tx)
+    .await?;
+    let test = test_from_row(&row)?;
+    audit::record(
+        tx,
+        actor,
+        "test_result",
+        "managed",
+        &managed_id.to_string(),
+        serde_json::json!({"test": test.id, "stage": stage, "sampled_at": sampled_at, "result": if positive { "positive" } else { "negative" }}),
+    )
+    .await?;
+    Ok(test)
 }

@@ -734,3 +734,178 @@ async fn the_audit_chain_finds_an_edited_a_removed_and_an_inserted_record() {
         db.cleanup().await;
     }
 }
+
+/// A positive in quarantine registers its case (`Q-` and the test id) in the
+/// same transaction as the conversion, and the one tracing path then records
+/// the contacts the movement data gives it; a negative registers nothing; a
+/// second result for the converted record is refused with `record_closed`.
+#[tokio::test]
+async fn a_positive_in_quarantine_registers_a_case_that_is_traced() {
+    use closedloop_domain::movement::{CheckinDraft, Venue, VenueType};
+    use closedloop_store::contact_tracing::{TraceSettings, WarmIndex};
+    use closedloop_store::{conversion_case_id, Conversion};
+    for db in TestDatabase::each("loop_positive").await {
+        let w = world(&db).await;
+        let a = Actor::system();
+        w.store.enrol_cases(&w.profile, None, &a).await.unwrap();
+        w.store
+            .enrol_contacts(&w.profile, TZ, ts(9, 12), &a)
+            .await
+            .unwrap();
+        // 44 and 46 shared a restaurant on 9 March before 44 came under control.
+        w.store
+            .import_persons(&[(2, person(46))], STRICT, "p46.csv", &a)
+            .await
+            .unwrap();
+        w.store
+            .import_venues(
+                &[(
+                    2,
+                    Venue {
+                        venue_id: "V1".into(),
+                        name: "餐馆".into(),
+                        venue_type: VenueType::Restaurant,
+                        region_code: Some("220102".into()),
+                        lat: None,
+                        lon: None,
+                    },
+                )],
+                STRICT,
+                "v.csv",
+                &a,
+            )
+            .await
+            .unwrap();
+        let stay = |seq: u32| CheckinDraft {
+            person_id: person(seq).document.number,
+            venue_id: "V1".into(),
+            check_in: at(9, 10),
+            check_out: Some(at(9, 12)),
+        };
+        w.store
+            .import_checkins_with_progress(
+                &[(2, stay(44)), (3, stay(46))],
+                STRICT,
+                "k.csv",
+                &a,
+                &|_| {},
+            )
+            .await
+            .unwrap();
+        let p46 = w
+            .store
+            .person_by_document(&person(46).document)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+
+        let c44 = managed_of(&w, 44, ManagedCategory::CloseContact).await;
+        for to in [
+            LoopState::Notified,
+            LoopState::PlacementOrdered,
+            LoopState::InTransfer,
+        ] {
+            go(&w, c44, to, ts(9, 15), None).await.unwrap();
+        }
+        go(&w, c44, LoopState::UnderQuarantine, ts(9, 18), Some("H1"))
+            .await
+            .unwrap();
+
+        // A negative (42's first test) registers nothing.
+        let (_, total) = w.store.cases(&Default::default()).await.unwrap();
+        let c42 = managed_of(&w, 42, ManagedCategory::CloseContact).await;
+        let day1 = w.store.loop_tests(c42).await.unwrap()[0].id;
+        assert!(w
+            .store
+            .record_test_result(&w.profile, day1, ts(10, 8), false, &a)
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(w.store.cases(&Default::default()).await.unwrap().1, total);
+        assert!(w
+            .store
+            .case(&conversion_case_id(day1))
+            .await
+            .unwrap()
+            .is_none());
+
+        // 44's first test positive, reported two hours after sampling, said
+        // to be confirmed: its window (the profile's look-back before the
+        // sample, to its control on 9 March 15:00) holds the restaurant.
+        let first = w.store.loop_tests(c44).await.unwrap()[0].id;
+        let conv = Conversion {
+            classification: Classification::Confirmed,
+            reported_at: ts(10, 10),
+        };
+        let new = w
+            .store
+            .record_test_result_as(&w.profile, first, ts(10, 8), true, &conv, &a)
+            .await
+            .unwrap()
+            .unwrap();
+        let case_id = conversion_case_id(first);
+        let case = w.store.case(&case_id).await.unwrap().unwrap();
+        assert_eq!(new.case_pk, Some(case.id));
+        assert_eq!(case.person_id, w.ids[&44]);
+        assert_eq!(
+            (
+                case.case.classification,
+                case.case.discovery_channel,
+                case.case.report_time.timestamp(),
+                case.case.sample_time.map(|t| t.timestamp()),
+                case.case.reporting_region.as_str(),
+                case.case.isolated_at.map(|t| t.timestamp()),
+            ),
+            (
+                Classification::Confirmed,
+                DiscoveryChannel::CentralizedQuarantine,
+                ts(10, 10),
+                Some(ts(10, 8)),
+                "220102",
+                Some(ts(9, 15)),
+            )
+        );
+        assert_eq!(
+            w.store.cases(&Default::default()).await.unwrap().1,
+            total + 1
+        );
+        // The case record is not enrolled a second time.
+        let again = w.store.enrol_cases(&w.profile, None, &a).await.unwrap();
+        assert_eq!(again.enrolled, 0);
+
+        // Tracing through the one path finds 46.
+        let index = WarmIndex::load(&w.store).await.unwrap();
+        let settings = TraceSettings::from_profile(&w.profile, TZ);
+        let cases = w
+            .store
+            .cases_by_id(std::slice::from_ref(&case_id))
+            .await
+            .unwrap();
+        let changes = w
+            .store
+            .trace_and_record(&index, &cases, &settings, ts(10, 11), &a)
+            .await
+            .unwrap();
+        assert!(changes.created >= 1);
+        let contacts = w.store.contacts_of_case(&case_id).await.unwrap();
+        let c46 = contacts.iter().find(|c| c.person_id == p46).unwrap();
+        assert_eq!(c46.contact.category, ContactCategory::CloseContact);
+
+        // The same result again is refused with a stable code and writes nothing.
+        let err = w
+            .store
+            .record_test_result_as(&w.profile, first, ts(10, 8), true, &conv, &a)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "record_closed");
+        assert_eq!(
+            w.store.cases(&Default::default()).await.unwrap().1,
+            total + 1
+        );
+        assert_eq!(
+            w.store.managed_of_person(w.ids[&44]).await.unwrap().len(),
+            2
+        );
+    }
+}
