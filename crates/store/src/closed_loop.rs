@@ -625,8 +625,8 @@ impl Store {
             )
             .await?;
         }
+        self.assign_task_units_in(&mut tx).await?;
         tx.commit().await?;
-        self.assign_task_units().await?;
         Ok(summary)
     }
 
@@ -748,8 +748,8 @@ impl Store {
             )
             .await?;
         }
+        self.assign_task_units_in(&mut tx).await?;
         tx.commit().await?;
-        self.assign_task_units().await?;
         Ok(summary)
     }
 
@@ -1024,8 +1024,8 @@ impl Store {
             actor,
         )
         .await?;
+        self.assign_task_units_in(&mut tx).await?;
         tx.commit().await?;
-        self.assign_task_units().await?;
         Ok(Some(record))
     }
 
@@ -1317,8 +1317,8 @@ impl Store {
             actor,
         )
         .await?;
+        self.assign_task_units_in(&mut tx).await?;
         tx.commit().await?;
-        self.assign_task_units().await?;
         Ok((test, Some(record)))
     }
 }

@@ -446,15 +446,26 @@ impl Store {
     /// Gives every task without a unit the unit of its function in the command
     /// nearest above its region: one UPDATE per (region, kind).
     pub async fn assign_task_units(&self) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = self.assign_task_units_in(&mut tx).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// [`Store::assign_task_units`] inside the transaction that created the
+    /// tasks, so that no task is ever stored without its responsible unit.
+    pub(crate) async fn assign_task_units_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<u64, StoreError> {
         let structure = self.structure().await?;
         if structure.units.is_empty() {
             return Ok(0);
         }
         let tree = self.region_tree().await?;
         let pending = sqlx::query("SELECT DISTINCT region_code, kind FROM tasks WHERE unit_id IS NULL AND region_code IS NOT NULL")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut **tx)
             .await?;
-        let mut tx = self.pool.begin().await?;
         let mut n = 0;
         for r in &pending {
             let region = get_str(r, "region_code")?;
@@ -464,12 +475,11 @@ impl Store {
                     .bind(unit)
                     .bind(&region)
                     .bind(kind.as_str())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?
                     .rows_affected();
             }
         }
-        tx.commit().await?;
         Ok(n)
     }
 
