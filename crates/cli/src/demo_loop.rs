@@ -100,22 +100,15 @@ pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<P
                 degree: k.degree,
                 first_exposure: k.first_exposure.timestamp(),
                 via_person: via,
-                explanations: vec![Explanation {
-                    kind: if k.category == ContactCategory::CloseContact {
+                explanations: vec![Explanation::at(
+                    if k.category == ContactCategory::CloseContact {
                         ExposureKind::Household
                     } else {
                         ExposureKind::Venue
                     },
-                    through: via,
-                    place: String::new(),
-                    source_stay: None,
-                    contact_stay: None,
-                    overlap_seconds: None,
-                    crowd: None,
-                    carriage: None,
-                    source_row: None,
-                    contact_row: None,
-                }],
+                    via,
+                    "",
+                )],
             });
         }
         store

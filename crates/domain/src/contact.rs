@@ -45,6 +45,24 @@ pub struct Explanation {
 }
 
 impl Explanation {
+    /// An exposure through `through` at `place` with no stay, overlap or seat
+    /// details yet: a household, or a record entered by hand. Routes that know
+    /// more fill the rest in.
+    pub fn at(kind: ExposureKind, through: i64, place: impl Into<String>) -> Explanation {
+        Explanation {
+            kind,
+            through,
+            place: place.into(),
+            source_stay: None,
+            contact_stay: None,
+            overlap_seconds: None,
+            crowd: None,
+            carriage: None,
+            source_row: None,
+            contact_row: None,
+        }
+    }
+
     /// One line for people: where, when and how long, in `lang`, times in `tz`.
     pub fn describe(&self, lang: crate::Lang, tz: chrono_tz::Tz) -> String {
         let at = |s: i64| crate::time::format_instant(crate::time::from_epoch(s), tz);

@@ -304,18 +304,7 @@ impl WarmIndex {
     fn explain(&self, through: u32, route: &Route) -> Explanation {
         let strip =
             |name: &str, prefix: &str| name.strip_prefix(prefix).unwrap_or(name).to_string();
-        let mut x = Explanation {
-            kind: ExposureKind::Venue,
-            through: self.db_id(through),
-            place: String::new(),
-            source_stay: None,
-            contact_stay: None,
-            overlap_seconds: None,
-            crowd: None,
-            carriage: None,
-            source_row: None,
-            contact_row: None,
-        };
+        let mut x = Explanation::at(ExposureKind::Venue, self.db_id(through), "");
         match route {
             Route::Venue {
                 venue,

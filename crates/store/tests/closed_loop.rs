@@ -144,18 +144,7 @@ async fn world(db: &TestDatabase) -> World {
             .id;
         ids.insert(seq, id);
     }
-    let why = |through| Explanation {
-        kind: ExposureKind::Household,
-        through,
-        place: "H".into(),
-        source_stay: None,
-        contact_stay: None,
-        overlap_seconds: None,
-        crowd: None,
-        carriage: None,
-        source_row: None,
-        contact_row: None,
-    };
+    let why = |through| Explanation::at(ExposureKind::Household, through, "H");
     let contact = |seq: u32, category, degree, via: u32, exposed: i64| ContactDraft {
         person_id: ids[&seq],
         category,
