@@ -77,6 +77,10 @@ pub enum HttpError {
     },
     /// Any other status a layer below produced without a body of ours.
     Status(StatusCode),
+    /// No session or API token (401).
+    SignInRequired,
+    /// The role may not do this (403).
+    Forbidden(closedloop_domain::access::Capability),
 }
 
 impl ErrorCode for HttpError {
@@ -90,6 +94,8 @@ impl ErrorCode for HttpError {
             HttpError::PayloadTooLarge => "payload_too_large",
             HttpError::RegionRequired => "region_required",
             HttpError::Internal { code } => code,
+            HttpError::SignInRequired => "sign_in_required",
+            HttpError::Forbidden(_) => "forbidden",
             HttpError::Status(s) if s.is_server_error() => "internal_error",
             HttpError::Status(_) => "bad_request",
         }
@@ -134,6 +140,16 @@ impl ErrorCode for HttpError {
             }
             (Lang::En, HttpError::Internal { .. }) => {
                 "internal error (database); the details are in the server log".into()
+            }
+            (Lang::Zh, HttpError::SignInRequired) => {
+                "请先登录（或在 Authorization 头中提供 API 令牌）".into()
+            }
+            (Lang::En, HttpError::SignInRequired) => {
+                "sign in first (or send an API token in the Authorization header)".into()
+            }
+            (Lang::Zh, HttpError::Forbidden(c)) => format!("您的角色无权{}", c.label(lang)),
+            (Lang::En, HttpError::Forbidden(c)) => {
+                format!("your role may not: {}", c.label(lang))
             }
             (Lang::Zh, HttpError::Status(s)) => format!("请求失败（HTTP {}）", s.as_u16()),
             (Lang::En, HttpError::Status(s)) => format!(

@@ -2,6 +2,7 @@
 //! OpenAPI document. This is the only crate that knows HTTP and the JSON wire
 //! shapes; everything crosses the boundary through [`wire`].
 
+pub mod auth;
 mod error;
 mod extract;
 mod handlers;
