@@ -3,6 +3,7 @@
 //! shapes; everything crosses the boundary through [`wire`].
 
 pub mod auth;
+mod console;
 mod error;
 mod extract;
 mod handlers;
@@ -272,6 +273,7 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         .route("/api/loop/results", post(loop_api::post_test_result))
         .route("/api/accountability", get(loop_api::accountability))
         .route("/api/audit/verify", get(loop_api::audit_verify))
+        .merge(console::routes())
         .fallback(handlers::fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
