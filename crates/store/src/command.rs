@@ -249,7 +249,7 @@ impl Structure {
     }
 }
 
-fn task_from_row(r: &sqlx::any::AnyRow) -> Result<TaskRecord, StoreError> {
+pub(crate) fn task_from_row(r: &sqlx::any::AnyRow) -> Result<TaskRecord, StoreError> {
     Ok(TaskRecord {
         id: get_i64(r, "id")?,
         kind: crate::decode(&get_str(r, "kind")?, TaskKind::parse)?,
@@ -267,7 +267,7 @@ fn task_from_row(r: &sqlx::any::AnyRow) -> Result<TaskRecord, StoreError> {
     })
 }
 
-const TASK_COLUMNS: &str = "t.id, t.kind, t.managed_id, m.person_id, t.subject, t.region_code, t.unit_id, t.priority, t.created_at, t.due_at, t.status, t.done_at, t.reply";
+pub(crate) const TASK_COLUMNS: &str = "t.id, t.kind, t.managed_id, m.person_id, t.subject, t.region_code, t.unit_id, t.priority, t.created_at, t.due_at, t.status, t.done_at, t.reply";
 
 fn within(tree: &RegionTree, code: Option<&str>, scope: Option<&str>) -> bool {
     match (scope, code) {
