@@ -23,7 +23,7 @@ pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
 pub use audit_chain::{link_hash, BreakKind, ChainBreak, ChainReport, Link};
-pub use cases::{CaseFilter, CaseRecord};
+pub use cases::{CaseFilter, CaseListOptions, CaseRecord, CaseSort};
 pub use closed_loop::*;
 pub use clusters::{ChainLink, ClusterMember, ClusterPlace, ClusterReport};
 pub use command::*;
@@ -31,7 +31,9 @@ pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use dashboard::{CapacityRow, EpiDay, ManagedInRegion};
 pub use error::{RowRejection, StoreError, StoreRowError};
 pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
-pub use persons::{DuplicateGroup, MergeOutcome, PersonFilter, PersonRecord};
+pub use persons::{
+    DuplicateGroup, MergeOutcome, PersonFilter, PersonRecord, TransitionRecord, HOUSEHOLD_LIMIT,
+};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
