@@ -6,6 +6,8 @@
 //! enums as their wire names, integers as BIGINT. Only the DDL differs per
 //! backend (`migrations/sqlite`, `migrations/postgres`); no query does.
 
+pub mod access;
+pub mod accounts;
 mod audit;
 mod audit_chain;
 mod cases;

@@ -1,0 +1,1 @@
+//! Jurisdiction in the data layer (filled in below).
