@@ -2,6 +2,7 @@
 //! OpenAPI document. This is the only crate that knows HTTP and the JSON wire
 //! shapes; everything crosses the boundary through [`wire`].
 
+mod accounts;
 pub mod auth;
 mod console;
 mod error;
@@ -49,6 +50,9 @@ pub struct ServerConfig {
     /// How often expired movement data is purged (the first purge is at start);
     /// `None` never (the demo: its data is from March 2022, long expired by the clock).
     pub purge_every: Option<Duration>,
+    /// Mark cookies `Secure`: the console is served over TLS (directly or
+    /// behind a proxy). Off by default (plain HTTP on localhost).
+    pub secure_cookies: bool,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +65,7 @@ impl Default for ServerConfig {
             profile: Profile::shipped(DEFAULT_PROFILE).expect("the default profile is valid"),
             poll_every: Duration::from_secs(60),
             purge_every: Some(Duration::from_secs(86_400)),
+            secure_cookies: false,
         }
     }
 }
@@ -198,6 +203,10 @@ pub(crate) struct AppState {
     tracing: Arc<TraceSettings>,
     /// The profile in force, for the closed loop.
     profile: Arc<Profile>,
+    /// Whether cookies are marked `Secure`.
+    secure_cookies: bool,
+    /// Jurisdiction subtrees, computed once per region.
+    subtrees: accounts::SubtreeCache,
 }
 
 impl AppState {
@@ -226,6 +235,8 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         index,
         tracing: Arc::new(TraceSettings::from_profile(&cfg.profile, cfg.time_zone)),
         profile: Arc::new(cfg.profile.clone()),
+        secure_cookies: cfg.secure_cookies,
+        subtrees: accounts::SubtreeCache::default(),
     };
     // Spans name the path only: query strings carry names and document numbers.
     let trace = TraceLayer::new_for_http()
@@ -274,7 +285,14 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         .route("/api/accountability", get(loop_api::accountability))
         .route("/api/audit/verify", get(loop_api::audit_verify))
         .merge(console::routes())
+        .merge(accounts::routes())
         .fallback(handlers::fallback)
+        // Who is asking (session cookie or API token, CSRF), inside the
+        // language layer so errors leave in the user's language.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            accounts::authenticate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             lang::localize,
@@ -312,10 +330,14 @@ pub async fn serve_on(
     let index = SharedIndex::default();
     let tasks = background(store.clone(), cfg, index.clone());
     tracing::info!(%addr, time_zone = %cfg.time_zone, lang = %cfg.lang, "listening on http://{addr}");
-    let served = axum::serve(listener, router_with_index(store, cfg, index))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve);
+    // The peer's address reaches the sign-in throttle through ConnectInfo.
+    let served = axum::serve(
+        listener,
+        router_with_index(store, cfg, index).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(ServerError::Serve);
     tasks.abort();
     served?;
     tracing::info!("server stopped");
