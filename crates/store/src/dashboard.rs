@@ -235,4 +235,14 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The names of the command's units (working groups) by id.
+    pub async fn unit_names(&self) -> Result<std::collections::BTreeMap<i64, String>, StoreError> {
+        sqlx::query("SELECT id, name FROM units")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((get_i64(r, "id")?, get_str(r, "name")?)))
+            .collect()
+    }
 }

@@ -176,7 +176,9 @@ impl Page {
         path: &str,
         title: T,
     ) -> Page {
-        let lang = page_lang(headers, path, None).unwrap_or(viewer.lang);
+        // The address's `?lang=`, else the user's own setting (the switch saves it).
+        let lang = query_lang(path).unwrap_or(viewer.lang);
+        let _ = headers;
         // The jurisdiction's name; its code if the tree cannot be read (the
         // page itself will then report the store's error).
         let jurisdiction = match s.store.region_tree().await {
@@ -305,16 +307,20 @@ impl Page {
 /// The cookie that keeps the language chosen with the switch.
 pub(crate) const LANG_COOKIE: &str = "closedloop_lang";
 
-/// The page's language: `?lang=` in the address, then the switch's cookie,
-/// then the user's setting. `None` when none of them says.
-fn page_lang(headers: &HeaderMap, path: &str, user: Option<Lang>) -> Option<Lang> {
-    let from_query = path.split_once('?').and_then(|(_, q)| {
+/// A page's `?lang=`, if it names a language we speak.
+fn query_lang(path: &str) -> Option<Lang> {
+    path.split_once('?').and_then(|(_, q)| {
         q.split('&')
             .filter_map(|kv| kv.split_once('='))
             .filter(|(k, _)| *k == "lang")
             .find_map(|(_, v)| v.parse::<Lang>().ok())
-    });
-    from_query.or_else(|| cookie_lang(headers)).or(user)
+    })
+}
+
+/// An anonymous page's language: `?lang=` in the address, then the
+/// switch's cookie. `None` when neither says.
+fn page_lang(headers: &HeaderMap, path: &str, user: Option<Lang>) -> Option<Lang> {
+    query_lang(path).or_else(|| cookie_lang(headers)).or(user)
 }
 
 fn cookie_lang(headers: &HeaderMap) -> Option<Lang> {
@@ -400,9 +406,9 @@ pub(crate) struct LangForm {
     csrf: String,
 }
 
-/// The language switch: remembers the choice in a cookie (the public pages
-/// read it too) and returns to the page it came from. A signed-in user's
-/// switch must carry the session's token.
+/// The language switch: saves a signed-in user's choice in their account
+/// (audited), an anonymous reader's in a cookie, and returns to the page it
+/// came from. The session layer has checked a signed-in user's CSRF token.
 async fn switch_lang(
     State(s): State<AppState>,
     ReqLang(req_lang): ReqLang,
@@ -440,13 +446,22 @@ async fn switch_lang(
     } else {
         "/".to_string()
     };
-    let cookie = format!(
-        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly",
-        lang.as_str()
-    );
     let mut response = Redirect::to(&next).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(SET_COOKIE, v);
+    match &viewer {
+        Some(v) => {
+            if let Err(e) = s.store.set_user_lang(&v.login, lang, &v.actor()).await {
+                return page.fail(e);
+            }
+        }
+        None => {
+            let cookie = format!(
+                "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly",
+                lang.as_str()
+            );
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(SET_COOKIE, v);
+            }
+        }
     }
     response
 }
@@ -507,6 +522,8 @@ mod tests {
     fn the_query_then_the_cookie_then_the_user_choose_the_language() {
         let mut h = HeaderMap::new();
         assert_eq!(page_lang(&h, "/", Some(Lang::Zh)), Some(Lang::Zh));
+        assert_eq!(query_lang("/x?a=1&lang=en"), Some(Lang::En));
+        assert_eq!(query_lang("/x?lang=fr"), None);
         h.insert(
             axum::http::header::COOKIE,
             HeaderValue::from_static("a=b; closedloop_lang=en"),
