@@ -5,6 +5,8 @@ use crate::config::{Config, DEFAULT_DATA_DIR};
 use crate::report::Failure;
 use anyhow::Result;
 use closedloop_demo::{generate, DemoConfig};
+use closedloop_domain::access::Role;
+use closedloop_store::accounts::{generate_password, NewUser};
 use closedloop_store::{Actor, ImportMode, Store};
 use std::path::{Path, PathBuf};
 
@@ -176,22 +178,78 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
             "try: closedloop bulletin --date 2022-03-14 --lang en, or closedloop export cases"
         )
     );
+    let accounts = demo_accounts(&store, args.admin_password.clone(), lang).await?;
+    println!(
+        "{}",
+        lang.pick(
+            "控制台登录（密码仅显示这一次）：",
+            "console sign-in (passwords shown this once):"
+        )
+    );
+    for (login, role, region, password) in &accounts {
+        println!("  {login} / {password}  ({}, {region})", role.label(lang));
+    }
     if args.no_serve {
         store.close().await;
         return Ok(());
     }
-    let password = args
-        .admin_password
-        .clone()
-        .unwrap_or_else(|| generated_password(args.seed));
-    println!(
-        "{}",
-        lang.pick(
-            &format!("控制台登录：admin / {password}（登录与网页控制台随控制台功能上线；目前 JSON API 仅监听本机）"),
-            &format!("console sign-in: admin / {password} (sign-in arrives with the web console; the JSON API listens on this machine only for now)")
-        )
-    );
-    serve_with(store, &config, false).await
+    serve_with(store, &config, false, false).await
+}
+
+/// The demo's accounts: an admin, the provincial commander, a city and a
+/// district commander and an investigator, each with a generated password
+/// (the admin's may be given). Returns (login, role, region, password).
+async fn demo_accounts(
+    store: &Store,
+    admin_password: Option<String>,
+    lang: closedloop_domain::Lang,
+) -> Result<Vec<(String, Role, String, String)>> {
+    let wanted = [
+        ("admin", "系统管理员", Role::Admin, "220000"),
+        (
+            "province",
+            "省指挥部值班",
+            Role::ProvincialCommander,
+            "220000",
+        ),
+        (
+            "changchun",
+            "长春市指挥部值班",
+            Role::CityCommander,
+            "220100",
+        ),
+        (
+            "nanguan",
+            "南关区指挥部值班",
+            Role::DistrictCommander,
+            "220102",
+        ),
+        ("investigator", "南关区流调员", Role::Investigator, "220102"),
+    ];
+    let mut out = Vec::new();
+    for (login, display, role, region) in wanted {
+        let password = match (&admin_password, role) {
+            (Some(p), Role::Admin) => p.clone(),
+            _ => generate_password(),
+        };
+        store
+            .create_user(
+                &NewUser {
+                    login: login.into(),
+                    display_name: display.into(),
+                    role,
+                    region_code: region.into(),
+                    facility_id: None,
+                    lang,
+                    password: password.clone(),
+                },
+                &Actor("demo".into()),
+            )
+            .await
+            .map_err(|e| Failure::coded(&e, lang))?;
+        out.push((login.to_string(), role, region.to_string(), password));
+    }
+    Ok(out)
 }
 
 /// Records with the line they would have in a file (header on line 1), as imports expect.
@@ -210,32 +268,19 @@ fn marker_path(db: &Path) -> PathBuf {
         .join(DEMO_MARKER)
 }
 
-/// A password that is not guessable from the seed alone: it mixes in the clock.
-fn generated_password(seed: u64) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0) as u64;
-    let mut x = seed ^ nanos ^ 0x9E37_79B9_7F4A_7C15;
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
-    (0..14)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
-        })
-        .collect()
-}
-
 /// `serve`: the API over the configured database, purging expired movement data daily.
-pub async fn serve(store: Store, config: &Config) -> Result<()> {
-    serve_with(store, config, true).await
+pub async fn serve(store: Store, config: &Config, secure_cookies: bool) -> Result<()> {
+    serve_with(store, config, true, secure_cookies).await
 }
 
 /// Serves; `purge` runs the daily retention purge (not for the demo, whose
 /// movements are from March 2022 and would all go at once).
-async fn serve_with(store: Store, config: &Config, purge: bool) -> Result<()> {
+async fn serve_with(
+    store: Store,
+    config: &Config,
+    purge: bool,
+    secure_cookies: bool,
+) -> Result<()> {
     let lang = config.lang;
     let bind = config.bind.parse().map_err(|_| Failure::Coded {
         code: "invalid_bind",
@@ -255,6 +300,7 @@ async fn serve_with(store: Store, config: &Config, purge: bool) -> Result<()> {
     };
     let server_config = closedloop_server::ServerConfig {
         purge_every: server_config.purge_every.filter(|_| purge),
+        secure_cookies,
         ..server_config
     };
     println!(

@@ -11,6 +11,7 @@ mod demo_loop;
 mod exchange;
 mod report;
 mod trace;
+mod users;
 
 use clap::Parser;
 use std::process::ExitCode;
