@@ -245,4 +245,93 @@ impl Store {
             .map(|r| Ok((get_i64(r, "id")?, get_str(r, "name")?)))
             .collect()
     }
+
+    /// A page of the audit log, newest first, with the number of entries
+    /// the filter matches: by actor (exact), entity, entity id and a time
+    /// range `[from, to)` in epoch seconds.
+    pub async fn audit_page(
+        &self,
+        filter: &AuditPageFilter,
+    ) -> Result<(Vec<crate::AuditEntry>, u64), StoreError> {
+        let mut conditions = vec!["1 = 1".to_string()];
+        let mut text: Vec<String> = Vec::new();
+        for (col, v) in [
+            ("actor", &filter.actor),
+            ("entity", &filter.entity),
+            ("entity_id", &filter.entity_id),
+        ] {
+            if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+                text.push(v.to_string());
+                conditions.push(format!("{col} = ${}", text.len()));
+            }
+        }
+        let mut ints: Vec<i64> = Vec::new();
+        if let Some(from) = filter.from {
+            ints.push(from);
+            conditions.push(format!("at >= ${}", text.len() + ints.len()));
+        }
+        if let Some(to) = filter.to {
+            ints.push(to);
+            conditions.push(format!("at < ${}", text.len() + ints.len()));
+        }
+        let where_sql = conditions.join(" AND ");
+        let count_sql = format!("SELECT COUNT(*) AS n FROM audit_log WHERE {where_sql}");
+        let mut q = sqlx::query(&count_sql);
+        for t in &text {
+            q = q.bind(t.clone());
+        }
+        for i in &ints {
+            q = q.bind(*i);
+        }
+        let total = get_i64(&q.fetch_one(&self.pool).await?, "n")?.max(0) as u64;
+        let n = text.len() + ints.len();
+        let page_sql = format!(
+            "SELECT id, at, actor, action, entity, entity_id, detail FROM audit_log WHERE {where_sql}
+             ORDER BY id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut q = sqlx::query(&page_sql);
+        for t in &text {
+            q = q.bind(t.clone());
+        }
+        for i in &ints {
+            q = q.bind(*i);
+        }
+        let rows = q
+            .bind(filter.limit.clamp(1, 1000))
+            .bind(filter.offset.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        let entries = rows
+            .iter()
+            .map(|r| {
+                Ok(crate::AuditEntry {
+                    id: get_i64(r, "id")?,
+                    at: get_i64(r, "at")?,
+                    actor: get_str(r, "actor")?,
+                    action: get_str(r, "action")?,
+                    entity: get_str(r, "entity")?,
+                    entity_id: get_str(r, "entity_id")?,
+                    detail: serde_json::from_str(&get_str(r, "detail")?)
+                        .unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((entries, total))
+    }
+}
+
+/// Filters of the console's audit page.
+#[derive(Debug, Clone, Default)]
+pub struct AuditPageFilter {
+    pub actor: Option<String>,
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    /// Epoch seconds, inclusive.
+    pub from: Option<i64>,
+    /// Epoch seconds, exclusive.
+    pub to: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
 }

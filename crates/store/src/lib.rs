@@ -30,7 +30,7 @@ pub use closed_loop::*;
 pub use clusters::{ChainLink, ClusterMember, ClusterPlace, ClusterReport};
 pub use command::*;
 pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
-pub use dashboard::{CapacityRow, EpiDay, ManagedInRegion};
+pub use dashboard::{AuditPageFilter, CapacityRow, EpiDay, ManagedInRegion};
 pub use error::{RowRejection, StoreError, StoreRowError};
 pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
 pub use persons::{

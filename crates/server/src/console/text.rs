@@ -14,11 +14,13 @@ use closedloop_domain::Lang;
 /// Declares the UI strings: `Key => "中文", "English";`.
 macro_rules! ui_text {
     ($($key:ident => $zh:literal, $en:literal;)+) => {
-        /// A UI string's key.
+        /// A UI string's key. Not every key is on a page at every moment.
+        #[allow(dead_code)]
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum T { $($key,)+ }
 
         impl T {
+            #[allow(dead_code)]
             pub const ALL: &'static [T] = &[$(T::$key,)+];
 
             /// The string in `lang`.
@@ -165,6 +167,18 @@ ui_text! {
     ChainHead => "链头", "Chain head";
     Verify => "校验", "Verify";
     Saved => "已保存。", "Saved.";
+    UserCreated => "用户已创建。", "The user was created.";
+    UserDisabled => "用户已停用，其会话已结束。", "The user was disabled; their sessions have ended.";
+    UserEnabled => "用户已启用。", "The user was enabled.";
+    PasswordReset => "密码已重置。", "The password was reset.";
+    TokenRevoked => "令牌已吊销。", "The token was revoked.";
+    CannotDisableSelf => "不能停用自己的账户。", "You cannot disable your own account.";
+    Facility => "场所", "Facility";
+    Prefix => "前缀", "Prefix";
+    AuditPage => "第", "Page";
+    Of => "/", "of";
+    ConfirmDisable => "确定停用该用户吗？", "Disable this user?";
+    ConfirmRevoke => "确定吊销该令牌吗？", "Revoke this token?";
     // errors
     ErrorTitle => "出错了", "Something went wrong";
     NotFoundTitle => "未找到", "Not found";
