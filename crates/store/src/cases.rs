@@ -252,6 +252,9 @@ pub struct CaseListOptions {
     pub regions: Option<Vec<String>>,
     /// Only cases whose managed record (as a case) is in this state.
     pub loop_state: Option<LoopState>,
+    /// Only cases whose person is placed in this facility (a managed record
+    /// there): a facility operator's jurisdiction.
+    pub facility: Option<String>,
     pub sort: CaseSort,
     pub descending: bool,
 }
@@ -290,6 +293,13 @@ fn case_where(filter: &CaseFilter, options: &CaseListOptions) -> (String, Vec<St
         ));
         next += 1;
         text.push(state.as_str().into());
+    }
+    if let Some(facility) = &options.facility {
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM managed f WHERE f.person_id = c.person_id AND f.facility_id = ${next})"
+        ));
+        next += 1;
+        text.push(facility.clone());
     }
     let mut ints: Vec<i64> = Vec::new();
     if let Some(from) = filter.reported_from {

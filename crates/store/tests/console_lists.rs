@@ -42,7 +42,7 @@ fn person(seq: u32, district: &str) -> PersonDraft {
     let id = format!("{first17}{}", resident_id_check_digit(&first17).unwrap());
     let mut p = PersonDraft::new(
         Document::parse(DocumentType::ResidentId, &id).unwrap(),
-        format!("{}{seq}", if seq % 2 == 0 { "张" } else { "李" }),
+        format!("{}{seq}", if seq.is_multiple_of(2) { "张" } else { "李" }),
     );
     p.region_code = Some(district.into());
     p.phone = Some(format!("1380000{seq:04}"));
@@ -86,7 +86,7 @@ fn case(i: u32) -> CaseDraft {
         clinical_type: confirmed.then_some(ClinicalType::Mild),
         origin: Origin::Local,
         discovery_channel: channels[(i % 4) as usize],
-        onset_date: (confirmed && i % 5 != 0)
+        onset_date: (confirmed && !i.is_multiple_of(5))
             .then(|| NaiveDate::from_ymd_opt(2022, 3, 1 + i % 9).unwrap()),
         sample_time: None,
         report_time: at(5 + i % 6, 8 + (i % 2) * 4),
@@ -258,6 +258,7 @@ async fn every_filter_and_sort_of_the_case_list_matches_the_reference() {
                             loop_state: (k % 7 == 4).then_some(LoopState::TransferOrdered),
                             sort,
                             descending,
+                            ..Default::default()
                         };
                         let want = reference(&all, &states, &filter, &options);
                         let (got, total) = store.case_list(&filter, &options).await.unwrap();

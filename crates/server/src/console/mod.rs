@@ -29,11 +29,16 @@
 
 pub(crate) mod admin;
 pub(crate) mod bulletin;
+pub(crate) mod chain_svg;
 pub(crate) mod charts;
 pub(crate) mod dashboard;
+pub(crate) mod duplicates;
 pub(crate) mod errors;
 pub(crate) mod loop_pages;
+pub(crate) mod person;
+pub(crate) mod records;
 pub(crate) mod text;
+pub(crate) mod tracing_pages;
 
 use crate::auth::Viewer;
 use crate::error::ApiError;
@@ -65,6 +70,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(bulletin::routes())
         .merge(loop_pages::routes())
         .merge(admin::routes())
+        .merge(records::routes())
+        .merge(person::routes())
+        .merge(tracing_pages::routes())
+        .merge(duplicates::routes())
 }
 
 /// One entry of the navigation, shown to roles with its capability.
