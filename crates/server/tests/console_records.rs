@@ -462,7 +462,7 @@ async fn lists_filter_sort_and_export_within_the_jurisdiction() {
         // Filters change the rows.
         let (_, html) = b.get("/cases?classification=asymptomatic").await;
         assert_eq!(case_rows(&html), ["A02", "A04"]);
-        let (_, html) = b.get("/cases?channel=fever_clinic&from=2022-03-11").await;
+        let (_, html) = b.get("/cases?discovery_channel=fever_clinic&from=2022-03-11").await;
         assert_eq!(case_rows(&html), ["A04"]);
         let (_, html) = b.get("/cases?from=2022-03-11&to=2022-03-13").await;
         assert_eq!(case_rows(&html), ["A02", "A03", "A04"]);

@@ -310,7 +310,7 @@ pub(crate) struct CaseQuery {
     pub from: Option<String>,
     pub to: Option<String>,
     pub classification: Option<String>,
-    pub channel: Option<String>,
+    pub discovery_channel: Option<String>,
     pub state: Option<String>,
     pub sort: Option<String>,
     pub dir: Option<String>,
@@ -327,7 +327,7 @@ impl CaseQuery {
             ("from", v(&self.from)),
             ("to", v(&self.to)),
             ("classification", v(&self.classification)),
-            ("channel", v(&self.channel)),
+            ("discovery_channel", v(&self.discovery_channel)),
             ("state", v(&self.state)),
         ]
     }
@@ -387,7 +387,7 @@ impl CaseQuery {
                 .map(Classification::parse)
                 .transpose()?,
             origin: None,
-            discovery_channel: non_empty(&self.channel)
+            discovery_channel: non_empty(&self.discovery_channel)
                 .map(DiscoveryChannel::parse)
                 .transpose()?,
             reported_from: from.map(|d| day_bounds(d, s.tz).0),
@@ -577,7 +577,7 @@ async fn cases_inner(
             DiscoveryChannel::ALL,
             DiscoveryChannel::as_str,
             |c| c.label(lang).to_string(),
-            &v(&q.channel),
+            &v(&q.discovery_channel),
         ),
         states: choices(
             &LoopState::ALL
