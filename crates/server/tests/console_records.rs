@@ -462,7 +462,9 @@ async fn lists_filter_sort_and_export_within_the_jurisdiction() {
         // Filters change the rows.
         let (_, html) = b.get("/cases?classification=asymptomatic").await;
         assert_eq!(case_rows(&html), ["A02", "A04"]);
-        let (_, html) = b.get("/cases?discovery_channel=fever_clinic&from=2022-03-11").await;
+        let (_, html) = b
+            .get("/cases?discovery_channel=fever_clinic&from=2022-03-11")
+            .await;
         assert_eq!(case_rows(&html), ["A04"]);
         let (_, html) = b.get("/cases?from=2022-03-11&to=2022-03-13").await;
         assert_eq!(case_rows(&html), ["A02", "A03", "A04"]);
@@ -793,6 +795,96 @@ async fn every_record_of_another_district_is_not_found() {
             )
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        w.store.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn duplicates_merge_after_a_confirmation_and_pages_speak_english() {
+    for db in TestDatabase::each("console_dup_http").await {
+        let w = world(&db).await;
+        let twin = |seq| {
+            let mut p = person(seq, "220102", "赵六");
+            p.phone = Some("13812345678".into());
+            p.household_id = None;
+            p
+        };
+        w.store
+            .import_persons(
+                &[(2, twin(31)), (3, twin(32))],
+                STRICT,
+                "d.csv",
+                &Actor::system(),
+            )
+            .await
+            .unwrap();
+        let kept = w
+            .store
+            .person_by_document(&twin(31).document)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let gone = w
+            .store
+            .person_by_document(&twin(32).document)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let b = Browser::sign_in(&w.store, "inv102").await;
+        let (status, html) = b.get("/duplicates").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(html.matches("data-testid=\"duplicate-group\"").count(), 1);
+        assert!(html.contains("data-testid=\"merge-form\""));
+
+        // The first post asks for confirmation and changes nothing.
+        let form = [
+            ("csrf", b.csrf.as_str()),
+            ("kept", &kept.to_string()),
+            ("merged", &gone.to_string()),
+            ("reason", "同一人"),
+        ]
+        .map(|(k, v)| (k, v.to_string()));
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, html) = b.post("/duplicates/merge", &pairs).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("data-testid=\"merge-confirm\""));
+        assert!(w.store.merges_of(kept).await.unwrap().is_empty());
+
+        let mut confirmed = pairs.clone();
+        confirmed.push(("confirm", "1"));
+        let (status, location, _) = b.post("/duplicates/merge", &confirmed).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/duplicates?merged=1"));
+        assert_eq!(w.store.merges_of(kept).await.unwrap().len(), 1);
+        let audit = w
+            .store
+            .audit_log(&AuditFilter {
+                entity: Some("person".into()),
+                entity_id: Some(kept.to_string()),
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert!(audit
+            .iter()
+            .any(|e| e.action == "merge" && e.actor == "user:inv102"));
+        let (_, html) = b.get("/duplicates?merged=1").await;
+        assert!(html.contains("data-testid=\"merge-done\""));
+        assert_eq!(html.matches("data-testid=\"duplicate-group\"").count(), 0);
+
+        // The same pages in English: labels and vocabularies.
+        let (_, html) = b.get("/cases?lang=en").await;
+        assert!(
+            html.contains("Case ID")
+                && html.contains("Fever clinic")
+                && html.contains("Export CSV")
+        );
+        assert!(!html.contains("病例编号"));
+        let (_, html) = b.get(&format!("/persons/{}?lang=en", w.a01_person)).await;
+        assert!(html.contains("State timeline") && html.contains("Transfer ordered"));
         w.store.close().await;
         db.cleanup().await;
     }
