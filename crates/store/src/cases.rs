@@ -193,7 +193,7 @@ pub struct CaseFilter {
 
 /// A column the case list may be sorted by: a whitelist, each with its own
 /// ORDER BY text (input never reaches the SQL). Ties break on the case id;
-/// empty onset dates sort last either way.
+/// empty onset dates sort after every date (last ascending, first descending).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CaseSort {
     #[default]
@@ -235,9 +235,12 @@ impl CaseSort {
         let dir = if descending { "DESC" } else { "ASC" };
         match self {
             CaseSort::CaseId => format!("c.case_id {dir}"),
-            CaseSort::OnsetDate => format!(
-                "CASE WHEN c.onset_date IS NULL THEN 1 ELSE 0 END, c.onset_date {dir}, c.case_id {dir}"
-            ),
+            // Empty dates sort as the greatest, on both backends (PostgreSQL's
+            // default, spelled out for SQLite), so one index serves both directions.
+            CaseSort::OnsetDate => {
+                let nulls = if descending { "FIRST" } else { "LAST" };
+                format!("c.onset_date {dir} NULLS {nulls}, c.case_id {dir}")
+            }
             other => format!("c.{} {dir}, c.case_id {dir}", other.as_str()),
         }
     }

@@ -164,12 +164,10 @@ fn reference(
                 .as_str()
                 .cmp(b.discovery_channel.as_str()),
             CaseSort::ReportingRegion => a.reporting_region.cmp(&b.reporting_region),
-            CaseSort::OnsetDate => match (a.onset_date, b.onset_date) {
-                (None, None) => std::cmp::Ordering::Equal,
-                (None, Some(_)) => return std::cmp::Ordering::Greater,
-                (Some(_), None) => return std::cmp::Ordering::Less,
-                (Some(x), Some(y)) => x.cmp(&y),
-            },
+            // An empty date is greater than every date.
+            CaseSort::OnsetDate => {
+                (a.onset_date.is_none(), a.onset_date).cmp(&(b.onset_date.is_none(), b.onset_date))
+            }
         };
         let key = key.then_with(|| a.case_id.cmp(&b.case_id));
         if o.descending {
