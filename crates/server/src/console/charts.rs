@@ -298,9 +298,12 @@ mod tests {
     use quick_xml::events::Event;
     use quick_xml::Reader;
 
+    /// An element's name and attributes.
+    type Element = (String, Vec<(String, String)>);
+
     /// Parses the SVG (failing on malformed XML) and returns every element
     /// with its attributes, and all text.
-    fn parse(svg: &str) -> (Vec<(String, Vec<(String, String)>)>, String) {
+    fn parse(svg: &str) -> (Vec<Element>, String) {
         let mut reader = Reader::from_str(svg);
         reader.config_mut().check_end_names = true;
         let mut elements = Vec::new();
@@ -315,7 +318,9 @@ mod tests {
                             let a = a.expect("attribute");
                             (
                                 String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
-                                a.decode_and_unescape_value(reader.decoder()).expect("escaped value").into_owned(),
+                                a.decode_and_unescape_value(reader.decoder())
+                                    .expect("escaped value")
+                                    .into_owned(),
                             )
                         })
                         .collect();
@@ -329,11 +334,11 @@ mod tests {
         (elements, text)
     }
 
-    fn attr<'a>(e: &'a (String, Vec<(String, String)>), k: &str) -> Option<&'a str> {
+    fn attr<'a>(e: &'a Element, k: &str) -> Option<&'a str> {
         e.1.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
 
-    fn heights(elements: &[(String, Vec<(String, String)>)], class: &str) -> Vec<f64> {
+    fn heights(elements: &[Element], class: &str) -> Vec<f64> {
         elements
             .iter()
             .filter(|e| {

@@ -27,6 +27,10 @@
 //!    merged below in [`routes`] (one `mod` line and one `.merge` line), and
 //!    a navigation entry in [`NAV`] if it is a top-level page.
 
+// A page handler's error is the finished error page (a `Response`), made once
+// per request and returned straight to axum: its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub(crate) mod admin;
 pub(crate) mod bulletin;
 pub(crate) mod chain_svg;
@@ -65,6 +69,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/static/console.css", get(console_css))
         .route("/static/console.js", get(console_js))
+        .route("/favicon.ico", get(favicon))
         .route("/lang", post(switch_lang))
         .merge(dashboard::routes())
         .merge(bulletin::routes())
@@ -400,6 +405,18 @@ fn static_response(body: &'static str, content_type: &'static str) -> Response {
 
 async fn console_css() -> Response {
     static_response(CONSOLE_CSS, "text/css; charset=utf-8")
+}
+
+/// No icon: an empty answer, so browsers stop asking (and log no 404).
+async fn favicon() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=86400"),
+        )],
+    )
+        .into_response()
 }
 
 async fn console_js() -> Response {

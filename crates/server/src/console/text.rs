@@ -115,6 +115,7 @@ ui_text! {
     Since => "自", "Since";
     OnlyOverdue => "只看超时", "Overdue only";
     AllStatuses => "全部状态", "All statuses";
+    AllUnits => "全部单位", "All units";
     Open => "未完成", "Open";
     Done => "已完成", "Done";
     Cancelled => "已取消", "Cancelled";
@@ -318,7 +319,7 @@ pub fn int(n: i64, lang: Lang) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if group && i > 0 && (digits.len() - i) % 3 == 0 {
+        if group && i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
