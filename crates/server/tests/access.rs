@@ -796,3 +796,124 @@ async fn the_user_language_applies_and_the_account_page_changes_it() {
         w.done().await;
     }
 }
+
+#[tokio::test]
+async fn a_facility_operator_reads_the_people_placed_there_only() {
+    use closedloop_domain::lifecycle::{FacilityKind, LoopState};
+    use closedloop_domain::profile::Profile;
+    use closedloop_store::{Facility, TransitionRequest};
+    for w in World::each("facility", ServerConfig::default()).await {
+        let a = Actor::system();
+        w.store
+            .upsert_facilities(
+                &[Facility {
+                    facility_id: "F1".into(),
+                    name: "南关方舱".into(),
+                    kind: FacilityKind::Fangcang,
+                    region_code: Some("220102".into()),
+                    address: String::new(),
+                    capacity: 100,
+                }],
+                &a,
+            )
+            .await
+            .unwrap();
+        let profile = Profile::shipped("china-8th").unwrap();
+        w.store.enrol_cases(&profile, None, &a).await.unwrap();
+        // CA's person is admitted to F1.
+        let managed = w.store.managed_of_person(w.a).await.unwrap()[0].id;
+        for (to, facility) in [
+            (LoopState::TransferOrdered, None),
+            (LoopState::InTransfer, None),
+            (LoopState::Admitted, Some("F1")),
+        ] {
+            w.store
+                .transition(
+                    &profile,
+                    DEFAULT_TIME_ZONE,
+                    &TransitionRequest {
+                        managed_id: managed,
+                        to,
+                        at: at(9, 11).timestamp(),
+                        facility_id: facility.map(Into::into),
+                        reason: "test".into(),
+                    },
+                    &a,
+                )
+                .await
+                .unwrap();
+        }
+        w.store
+            .create_user(
+                &NewUser {
+                    login: "ward".into(),
+                    display_name: String::new(),
+                    role: Role::HospitalOperator,
+                    region_code: "220102".into(),
+                    facility_id: Some("F1".into()),
+                    lang: Lang::Zh,
+                    password: PASSWORD.into(),
+                },
+                &a,
+            )
+            .await
+            .unwrap();
+        let ward = token(&w.store, "ward").await;
+        let persons = w.get_with_token("/api/persons", &ward).await.json();
+        assert_eq!(ids(&persons, "id"), [w.a.to_string()], "{persons}");
+        let cases = w.get_with_token("/api/cases", &ward).await.json();
+        assert_eq!(ids(&cases, "case_id"), ["CA"], "{cases}");
+        assert_eq!(
+            w.get_with_token(&format!("/api/persons/{}", w.a), &ward)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        // 丁某 lives in Nanguan too, but is not placed in F1.
+        let d = w
+            .store
+            .person_by_document(&person(4, "丁某", "").document)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        assert_eq!(
+            w.get_with_token(&format!("/api/persons/{d}"), &ward)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            w.get_with_token("/api/cases/CB", &ward).await.status,
+            StatusCode::NOT_FOUND
+        );
+
+        // A transition on a record outside the facility is a 404; inside it is checked by the loop.
+        let cb_managed = w.store.managed_of_person(w.b).await.unwrap()[0].id;
+        let post = |id: i64| {
+            Request::post("/api/loop/transitions")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::AUTHORIZATION, format!("Bearer {ward}"))
+                .body(Body::from(format!(r#"{{"managed_id": {id}, "to": "discharged", "at": "2022-03-20T10:00:00+08:00"}}"#)))
+                .unwrap()
+        };
+        let r = w.send(post(cb_managed)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+        let r = w.send(post(managed)).await;
+        assert_ne!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+
+        // A district's commander asking for another district's loop: 404.
+        let nanguan = token(&w.store, "nanguan").await;
+        let r = w
+            .get_with_token("/api/loop/status?region=220103", &nanguan)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+        assert_eq!(
+            w.get_with_token("/api/loop/status?region=220102", &nanguan)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        w.done().await;
+    }
+}
