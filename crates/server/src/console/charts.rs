@@ -116,7 +116,8 @@ pub(crate) fn epi_curve(l: &Labels, legend: &EpiLegend, days: &[EpiBar]) -> Stri
     let n = days.len().max(1) as f64;
     let slot = plot_w / n;
     let bar_w = (slot * 0.8).max(1.0);
-    let label_every = (days.len() / 16).max(1);
+    // About ten labels, whatever the number of days.
+    let label_every = days.len().div_ceil(10).max(1);
     for (i, d) in days.iter().enumerate() {
         let x = M_LEFT as f64 + i as f64 * slot + (slot - bar_w) / 2.0;
         let h_rec = d.reclassified as f64 * scale;
@@ -161,7 +162,7 @@ pub(crate) fn epi_curve(l: &Labels, legend: &EpiLegend, days: &[EpiBar]) -> Stri
             }
         }
         svg.push_str("</g>");
-        if i % label_every == 0 || d.selected {
+        if i.is_multiple_of(label_every) || d.selected {
             let cx = x + bar_w / 2.0;
             let _ = write!(
                 svg,
@@ -201,9 +202,9 @@ pub(crate) struct HBar {
     pub value: u64,
 }
 
-pub(crate) const HBAR_W: u32 = 640;
+pub(crate) const HBAR_W: u32 = 520;
 const HBAR_ROW: u32 = 28;
-const HBAR_LABEL: u32 = 190;
+const HBAR_LABEL: u32 = 170;
 
 /// Horizontal bars, one per row, longest = the largest value: the loop funnel.
 pub(crate) fn hbars(l: &Labels, rows: &[HBar]) -> String {
@@ -217,7 +218,7 @@ pub(crate) fn hbars(l: &Labels, rows: &[HBar]) -> String {
         let w = r.value as f64 / max as f64 * plot_w;
         let _ = write!(
             svg,
-            r##"<g class="hbar"><text x="{}" y="{}" text-anchor="end" font-size="13" fill="#1b1f24">{}</text><rect class="bar" x="{HBAR_LABEL}" y="{}" width="{w:.1}" height="{}" fill="#0b5cad"/><text x="{:.1}" y="{}" font-size="13" fill="#1b1f24">{}</text></g>"##,
+            r##"<g class="hbar"><text x="{}" y="{}" text-anchor="end" font-size="14" fill="#1b1f24">{}</text><rect class="bar" x="{HBAR_LABEL}" y="{}" width="{w:.1}" height="{}" fill="#0b5cad"/><text x="{:.1}" y="{}" font-size="14" fill="#1b1f24">{}</text></g>"##,
             HBAR_LABEL - 8,
             y + 18,
             esc(&r.label),

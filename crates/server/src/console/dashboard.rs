@@ -286,6 +286,10 @@ async fn build(s: &AppState, page: Page, q: DashQuery) -> PageResult {
     let show_loop = viewer.can(Capability::ReadLoop);
     let show_escalations = viewer.can(Capability::SeeEscalations);
     let now = loop_now(s, day);
+    // The day deadlines are judged on, as the loop pages judge it from `at`.
+    let loop_day = closedloop_domain::time::from_epoch(now)
+        .with_timezone(&s.tz)
+        .date_naive();
     let loop_query = format!("?at={}", now);
     let (mut funnel_svg, mut funnel_rows, mut funnel_total) =
         (String::new(), Vec::new(), String::new());
@@ -294,7 +298,7 @@ async fn build(s: &AppState, page: Page, q: DashQuery) -> PageResult {
     if show_loop {
         let status = s
             .store
-            .loop_status(&s.profile, now, day, Some(&jur))
+            .loop_status(&s.profile, now, loop_day, Some(&jur))
             .await
             .map_err(|e| page.fail(e))?;
         let mut per_state: BTreeMap<&str, i64> = BTreeMap::new();
@@ -333,7 +337,7 @@ async fn build(s: &AppState, page: Page, q: DashQuery) -> PageResult {
         leaks_count = page.int(status.leaks.values().sum());
         if show_escalations {
             overdue = overdue_rows(s, &page, &tree, now, &jur, LISTED).await?;
-            leaks = leak_rows(s, &page, &tree, now, day, &jur, LISTED).await?;
+            leaks = leak_rows(s, &page, &tree, now, loop_day, &jur, LISTED).await?;
         }
     }
 
