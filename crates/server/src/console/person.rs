@@ -303,7 +303,7 @@ async fn person_inner(
                     .contact
                     .explanations
                     .iter()
-                    .map(|x| format!("{}：{}", x.kind.label(lang), x.describe(lang, s.tz)))
+                    .map(|x| super::records::why(x, lang, s.tz))
                     .collect(),
             }
         })
@@ -417,7 +417,10 @@ async fn person_inner(
             })
             .map(|f| Choice {
                 value: f.facility_id.clone(),
-                label: format!("{}（{}）", f.name, f.kind.label(lang)),
+                label: lang.text(
+                    format!("{}（{}）", f.name, f.kind.label(lang)),
+                    format!("{} ({})", f.name, f.kind.label(lang)),
+                ),
                 selected: false,
             })
             .collect(),

@@ -192,6 +192,19 @@ pub(crate) fn when(page: &Page, t: i64) -> String {
     page.datetime(from_epoch(t))
 }
 
+/// Why someone is a contact, for people: the exposure's kind and its
+/// description (where, when, through what), in `lang`.
+pub(crate) fn why(
+    x: &closedloop_domain::contact::Explanation,
+    lang: Lang,
+    tz: chrono_tz::Tz,
+) -> String {
+    lang.text(
+        format!("{}：{}", x.kind.label(lang), x.describe(lang, tz)),
+        format!("{}: {}", x.kind.label(lang), x.describe(lang, tz)),
+    )
+}
+
 /// An option of a `<select>`.
 pub(crate) struct Choice {
     pub value: String,

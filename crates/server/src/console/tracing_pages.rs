@@ -105,7 +105,7 @@ async fn contacts_inner(
                         .contact
                         .explanations
                         .iter()
-                        .map(|x| format!("{}：{}", x.kind.label(lang), x.describe(lang, s.tz)))
+                        .map(|x| super::records::why(x, lang, s.tz))
                         .collect(),
                 })
                 .collect();
@@ -213,7 +213,7 @@ async fn clusters_inner(
                         format!("{} {}", region_name(&tree, code, lang), page.int(*n as i64))
                     })
                     .collect::<Vec<_>>()
-                    .join("、"),
+                    .join(lang.pick("、", ", ")),
             }
         })
         .collect();
@@ -326,7 +326,10 @@ async fn cluster_inner(
             p.kind.label(lang),
             p.name.clone().unwrap_or_else(|| p.id.clone()),
             p.venue_type
-                .map(|t| format!("（{}）", t.label(lang)))
+                .map(|t| lang.text(
+                    format!("（{}）", t.label(lang)),
+                    format!(" ({})", t.label(lang))
+                ))
                 .unwrap_or_default(),
             page.int(p.links as i64)
         )
