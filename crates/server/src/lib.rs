@@ -16,6 +16,7 @@ pub mod wire;
 pub use error::{ApiError, ErrorBody, HttpError};
 pub use lang::from_accept_language;
 
+use accounts::BearerAuth;
 use axum::extract::Request;
 use axum::routing::{get, post};
 use axum::Router;
@@ -107,8 +108,11 @@ impl ErrorCode for ServerError {
         title = "closedloop",
         description = "Epidemic command: regions, people, cases, duplicates, daily bulletins and the audit log. \
 Every response is JSON. `?lang=zh|en` or Accept-Language picks the language of messages and region names. \
-Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code."
+Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code. \
+Every endpoint but /health and /api/openapi.json needs a signed-in user: `Authorization: Bearer cl_…` (an API token) \
+or the console's session cookie (whose changes also carry the X-CSRF-Token header). Records outside the user's jurisdiction answer 404."
     ),
+    modifiers(&BearerAuth),
     paths(
         handlers::health,
         handlers::list_regions,

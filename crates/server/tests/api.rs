@@ -969,6 +969,17 @@ async fn the_openapi_document_lists_every_endpoint() {
                 paths.keys().collect::<Vec<_>>()
             );
         }
+        // The API token is documented as a bearer scheme every operation takes.
+        assert_eq!(
+            doc["components"]["securitySchemes"]["api_token"]["scheme"], "bearer",
+            "{}",
+            doc["components"]
+        );
+        assert!(
+            doc["security"][0].get("api_token").is_some(),
+            "{}",
+            doc["security"]
+        );
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for s in [
             "ErrorBody",
