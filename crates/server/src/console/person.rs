@@ -240,11 +240,24 @@ async fn person_inner(
     let date = |d: Option<chrono::NaiveDate>| d.map(|d| page.date(d)).unwrap_or_default();
 
     let can_transition = viewer.can(Capability::TransitionPeople);
+    // Records the viewer may change: in the jurisdiction themselves.
+    let mut changeable = std::collections::HashSet::new();
+    if can_transition {
+        for m in &managed {
+            if s.store
+                .managed_in(m.id, super::records::scope_of(viewer))
+                .await
+                .map_err(fail)?
+            {
+                changeable.insert(m.id);
+            }
+        }
+    }
     let mut first_open = true;
     let managed_views = managed
         .iter()
         .map(|m| {
-            let options = if can_transition {
+            let options = if changeable.contains(&m.id) {
                 offered_transitions(&s.profile, m)
             } else {
                 Vec::new()
@@ -472,9 +485,17 @@ async fn transition(
         let pid = parse_id(&id)?;
         let p = person_in(&s, &viewer, pid).await?;
         let managed_id = form.managed_id.trim().parse::<i64>().ok();
+        // The person's own record, and in the jurisdiction itself (its
+        // responsible region or facility): otherwise as if it did not exist.
         let owned = match managed_id {
-            Some(m) => s.store.managed(m).await?.filter(|r| r.person_id == p.id),
-            None => None,
+            Some(m)
+                if s.store
+                    .managed_in(m, super::records::scope_of(&viewer))
+                    .await? =>
+            {
+                s.store.managed(m).await?.filter(|r| r.person_id == p.id)
+            }
+            _ => None,
         };
         let Some(record) = owned else {
             return Err(ApiError::not_found(
