@@ -437,9 +437,13 @@ impl Store {
         let login = login.trim();
         let at = now();
         let since = at - THROTTLE_WINDOW_SECS;
-        // Forget failures older than the window.
+        // Forget failures older than the window, and sessions that expired.
         sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
             .bind(since)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(at)
             .execute(&self.pool)
             .await?;
         let by_login = sqlx::query(

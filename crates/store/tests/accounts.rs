@@ -154,6 +154,20 @@ async fn users_sign_in_and_sessions() {
         store.end_session(&s.token).await.unwrap();
         assert!(store.session(&s.token).await.unwrap().is_none());
 
+        // An expired session does not resolve, and the next sign-in clears it away.
+        let s = store
+            .sign_in("wang", "new password 7", "10.0.0.1")
+            .await
+            .unwrap();
+        sqlx_exec(&db.url, "UPDATE sessions SET expires_at = 1").await;
+        assert!(store.session(&s.token).await.unwrap().is_none());
+        store
+            .sign_in("wang", "new password 7", "10.0.0.1")
+            .await
+            .unwrap();
+        let left: String = sqlx_row(&db.url, "SELECT CAST(COUNT(*) AS TEXT) FROM sessions").await;
+        assert_eq!(left, "1");
+
         store.set_user_lang("wang", Lang::En, &admin).await.unwrap();
         assert_eq!(
             store.user_by_login("wang").await.unwrap().unwrap().lang,
@@ -326,4 +340,11 @@ async fn sqlx_row(url: &str, sql: &str) -> String {
     let v: String = row.try_get(0).unwrap();
     pool.close().await;
     v
+}
+
+async fn sqlx_exec(url: &str, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::query(sql).execute(&pool).await.unwrap();
+    pool.close().await;
 }
