@@ -27,6 +27,7 @@ const USERS = {
   commander: { login: "bt-commander", role: "provincial_commander", region: "220000" },
   investigator: { login: "bt-investigator", role: "investigator", region: "220000" },
   linguist: { login: "bt-linguist", role: "provincial_commander", region: "220000" },
+  admin: { login: "bt-admin", role: "admin", region: "220000" },
 };
 
 let tmp, dbUrl, server, serverLog = "", base, browser;
@@ -349,3 +350,48 @@ test("see the public bulletin signed out", async () => {
     await shot("public-print");
   });
 });
+
+test("every loop, bulletin and admin page opens cleanly", async () => {
+  await session("pages", async ({ page, shot, signIn }) => {
+    await signIn(USERS.commander);
+    for (const [path, selector] of [
+      ["/loop", "main h1"],
+      ["/loop?status=all&overdue=1", "main h1"],
+      ["/loop/overdue", "main h1"],
+      ["/loop/leaks", "main h1"],
+      ["/loop/accountability?from=2022-03-01&to=2022-03-31", "#lapses"],
+      ["/bulletin?date=2022-03-14&region=220100", "#bulletin h1"],
+    ]) {
+      await page.goto(`${base}${path}`);
+      await page.locator(selector).first().waitFor();
+      await shot(path.replace(/[^a-z0-9]+/gi, "-").replace(/^-|-$/g, ""));
+    }
+    assert.match(await page.locator("#bulletin .bulletin-text").innerText(), /全市.*南关区/s, "the city's bulletin, by district");
+    await page.click(".sign-out button");
+    await page.waitForURL(/\/login/);
+    await signIn(USERS.admin);
+    for (const [path, selector] of [
+      ["/admin/users", "#users"],
+      ["/admin/tokens", "main h1"],
+      ["/admin/audit", "#audit"],
+      ["/admin/audit?actor=user%3Abt-commander", "#audit"],
+      ["/admin/audit/verify", "#verify-result"],
+    ]) {
+      await page.goto(`${base}${path}`);
+      await page.locator(selector).first().waitFor();
+      await shot(path.replace(/[^a-z0-9]+/gi, "-").replace(/^-|-$/g, ""));
+    }
+    assert.match(await page.locator("#verify-result").innerText(), /完整/);
+    // An admin creates a user in the form.
+    await page.goto(`${base}/admin/users`);
+    await page.fill("#create-user input[name=login]", "bt-new");
+    await page.fill("#create-user input[name=display_name]", "新用户");
+    await page.selectOption("#create-user select[name=role]", "investigator");
+    await page.selectOption("#create-user select[name=region]", "220102");
+    await page.fill("#create-user input[name=password]", "new-user-2022");
+    await Promise.all([page.waitForURL(/done=created/), page.click("#create-user button[type=submit]")]);
+    await page.locator("#user-bt-new").waitFor();
+    await shot("user-created");
+  });
+});
+

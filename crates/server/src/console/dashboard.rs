@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{NaiveDate, Utc};
@@ -143,6 +143,10 @@ async fn dashboard(
     uri: Uri,
     Query(q): Query<DashQuery>,
 ) -> Response {
+    // The public role reads the public bulletin only: that is its home page.
+    if !viewer.can(Capability::ReadRegistry) {
+        return axum::response::Redirect::to("/public/bulletin").into_response();
+    }
     let page = Page::new(&s, &viewer, &headers, &current_path(&uri), T::Dashboard).await;
     super::finish(build(&s, page, q).await)
 }
