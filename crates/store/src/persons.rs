@@ -334,16 +334,19 @@ impl Store {
         &self,
         filter: &PersonFilter,
     ) -> Result<(Vec<PersonRecord>, i64), StoreError> {
-        self.person_list(filter, None).await
+        self.person_list(filter, None, None).await
     }
 
     /// [`Store::persons`] narrowed to residents of `regions` (a region chosen
     /// within the jurisdiction, with its subtree) on top of the filter's
-    /// `scope`. The count and the page share one WHERE.
+    /// `scope`. The count and the page share one WHERE. With `count_cap`,
+    /// counting stops past the cap (a province's million people are not
+    /// counted on every page): a total above the cap means "more than".
     pub async fn person_list(
         &self,
         filter: &PersonFilter,
         regions: Option<&[String]>,
+        count_cap: Option<i64>,
     ) -> Result<(Vec<PersonRecord>, i64), StoreError> {
         let mut conditions = vec!["p.merged_into IS NULL".to_string()];
         let mut binds: Vec<String> = Vec::new();
@@ -375,7 +378,13 @@ impl Store {
             binds.push(q.to_string());
         }
         let where_ = conditions.join(" AND ");
-        let count_sql = format!("SELECT COUNT(*) AS n FROM persons p WHERE {where_}");
+        let count_sql = match count_cap {
+            None => format!("SELECT COUNT(*) AS n FROM persons p WHERE {where_}"),
+            Some(cap) => format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM persons p WHERE {where_} LIMIT {}) t",
+                cap.max(0) + 1
+            ),
+        };
         let mut count = sqlx::query(&count_sql);
         for b in &binds {
             count = count.bind(b.clone());

@@ -325,7 +325,7 @@ async fn persons_by_region_households_timeline_and_tasks() {
             .map(|p| p.id)
             .collect();
         let (got, n) = store
-            .person_list(&scope, Some(&["220103".to_string()]))
+            .person_list(&scope, Some(&["220103".to_string()]), None)
             .await
             .unwrap();
         assert_eq!(n as usize, want.len());
@@ -334,7 +334,7 @@ async fn persons_by_region_households_timeline_and_tasks() {
             want.iter().skip(2).take(5).copied().collect::<Vec<_>>()
         );
         let (none, n) = store
-            .person_list(&scope, Some(&["220202".to_string()]))
+            .person_list(&scope, Some(&["220202".to_string()]), None)
             .await
             .unwrap();
         assert_eq!((none.len(), n), (0, 0));
@@ -346,12 +346,24 @@ async fn persons_by_region_households_timeline_and_tasks() {
                     ..Default::default()
                 },
                 Some(&["220102".to_string()]),
+                None,
             )
             .await
             .unwrap();
         assert!(n > 0);
         assert!(zhang.iter().all(|p| p.person.name.starts_with('张')
             && p.person.region_code.as_deref() == Some("220102")));
+
+        // A capped count stops past the cap; the page is the same.
+        let all = PersonFilter {
+            limit: 10,
+            ..Default::default()
+        };
+        let (capped, n) = store.person_list(&all, None, Some(20)).await.unwrap();
+        assert_eq!(n, 21, "past the cap");
+        assert_eq!(capped, store.person_list(&all, None, None).await.unwrap().0);
+        let (_, n) = store.person_list(&all, None, Some(100)).await.unwrap();
+        assert_eq!(n, 46, "under the cap: exact");
 
         // Households: by key, else by address in the same region.
         let p3 = store

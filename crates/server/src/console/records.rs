@@ -274,7 +274,7 @@ pub(crate) fn region_choices(
 /// Pagination links.
 pub(crate) struct Pager {
     pub page: i64,
-    pub pages: i64,
+    pub pages: String,
     pub total: String,
     pub prev: Option<String>,
     pub next: Option<String>,
@@ -291,14 +291,32 @@ impl Pager {
         rows: usize,
         link: impl Fn(i64) -> String,
     ) -> Pager {
-        let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+        Pager::capped(page_, page, total, None, rows, link)
+    }
+
+    /// Like [`Pager::new`] for a total counted only up to `cap`: above it
+    /// the total and the number of pages read "10,000+", and a full page
+    /// always has a next one.
+    pub fn capped(
+        page_: &Page,
+        page: i64,
+        total: i64,
+        cap: Option<i64>,
+        rows: usize,
+        link: impl Fn(i64) -> String,
+    ) -> Pager {
+        let more = cap.is_some_and(|c| total > c);
+        let counted = cap.map_or(total, |c| total.min(c));
+        let pages = ((counted + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
         let first = (page - 1) * PAGE_SIZE + 1;
+        let plus = if more { "+" } else { "" };
+        let has_next = page < pages || (more && rows as i64 == PAGE_SIZE);
         Pager {
             page,
-            pages,
-            total: page_.int(total),
+            pages: format!("{}{plus}", page_.int(pages)),
+            total: format!("{}{plus}", page_.int(counted)),
             prev: (page > 1).then(|| link(page - 1)),
-            next: (page < pages).then(|| link(page + 1)),
+            next: has_next.then(|| link(page + 1)),
             first_row: page_.int(if rows == 0 { 0 } else { first }),
             last_row: page_.int(first - 1 + rows as i64),
         }
@@ -928,6 +946,9 @@ async fn search_page(
     finish(persons_inner(&s, &viewer, &headers, &uri, &q, true).await)
 }
 
+/// The person list counts up to this many matches; beyond, it says "more than".
+const PERSON_COUNT_CAP: i64 = 10_000;
+
 /// Longest search text taken.
 const MAX_QUERY: usize = 64;
 
@@ -986,6 +1007,7 @@ async fn persons_inner(
                     offset: (current - 1) * PAGE_SIZE,
                 },
                 regions.as_deref(),
+                Some(PERSON_COUNT_CAP),
             )
             .await
             .map_err(|e| page.fail(e))?
@@ -1008,11 +1030,18 @@ async fn persons_inner(
         .collect::<Vec<_>>();
     let action = if search { "/search" } else { "/persons" };
     let pairs = vec![("region", region.clone()), ("q", text.clone())];
-    let pager = Pager::new(&page, current, total, rows.len(), |n| {
-        let mut p = pairs.clone();
-        p.push(("page", n.to_string()));
-        format!("{action}?{}", query_string(&p))
-    });
+    let pager = Pager::capped(
+        &page,
+        current,
+        total,
+        Some(PERSON_COUNT_CAP),
+        rows.len(),
+        |n| {
+            let mut p = pairs.clone();
+            p.push(("page", n.to_string()));
+            format!("{action}?{}", query_string(&p))
+        },
+    );
     let tpl = PersonsTpl {
         action,
         search,
