@@ -446,6 +446,26 @@ impl Store {
             .bind(at)
             .execute(&self.pool)
             .await?;
+        // The attempt counts as a failure from the start, so that attempts
+        // made at the same time all see each other: at most the allowed
+        // number of them get as far as the password check.
+        let attempt = get_i64(
+            &sqlx::query(
+                "INSERT INTO sign_in_failures (login, address, at) VALUES ($1, $2, $3) RETURNING id",
+            )
+            .bind(login)
+            .bind(address)
+            .bind(at)
+            .fetch_one(&self.pool)
+            .await?,
+            "id",
+        )?;
+        let forget_attempt = || async {
+            sqlx::query("DELETE FROM sign_in_failures WHERE id = $1")
+                .bind(attempt)
+                .execute(&self.pool)
+                .await
+        };
         let by_login = sqlx::query(
             "SELECT COUNT(*) AS n, MIN(at) AS first FROM sign_in_failures WHERE login = $1 AND at >= $2",
         )
@@ -464,7 +484,10 @@ impl Store {
             (&by_login, MAX_FAILURES_PER_LOGIN),
             (&by_address, MAX_FAILURES_PER_ADDRESS),
         ] {
-            if get_i64(row, "n")? >= max {
+            // Counted with this attempt: `max` failures before it lock.
+            if get_i64(row, "n")? > max {
+                // A refused attempt does not extend the lock.
+                forget_attempt().await?;
                 let first = get_opt_i64(row, "first")?.unwrap_or(at);
                 let minutes = ((first + THROTTLE_WINDOW_SECS - at) / 60 + 1).max(1);
                 let mut tx = self.pool.begin().await?;
@@ -487,28 +510,22 @@ impl Store {
         .bind(login)
         .fetch_optional(&self.pool)
         .await?;
-        let (user, ok) = match &row {
-            Some(r) => {
-                let phc = get_str(r, "password_hash")?;
-                (Some(user_from_row(r)?), verify_password(password, &phc))
-            }
-            None => {
-                let _ = verify_password(password, dummy_hash());
-                (None, false)
-            }
+        let (user, phc) = match &row {
+            Some(r) => (Some(user_from_row(r)?), get_str(r, "password_hash")?),
+            // An unknown login costs the same time as a wrong password.
+            None => (None, dummy_hash().to_string()),
         };
+        // argon2 is slow on purpose: off the async workers.
+        let candidate = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&candidate, &phc))
+            .await
+            .unwrap_or(false)
+            && user.is_some();
         let mut tx = self.pool.begin().await?;
         let user = match (user, ok) {
             (Some(u), true) => u,
             (user, _) => {
-                sqlx::query(
-                    "INSERT INTO sign_in_failures (login, address, at) VALUES ($1, $2, $3)",
-                )
-                .bind(login)
-                .bind(address)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+                // The attempt's row stays: it is the failure.
                 audit::record(
                     &mut tx,
                     &Actor(format!("sign-in:{login}")),
@@ -523,6 +540,11 @@ impl Store {
             }
         };
         if user.is_disabled() {
+            // Not a wrong password: the attempt does not count as a failure.
+            sqlx::query("DELETE FROM sign_in_failures WHERE id = $1")
+                .bind(attempt)
+                .execute(&mut *tx)
+                .await?;
             audit::record(
                 &mut tx,
                 &Actor(format!("user:{login}")),

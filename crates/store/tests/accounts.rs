@@ -348,3 +348,49 @@ async fn sqlx_exec(url: &str, sql: &str) {
     sqlx::query(sql).execute(&pool).await.unwrap();
     pool.close().await;
 }
+
+#[tokio::test]
+async fn concurrent_guesses_get_no_more_than_five_password_checks() {
+    for db in TestDatabase::each("throttle_burst").await {
+        let store = db.open().await;
+        regions(&store).await;
+        store
+            .create_user(
+                &new_user("zhou", Role::Investigator, "220102", PW),
+                &Actor("cli".into()),
+            )
+            .await
+            .unwrap();
+        let mut burst = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let store = store.clone();
+            burst.spawn(async move {
+                store
+                    .sign_in("zhou", &format!("guess number {i}"), &format!("10.1.0.{i}"))
+                    .await
+                    .unwrap_err()
+                    .code()
+            });
+        }
+        let mut codes = Vec::new();
+        while let Some(code) = burst.join_next().await {
+            codes.push(code.unwrap());
+        }
+        let wrong = codes
+            .iter()
+            .filter(|c| **c == "invalid_credentials")
+            .count();
+        let throttled = codes.iter().filter(|c| **c == "sign_in_throttled").count();
+        assert!(
+            wrong <= 5,
+            "{wrong} passwords checked in a burst: {codes:?}"
+        );
+        assert_eq!(wrong + throttled, 20, "{codes:?}");
+        // And the right password is refused while the login is locked.
+        if wrong == 5 {
+            let e = store.sign_in("zhou", PW, "10.1.1.1").await.unwrap_err();
+            assert_eq!(e.code(), "sign_in_throttled");
+        }
+        db.cleanup().await;
+    }
+}
