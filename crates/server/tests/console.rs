@@ -310,6 +310,36 @@ async fn the_public_bulletin_needs_no_sign_in_and_shows_aggregates() {
         assert!(location.starts_with("/login"));
         let (status, _) = app.get(None, "/static/console.css").await;
         assert_eq!(status, StatusCode::OK);
+        // An unknown page: the 404 page for a browser, JSON for everyone else.
+        let (status, body, _) = app
+            .send(
+                Request::get("/no/such/page")
+                    .header(header::ACCEPT, "text/html,application/xhtml+xml")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            body.starts_with("<!doctype html>") && body.contains("没有这个页面"),
+            "{body}"
+        );
+        let (status, body) = app.get(None, "/no/such/page").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            body.starts_with('{') && body.contains("\"not_found\""),
+            "{body}"
+        );
+        let (status, body, _) = app
+            .send(
+                Request::get("/api/no/such")
+                    .header(header::ACCEPT, "text/html")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.starts_with('{'), "the API answers JSON: {body}");
         app.store.close().await;
         app.db.cleanup().await;
     }

@@ -70,6 +70,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/static/console.css", get(console_css))
         .route("/static/console.js", get(console_js))
         .route("/favicon.ico", get(favicon))
+        // Unknown paths: the 404 page for browsers, the API's JSON otherwise.
+        .route("/{*rest}", axum::routing::any(errors::not_found))
         .route("/lang", post(switch_lang))
         .merge(dashboard::routes())
         .merge(bulletin::routes())
