@@ -270,6 +270,22 @@ fn hash_password(password: &str) -> Result<String, AccountError> {
         .map_err(|e| AccountError::Store(StoreError::Invalid(format!("password hashing: {e}"))))
 }
 
+/// [`hash_password`] on the blocking pool (argon2 is slow on purpose).
+async fn hash_off_thread(password: &str) -> Result<String, AccountError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AccountError::Store(StoreError::Invalid(format!("password hashing: {e}"))))?
+}
+
+/// [`verify_password`] on the blocking pool.
+async fn verify_off_thread(password: &str, phc: String) -> bool {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .unwrap_or(false)
+}
+
 fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
         Ok(h) => Argon2::default()
@@ -333,7 +349,7 @@ impl Store {
         } else if new.role.works_in_a_facility() {
             return Err(AccountError::FacilityRequired(new.role.as_str()));
         }
-        let hash = hash_password(&new.password)?;
+        let hash = hash_off_thread(&new.password).await?;
         let display = if new.display_name.trim().is_empty() {
             login.to_string()
         } else {
@@ -516,11 +532,7 @@ impl Store {
             None => (None, dummy_hash().to_string()),
         };
         // argon2 is slow on purpose: off the async workers.
-        let candidate = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&candidate, &phc))
-            .await
-            .unwrap_or(false)
-            && user.is_some();
+        let ok = verify_off_thread(password, phc).await && user.is_some();
         let mut tx = self.pool.begin().await?;
         let user = match (user, ok) {
             (Some(u), true) => u,
@@ -672,7 +684,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         let ok = match &row {
-            Some(r) => verify_password(old, &get_str(r, "password_hash")?),
+            Some(r) => verify_off_thread(old, get_str(r, "password_hash")?).await,
             None => false,
         };
         if !ok {
@@ -709,7 +721,7 @@ impl Store {
         if !password_strong_enough(new, &user.login) {
             return Err(AccountError::WeakPassword);
         }
-        let hash = hash_password(new)?;
+        let hash = hash_off_thread(new).await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(&hash)
