@@ -386,7 +386,16 @@ impl Browser {
 
     async fn get(&self, path: &str) -> (StatusCode, String) {
         let r = self.get_raw(path).await;
-        (r.status(), body(r).await)
+        let (status, html) = (r.status(), body(r).await);
+        // For a look at the pages: CONSOLE_RECORDS_DUMP=/some/dir.
+        if let Ok(dir) = std::env::var("CONSOLE_RECORDS_DUMP") {
+            let name: String = path
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let _ = std::fs::write(format!("{dir}/{name}.html"), &html);
+        }
+        (status, html)
     }
 
     async fn post(

@@ -88,7 +88,7 @@ pub(crate) fn draw(
 
     let mut svg = String::new();
     svg.push_str(&format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-labelledby="chain-title chain-desc" class="chain" data-testid="chain-svg">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" style="max-width:{width}px" role="img" aria-labelledby="chain-title chain-desc" class="chain" data-testid="chain-svg">"#
     ));
     svg.push_str(&format!(
         r#"<title id="chain-title">{}</title><desc id="chain-desc">{}</desc>"#,

@@ -274,7 +274,8 @@ pub(crate) fn region_choices(
 /// Pagination links.
 pub(crate) struct Pager {
     pub page: i64,
-    pub pages: String,
+    /// "第 2 页，共 9 页", "Page 2 of 9".
+    pub label: String,
     pub total: String,
     pub prev: Option<String>,
     pub next: Option<String>,
@@ -311,9 +312,13 @@ impl Pager {
         let first = (page - 1) * PAGE_SIZE + 1;
         let plus = if more { "+" } else { "" };
         let has_next = page < pages || (more && rows as i64 == PAGE_SIZE);
+        let pages_text = format!("{}{plus}", page_.int(pages));
         Pager {
             page,
-            pages: format!("{}{plus}", page_.int(pages)),
+            label: page_.lang.text(
+                format!("第 {} 页，共 {pages_text} 页", page_.int(page)),
+                format!("Page {} of {pages_text}", page_.int(page)),
+            ),
             total: format!("{}{plus}", page_.int(counted)),
             prev: (page > 1).then(|| link(page - 1)),
             next: has_next.then(|| link(page + 1)),
