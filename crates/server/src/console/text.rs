@@ -272,6 +272,8 @@ ui_text! {
     RecMergedInto => "已合并到", "Merged into";
     RecTests => "检测", "Tests";
     RecPageOf => "页，共", "of";
+    RecQuarantineEnd => "隔离期至", "Quarantine until";
+    RecMonitoringEnd => "健康监测至", "Monitoring until";
 }
 
 /// A date as people write it: 2022年3月14日, 14 March 2022.
