@@ -619,7 +619,7 @@ async fn build_audit(s: &AppState, page: Page, q: AuditQuery) -> PageResult {
                 id: e.id,
                 at: page.datetime(from_epoch(e.at)),
                 actor: e.actor.clone(),
-                action: e.action.clone(),
+                action: action_label(&e.action, page.lang),
                 entity: e.entity.clone(),
                 entity_id: e.entity_id.clone(),
                 detail,
@@ -641,6 +641,44 @@ async fn build_audit(s: &AppState, page: Page, q: AuditQuery) -> PageResult {
         page,
     };
     render(&tpl, &tpl.page)
+}
+
+/// An audit action as people read it; an action this table does not know
+/// is shown as recorded.
+fn action_label(action: &str, lang: Lang) -> String {
+    let (zh, en) = match action {
+        "create" => ("新建", "created"),
+        "update" => ("修改", "changed"),
+        "import" => ("导入", "imported"),
+        "merge" => ("合并人员", "persons merged"),
+        "view" => ("查看个人信息", "viewed a person"),
+        "export" => ("导出", "exported"),
+        "purge" => ("删除过期数据", "expired data purged"),
+        "complete" => ("完成任务", "task done"),
+        "register" => ("登记", "registered"),
+        "trace" => ("流调追踪", "traced"),
+        "enrol" => ("纳入闭环", "enrolled"),
+        "release" => ("解除", "released"),
+        "upgrade" => ("升级为密接", "upgraded to close contact"),
+        "transition" => ("状态变更", "state changed"),
+        "test_result" => ("检测结果", "test result"),
+        "appoint" => ("任命", "appointed"),
+        "sign_in" => ("登录", "signed in"),
+        "sign_in_failed" => ("登录失败", "sign-in failed"),
+        "sign_in_refused" => ("拒绝登录", "sign-in refused"),
+        "sign_in_throttled" => ("登录受限", "sign-in throttled"),
+        "sign_out" => ("退出登录", "signed out"),
+        "user_created" => ("新建用户", "user created"),
+        "user_changed" => ("修改用户", "user changed"),
+        "user_disabled" => ("停用用户", "user disabled"),
+        "user_enabled" => ("启用用户", "user enabled"),
+        "password_changed" => ("修改密码", "password changed"),
+        "password_reset" => ("重置密码", "password reset"),
+        "token_created" => ("新建令牌", "token created"),
+        "token_revoked" => ("吊销令牌", "token revoked"),
+        other => return other.to_string(),
+    };
+    lang.pick(zh, en).to_string()
 }
 
 #[derive(askama::Template)]
@@ -724,6 +762,13 @@ mod tests {
     fn query_values_are_encoded() {
         assert_eq!(enc("user:a b&c"), "user%3Aa%20b%26c");
         assert_eq!(enc("张"), "%E5%BC%A0");
+    }
+
+    #[test]
+    fn audit_actions_are_read_in_words() {
+        assert_eq!(action_label("sign_in_failed", Lang::Zh), "登录失败");
+        assert_eq!(action_label("user_created", Lang::En), "user created");
+        assert_eq!(action_label("something_new", Lang::Zh), "something_new");
     }
 
     #[test]
