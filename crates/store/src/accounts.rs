@@ -53,8 +53,8 @@ pub enum AccountError {
     UnknownRegion(String),
     #[error("unknown facility {0}")]
     UnknownFacility(String),
-    #[error("a {0} works in a facility: give --facility")]
-    FacilityRequired(&'static str),
+    #[error("a {} works in a facility: name the facility (--facility)", .0.label(Lang::En))]
+    FacilityRequired(Role),
     #[error("unknown user {0}")]
     UnknownUser(String),
     #[error("unknown API token {0}")]
@@ -107,7 +107,7 @@ impl ErrorCode for AccountError {
             (Lang::Zh, AccountError::UnknownRegion(c)) => format!("区划代码{c}不存在"),
             (Lang::Zh, AccountError::UnknownFacility(f)) => format!("场所{f}不存在"),
             (Lang::Zh, AccountError::FacilityRequired(r)) => {
-                format!("{r}须指定所在场所（--facility）")
+                format!("{}须指定所在场所（--facility）", r.label(Lang::Zh))
             }
             (Lang::Zh, AccountError::UnknownUser(u)) => format!("用户{u}不存在"),
             (Lang::Zh, AccountError::UnknownToken(t)) => format!("API令牌{t}不存在"),
@@ -347,7 +347,7 @@ impl Store {
                 return Err(AccountError::UnknownFacility(f.to_string()));
             }
         } else if new.role.works_in_a_facility() {
-            return Err(AccountError::FacilityRequired(new.role.as_str()));
+            return Err(AccountError::FacilityRequired(new.role));
         }
         let hash = hash_off_thread(&new.password).await?;
         let display = if new.display_name.trim().is_empty() {
