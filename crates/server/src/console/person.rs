@@ -245,7 +245,7 @@ async fn person_inner(
     if can_transition {
         for m in &managed {
             if s.store
-                .managed_in(m.id, super::records::scope_of(viewer))
+                .managed_in(m.id, viewer.scope())
                 .await
                 .map_err(fail)?
             {
@@ -488,11 +488,7 @@ async fn transition(
         // The person's own record, and in the jurisdiction itself (its
         // responsible region or facility): otherwise as if it did not exist.
         let owned = match managed_id {
-            Some(m)
-                if s.store
-                    .managed_in(m, super::records::scope_of(&viewer))
-                    .await? =>
-            {
+            Some(m) if s.store.managed_in(m, viewer.scope()).await? => {
                 s.store.managed(m).await?.filter(|r| r.person_id == p.id)
             }
             _ => None,

@@ -24,7 +24,6 @@ use closedloop_domain::lifecycle::LoopState;
 use closedloop_domain::region::RegionTree;
 use closedloop_domain::time::{day_bounds, from_epoch};
 use closedloop_domain::Lang;
-use closedloop_store::access::Scope;
 use closedloop_store::{
     CaseFilter, CaseListOptions, CaseRecord, CaseSort, PersonFilter, PersonRecord,
 };
@@ -45,14 +44,6 @@ pub(crate) fn routes() -> Router<AppState> {
 // ---------------------------------------------------------------------------
 // Jurisdiction: by-id reads and pseudonymised links.
 
-/// The viewer's jurisdiction as the store's by-id reads take it.
-pub(crate) fn scope_of(viewer: &Viewer) -> Scope<'_> {
-    Scope {
-        regions: viewer.regions.as_deref().map(Vec::as_slice),
-        facility: viewer.jurisdiction.facility.as_deref(),
-    }
-}
-
 /// The person `id` if the viewer's jurisdiction holds them; 404 otherwise.
 pub(crate) async fn person_in(
     s: &AppState,
@@ -60,7 +51,7 @@ pub(crate) async fn person_in(
     id: i64,
 ) -> Result<PersonRecord, ApiError> {
     s.store
-        .person_in(id, scope_of(viewer))
+        .person_in(id, viewer.scope())
         .await?
         .ok_or_else(|| ApiError::not_found(Entity::Person, id.to_string()))
 }
@@ -72,7 +63,7 @@ pub(crate) async fn case_in(
     case_id: &str,
 ) -> Result<CaseRecord, ApiError> {
     s.store
-        .case_in(case_id, scope_of(viewer))
+        .case_in(case_id, viewer.scope())
         .await?
         .ok_or_else(|| {
             ApiError::not_found(Entity::Case, case_id.chars().take(64).collect::<String>())
@@ -139,7 +130,7 @@ pub(crate) async fn person_links(
     ids.sort_unstable();
     ids.dedup();
     let found = s.store.persons_by_id(&ids).await?;
-    let visible = s.store.visible_persons(&ids, scope_of(viewer)).await?;
+    let visible = s.store.visible_persons(&ids, viewer.scope()).await?;
     Ok(found
         .iter()
         .map(|p| {

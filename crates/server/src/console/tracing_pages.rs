@@ -128,7 +128,7 @@ async fn contacts_inner(
 
 /// Whether any case of the cluster was reported in the viewer's jurisdiction.
 fn cluster_visible(viewer: &Viewer, c: &ClusterReport) -> bool {
-    closedloop_store::access::cluster_in(c, super::records::scope_of(viewer))
+    closedloop_store::access::cluster_in(c, viewer.scope())
 }
 
 /// A case id as the viewer may read it: masked outside the jurisdiction.
