@@ -252,6 +252,10 @@ async fn the_dashboard_shows_the_curve_the_bulletin_and_the_regions() {
             latest.contains("2022年3月9日"),
             "the last report day is selected"
         );
+        // A wall screen reloads itself, at most every 30 s.
+        let wall = app.page(&boss, "/?refresh=5").await;
+        assert!(wall.contains(r#"<meta http-equiv="refresh" content="30">"#));
+        assert!(!latest.contains("http-equiv=\"refresh\""));
         // English on request.
         let en = app.page(&boss, "/?date=2022-03-09&lang=en").await;
         assert!(en.contains("Dashboard") && en.contains("Changchun"));

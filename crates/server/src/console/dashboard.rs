@@ -62,6 +62,8 @@ pub(crate) fn bulletin_text(b: &Bulletin, lang: Lang) -> (String, Vec<String>) {
 #[derive(Deserialize)]
 pub(crate) struct DashQuery {
     date: Option<String>,
+    /// Seconds between reloads, for a wall screen (30 to 3600).
+    refresh: Option<String>,
 }
 
 /// A figure shown as a card.
@@ -151,8 +153,11 @@ async fn dashboard(
     super::finish(build(&s, page, q).await)
 }
 
-async fn build(s: &AppState, page: Page, q: DashQuery) -> PageResult {
+async fn build(s: &AppState, mut page: Page, q: DashQuery) -> PageResult {
     page.require(Capability::ReadRegistry)?;
+    page.refresh_seconds = super::non_empty(&q.refresh)
+        .and_then(|r| r.parse::<u32>().ok())
+        .map(|n| n.clamp(30, 3600));
     let viewer = page.viewer()?.clone();
     let lang = page.lang;
     let scope = viewer.region_scope();

@@ -181,6 +181,8 @@ pub(crate) struct Page {
     pub csrf: String,
     /// The viewer, when signed in (pages read its scope and role).
     pub viewer: Option<Viewer>,
+    /// Reload the page every so many seconds (a wall screen's dashboard).
+    pub refresh_seconds: Option<u32>,
 }
 
 impl Page {
@@ -232,6 +234,7 @@ impl Page {
             nav,
             csrf: viewer.csrf_token.clone(),
             viewer: Some(viewer.clone()),
+            refresh_seconds: None,
         }
     }
 
@@ -248,6 +251,7 @@ impl Page {
             nav: Vec::new(),
             csrf: String::new(),
             viewer: None,
+            refresh_seconds: None,
         }
     }
 
