@@ -264,7 +264,6 @@ pub(crate) fn region_choices(
 
 /// Pagination links.
 pub(crate) struct Pager {
-    pub page: i64,
     /// "第 2 页，共 9 页", "Page 2 of 9".
     pub label: String,
     pub total: String,
@@ -305,7 +304,6 @@ impl Pager {
         let has_next = page < pages || (more && rows as i64 == PAGE_SIZE);
         let pages_text = format!("{}{plus}", page_.int(pages));
         Pager {
-            page,
             label: page_.lang.text(
                 format!("第 {} 页，共 {pages_text} 页", page_.int(page)),
                 format!("Page {} of {pages_text}", page_.int(page)),
