@@ -51,9 +51,11 @@ pub const SESSION_COOKIE: &str = "closedloop_session";
 pub const LOGIN_CSRF_COOKIE: &str = "closedloop_login_csrf";
 /// The header a script or the console's JavaScript may send the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Most bytes of a form body read to find its CSRF token (multipart uploads
-/// are limited by their route: the movement imports).
-const MAX_FORM_BYTES: usize = crate::handlers::MAX_IMPORT_BYTES;
+/// Most bytes of an urlencoded form read to find its CSRF token (axum's own
+/// default limit for bodies).
+const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+/// Most bytes of a multipart upload read to find its CSRF token: an import.
+const MAX_UPLOAD_BYTES: usize = crate::handlers::MAX_IMPORT_BYTES;
 const SUBTREE_TTL: Duration = Duration::from_secs(60);
 
 /// Failures of the credential layer.
@@ -385,10 +387,14 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, bool> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    // Uploads (multipart) may be as large as an import; plain forms are small.
+    let limit = if content_type.starts_with("multipart/form-data") {
+        MAX_UPLOAD_BYTES
+    } else {
+        MAX_FORM_BYTES
+    };
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| true)?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| true)?;
     match form_token(&content_type, &bytes) {
         Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => {
             Ok(Request::from_parts(parts, Body::from(bytes)))
