@@ -280,7 +280,9 @@ pub(crate) async fn authenticate(
 ) -> Response {
     // The health check answers load balancers, signed in or not, and must
     // not depend on the accounts tables.
-    if req.uri().path() == "/health" {
+    // Nor do the console's static files (no database round trip for them).
+    let path = req.uri().path();
+    if path == "/health" || path.starts_with("/static/") || path == "/favicon.ico" {
         return next.run(req).await;
     }
     let asked_lang = req
