@@ -48,11 +48,16 @@ pub(crate) struct LoopQuery {
 /// The instant deadlines are judged at.
 async fn judged_at(s: &AppState, page: &Page, q: &LoopQuery) -> Result<i64, Response> {
     match non_empty(&q.at) {
-        Some(raw) => raw.parse::<i64>().map_err(|_| {
-            page.fail(ApiError::bad_request(&DomainError::InvalidTime(
-                raw.chars().take(40).collect(),
-            )))
-        }),
+        // Epoch seconds between 1970 and 2286: anything else is not an instant we judge at.
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|t| (0..10_000_000_000).contains(t))
+            .ok_or_else(|| {
+                page.fail(ApiError::bad_request(&DomainError::InvalidTime(
+                    raw.chars().take(40).collect(),
+                )))
+            }),
         None => {
             let scope = page.viewer()?.region_scope();
             let day = default_day(s, scope.as_deref())

@@ -525,9 +525,12 @@ pub(crate) fn non_empty(v: &Option<String>) -> Option<&str> {
 pub(crate) fn opt_date(v: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
     match non_empty(v) {
         None => Ok(None),
+        // Years far from ours are typing errors, and would overflow date arithmetic.
         Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1900..=2200).contains(&chrono::Datelike::year(d)))
             .map(Some)
-            .map_err(|_| {
+            .ok_or_else(|| {
                 ApiError::bad_request(&closedloop_domain::DomainError::UnknownValue {
                     value: s.chars().take(40).collect(),
                     expected: "YYYY-MM-DD",
@@ -563,6 +566,18 @@ mod tests {
         assert_eq!(page_lang(&h, "/", Some(Lang::Zh)), Some(Lang::En));
         assert_eq!(page_lang(&h, "/?lang=zh", Some(Lang::En)), Some(Lang::Zh));
         assert_eq!(page_lang(&HeaderMap::new(), "/", None), None);
+    }
+
+    #[test]
+    fn dates_are_checked() {
+        assert_eq!(
+            opt_date(&Some("2022-03-14".into())).unwrap(),
+            NaiveDate::from_ymd_opt(2022, 3, 14)
+        );
+        assert_eq!(opt_date(&Some(" ".into())).unwrap(), None);
+        assert!(opt_date(&Some("2022-13-01".into())).is_err());
+        assert!(opt_date(&Some("0001-01-01".into())).is_err());
+        assert!(opt_date(&Some("-262143-01-01".into())).is_err());
     }
 
     #[test]
