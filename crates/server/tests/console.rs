@@ -365,7 +365,11 @@ async fn loop_pages_answer_and_roles_are_checked() {
         let (status, body) = app.get(Some(&boss), "/admin/users").await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert!(body.contains("无权"), "{body}");
-        for bad in ["/loop?at=-9223372036854775808", "/loop/overdue?at=x", "/?date=-262143-01-01"] {
+        for bad in [
+            "/loop?at=-9223372036854775808",
+            "/loop/overdue?at=x",
+            "/?date=-262143-01-01",
+        ] {
             let (status, body) = app.get(Some(&boss), bad).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
             assert!(body.starts_with("<!doctype html>"), "{bad}: {body}");
