@@ -170,3 +170,100 @@ async fn the_epi_curve_is_the_bulletins_new_local_figures_day_by_day() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn capacity_sums_by_kind_and_the_audit_page_filters_and_counts() {
+    use closedloop_domain::lifecycle::FacilityKind;
+    use closedloop_store::{AuditPageFilter, Facility};
+    for db in TestDatabase::each("dashboard_capacity").await {
+        let store = db.open().await;
+        let regions: Vec<(u64, Region)> = vec![
+            region("220000", None, RegionLevel::Province),
+            region("220100", Some("220000"), RegionLevel::City),
+            region("220200", Some("220000"), RegionLevel::City),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (i as u64 + 2, r))
+        .collect();
+        store
+            .import_regions(&regions, STRICT, "r.csv", &Actor::system())
+            .await
+            .unwrap();
+        let f = |id: &str, kind, region: &str, capacity| Facility {
+            facility_id: id.into(),
+            name: id.into(),
+            kind,
+            region_code: Some(region.into()),
+            address: String::new(),
+            capacity,
+        };
+        store
+            .upsert_facilities(
+                &[
+                    f("H1", FacilityKind::QuarantineHotel, "220100", 100),
+                    f("H2", FacilityKind::QuarantineHotel, "220200", 50),
+                    f("D1", FacilityKind::DesignatedHospital, "220100", 30),
+                ],
+                &Actor("tester".into()),
+            )
+            .await
+            .unwrap();
+        let all = store.capacity_by_kind(None).await.unwrap();
+        let hotel = all.iter().find(|r| r.kind == "quarantine_hotel").unwrap();
+        assert_eq!(
+            (hotel.facilities, hotel.capacity, hotel.occupied),
+            (2, 150, 0)
+        );
+        let changchun = store
+            .capacity_by_kind(Some(&["220100".to_string()]))
+            .await
+            .unwrap();
+        assert_eq!(changchun.len(), 2);
+        assert!(changchun
+            .iter()
+            .all(|r| r.kind != "quarantine_hotel" || r.capacity == 100));
+        assert!(store.capacity_by_kind(Some(&[])).await.unwrap().is_empty());
+        assert!(store.managed_by_region(None).await.unwrap().is_empty());
+
+        // The audit page: the imports and the facility registration are there.
+        let everything = AuditPageFilter {
+            limit: 1,
+            ..Default::default()
+        };
+        let (page, total) = store.audit_page(&everything).await.unwrap();
+        assert!(total >= 2, "{total}");
+        assert_eq!(page.len(), 1);
+        let (second, _) = store
+            .audit_page(&AuditPageFilter {
+                limit: 1,
+                offset: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(second[0].id < page[0].id, "newest first, paged");
+        let (mine, n) = store
+            .audit_page(&AuditPageFilter {
+                actor: Some("tester".into()),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(mine[0].entity, "facility");
+        let (none, n) = store
+            .audit_page(&AuditPageFilter {
+                actor: Some("tester".into()),
+                to: Some(0),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((none.len(), n), (0, 0), "nothing before 1970");
+        store.close().await;
+        db.cleanup().await;
+    }
+}
