@@ -21,12 +21,12 @@ BIN=${CARGO_TARGET_DIR:-target}/release/closedloop
 if [[ -n "${FRESH:-}" ]] || ! psql "$URL" -Atc "SELECT 1 FROM cases WHERE case_id = 'BENCH-3'" 2>/dev/null | grep -q 1; then
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
   echo "== demo province, then grown to $PERSONS persons and $CASES cases =="
-  "$BIN" demo --no-serve --database-url "$URL" >/dev/null
+  "$BIN" demo --no-serve --database-url "$URL" >/dev/null   # the demo fills an empty PostgreSQL database
   time psql "$URL" -q -v persons="$PERSONS" -v cases="$CASES" -f bench/console/grow.sql
 fi
 psql "$URL" -Atc "SELECT 'persons ' || (SELECT count(*) FROM persons) || ', cases ' || (SELECT count(*) FROM cases)"
 
-"$BIN" user disable bench-commander --database-url "$URL" >/dev/null 2>&1 || true
+
 echo 'bench-password-1234' | "$BIN" user add --name bench-commander-$$ --role provincial_commander \
   --region 220000 --password-stdin --database-url "$URL" >/dev/null
 TOKEN=$("$BIN" user token add bench-commander-$$ --label bench --database-url "$URL" | grep -o 'cl_[A-Za-z0-9_-]*' | head -n1)

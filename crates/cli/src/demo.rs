@@ -15,16 +15,10 @@ const DEMO_MARKER: &str = ".closedloop-demo";
 
 pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     let lang = config.lang;
-    let Some(db_path) = closedloop_store::sqlite_path(&config.database_url).map(PathBuf::from)
-    else {
-        return Err(Failure::Coded {
-            code: "demo_needs_sqlite",
-            message: lang
-                .pick("演示只创建嵌入式 SQLite 数据库，请勿指向 PostgreSQL", "the demo only creates an embedded SQLite database; do not point it at PostgreSQL")
-                .into(),
-        }
-        .into());
-    };
+    // On SQLite the demo makes its own file; on PostgreSQL (for benchmarks
+    // and trying the production database) it fills an empty database and
+    // never replaces anything.
+    let db_path = closedloop_store::sqlite_path(&config.database_url).map(PathBuf::from);
     if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= 10.0) {
         return Err(Failure::Coded {
             code: "invalid_scale",
@@ -37,31 +31,32 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         }
         .into());
     }
-    let marker = marker_path(&db_path);
-    if db_path.exists() && !marker.exists() && !args.force {
-        return Err(Failure::Coded {
-            code: "database_exists",
-            message: lang
-                .pick(
-                    &format!(
-                        "{} 已存在且不是演示创建的；如要替换请加 --force",
-                        db_path.display()
-                    ),
-                    &format!(
-                        "{} exists and was not made by the demo; add --force to replace it",
-                        db_path.display()
-                    ),
-                )
-                .into(),
+    if let Some(db_path) = &db_path {
+        let marker = marker_path(db_path);
+        if db_path.exists() && !marker.exists() && !args.force {
+            return Err(Failure::Coded {
+                code: "database_exists",
+                message: lang
+                    .pick(
+                        &format!(
+                            "{} 已存在且不是演示创建的；如要替换请加 --force",
+                            db_path.display()
+                        ),
+                        &format!(
+                            "{} exists and was not made by the demo; add --force to replace it",
+                            db_path.display()
+                        ),
+                    )
+                    .into(),
+            }
+            .into());
         }
-        .into());
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = db_path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(p));
+        }
     }
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = db_path.clone().into_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
-    }
-
     let started = std::time::Instant::now();
     let data = generate(&DemoConfig {
         scale: args.scale,
@@ -75,10 +70,36 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     let store = Store::open(&config.database_url)
         .await
         .map_err(|e| Failure::coded(&e, lang))?;
-    std::fs::write(
-        &marker,
-        format!("seed={} scale={}\n", args.seed, args.scale),
-    )?;
+    match &db_path {
+        Some(db_path) => std::fs::write(
+            marker_path(db_path),
+            format!("seed={} scale={}\n", args.seed, args.scale),
+        )?,
+        None => {
+            let regions = store
+                .regions()
+                .await
+                .map_err(|e| Failure::coded(&e, lang))?;
+            if !regions.is_empty() {
+                return Err(Failure::Coded {
+                    code: "database_not_empty",
+                    message: lang
+                        .pick(
+                            &format!(
+                                "{} 已有数据；在 PostgreSQL 上演示只写入空数据库",
+                                closedloop_store::redact(&config.database_url)
+                            ),
+                            &format!(
+                                "{} already holds data; on PostgreSQL the demo only fills an empty database",
+                                closedloop_store::redact(&config.database_url)
+                            ),
+                        )
+                        .into(),
+                }
+                .into());
+            }
+        }
+    }
     let actor = Actor("demo".into());
     let mode = ImportMode::default();
     let regions = numbered(data.regions);
@@ -121,13 +142,16 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     let loop_started = std::time::Instant::now();
     let played = crate::demo_loop::play(&store, &loop_script, &config).await?;
     let loop_seconds = loop_started.elapsed().as_secs_f64();
-    let location = db_path.canonicalize().unwrap_or(db_path.clone());
+    let location = match &db_path {
+        Some(p) => p.canonicalize().unwrap_or(p.clone()).display().to_string(),
+        None => closedloop_store::redact(&config.database_url),
+    };
     println!(
         "{}",
         lang.pick(
             &format!(
                 "演示数据库已创建：{}（{}个区划、{}名人员、{}例病例、{}个场所、{}条扫码记录，种子{}，规模{}，用时{:.1}秒）",
-                location.display(),
+                location,
                 regions.len(),
                 persons.len() + cases.len(),
                 cases.len(),
@@ -139,7 +163,7 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
             ),
             &format!(
                 "demo database ready: {} ({} regions, {} people, {} cases, {} venues, {} check-ins; seed {}, scale {}, {:.1} s)",
-                location.display(),
+                location,
                 regions.len(),
                 persons.len() + cases.len(),
                 cases.len(),

@@ -1113,3 +1113,29 @@ async fn parquet_movement_imports_equal_csv_imports() {
     csv_db.cleanup().await;
     pq_db.cleanup().await;
 }
+
+/// The demo never replaces data it did not make: an existing SQLite file
+/// needs --force, and on PostgreSQL it fills an empty database only.
+#[tokio::test]
+async fn the_demo_fills_only_an_empty_database() {
+    for db in each("cli_demo_target").await {
+        let run = Run::new(&db.url);
+        let demo = ["demo", "--no-serve", "--scale", "0.02", "--lang", "en"];
+        if db.url.starts_with("postgres") {
+            let out = run.ok(&demo);
+            assert!(!out.contains("password@"), "the URL is redacted: {out}");
+            assert!(run.count("persons") > 100, "the demo filled the database");
+            let cases = run.count("cases");
+            assert!(cases > 10);
+            let err = run.fails(&demo);
+            assert!(err.contains("database_not_empty"), "{err}");
+            assert_eq!(run.count("cases"), cases, "a refused demo writes nothing");
+        } else {
+            run.seed();
+            let before = run.count("persons");
+            let err = run.fails(&demo);
+            assert!(err.contains("database_exists"), "{err}");
+            assert_eq!(run.count("persons"), before, "a refused demo writes nothing");
+        }
+    }
+}
