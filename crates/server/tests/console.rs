@@ -281,6 +281,9 @@ async fn a_district_reads_its_own_district_only() {
             "a localised page, not a code: {body}"
         );
         assert!(!body.contains("not_found"));
+        let (status, _) = app.get(Some(&d), "/loop?region=220102").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "another district's tasks");
+        app.page(&d, "/loop?region=220202").await;
         let own = app
             .page(&d, "/bulletin?date=2022-03-09&region=220202")
             .await;

@@ -5,7 +5,9 @@
 
 use super::dashboard::{bulletin_text, default_day};
 use super::text::T;
-use super::{current_path, non_empty, opt_date, render, Page, PageResult, PageViewer};
+use super::{
+    current_path, non_empty, opt_date, render, Page, PageResult, PageViewer, RegionOption,
+};
 use crate::error::{ApiError, Entity};
 use crate::lang::ReqLang;
 use crate::AppState;
@@ -15,7 +17,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use closedloop_domain::access::Capability;
-use closedloop_domain::region::{parse_region_code, RegionLevel};
+use closedloop_domain::region::parse_region_code;
 use serde::Deserialize;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -28,12 +30,6 @@ pub(crate) fn routes() -> Router<AppState> {
 pub(crate) struct BulletinQuery {
     date: Option<String>,
     region: Option<String>,
-}
-
-pub(crate) struct RegionOption {
-    pub code: String,
-    pub name: String,
-    pub selected: bool,
 }
 
 #[derive(askama::Template)]
@@ -92,27 +88,7 @@ async fn build(s: &AppState, page: Page, q: BulletinQuery) -> PageResult {
         .await
         .map_err(|e| page.fail(e))?;
     let (title, paragraphs) = bulletin_text(&b, lang);
-    // The jurisdiction and the regions below it down to districts.
-    let mut regions = Vec::new();
-    let mut stack = vec![jur.clone()];
-    while let Some(code) = stack.pop() {
-        if let Some(r) = tree.get(&code) {
-            let depth = tree
-                .ancestors(&code)
-                .count()
-                .saturating_sub(tree.ancestors(&jur).count());
-            regions.push(RegionOption {
-                code: r.code.clone(),
-                name: format!("{}{}", "　".repeat(depth), r.name(lang)),
-                selected: r.code == region,
-            });
-            if r.level < RegionLevel::District {
-                let mut kids: Vec<String> = tree.children(&code).map(|c| c.code.clone()).collect();
-                kids.reverse();
-                stack.extend(kids);
-            }
-        }
-    }
+    let regions = super::region_options(&tree, &jur, &region, lang);
     let tpl = BulletinPage {
         public: false,
         date_value: day.to_string(),

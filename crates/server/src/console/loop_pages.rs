@@ -8,7 +8,7 @@
 use super::dashboard::{default_day, leak_since, loop_now};
 use super::text::{self, T};
 use super::{current_path, non_empty, opt_date, render, Page, PageResult, PageViewer};
-use crate::error::ApiError;
+use crate::error::{ApiError, Entity};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -17,7 +17,7 @@ use axum::routing::get;
 use axum::Router;
 use closedloop_domain::access::Capability;
 use closedloop_domain::lifecycle::ManagedCategory;
-use closedloop_domain::region::RegionTree;
+use closedloop_domain::region::{parse_region_code, RegionTree};
 use closedloop_domain::time::{day_bounds, from_epoch};
 use closedloop_domain::{DomainError, Lang};
 use closedloop_store::{TaskFilter, TaskRecord};
@@ -41,6 +41,7 @@ pub(crate) struct LoopQuery {
     status: Option<String>,
     unit: Option<String>,
     overdue: Option<String>,
+    region: Option<String>,
     from: Option<String>,
     to: Option<String>,
 }
@@ -117,6 +118,7 @@ struct TasksPage {
     at_label: String,
     statuses: Vec<Choice>,
     units: Vec<Choice>,
+    regions: Vec<super::RegionOption>,
     overdue_only: bool,
     groups: Vec<UnitGroup>,
     shown: String,
@@ -169,11 +171,26 @@ async fn build_tasks(s: &AppState, page: Page, q: LoopQuery) -> PageResult {
     };
     let overdue_only = non_empty(&q.overdue).is_some();
     let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    // A region of the jurisdiction; another is not there for this reader (404).
+    let jur = viewer.jurisdiction.region.clone();
+    let region = match non_empty(&q.region) {
+        None => jur.clone(),
+        Some(raw) => {
+            let code = parse_region_code(raw).map_err(|e| page.fail(e))?;
+            if tree.get(&code).is_none()
+                || !tree.is_within(&code, &jur)
+                || !viewer.covers_region(&code)
+            {
+                return Err(page.fail(ApiError::not_found(Entity::Region, code)));
+            }
+            code
+        }
+    };
     let units = s.store.unit_names().await.map_err(|e| page.fail(e))?;
     let tasks = s
         .store
         .tasks(&TaskFilter {
-            scope: Some(viewer.jurisdiction.region.clone()),
+            scope: Some(region.clone()),
             status: status.clone(),
             limit: TASK_LIMIT,
         })
@@ -264,6 +281,7 @@ async fn build_tasks(s: &AppState, page: Page, q: LoopQuery) -> PageResult {
         at_label: page.datetime(from_epoch(now)),
         statuses,
         units: unit_choices,
+        regions: super::region_options(&tree, &jur, &region, lang),
         overdue_only,
         groups: groups.into_iter().map(|g| g.1).collect(),
         shown: page.int(shown as i64),

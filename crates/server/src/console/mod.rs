@@ -516,6 +516,43 @@ fn strip_lang_param(path: &str) -> String {
     }
 }
 
+/// A region in a form's select.
+pub(crate) struct RegionOption {
+    pub code: String,
+    /// Indented by depth below the top.
+    pub name: String,
+    pub selected: bool,
+}
+
+/// `top` and the regions below it down to districts, in tree order, for a
+/// select; `selected` is marked.
+pub(crate) fn region_options(
+    tree: &closedloop_domain::region::RegionTree,
+    top: &str,
+    selected: &str,
+    lang: Lang,
+) -> Vec<RegionOption> {
+    let base = tree.ancestors(top).count();
+    let mut out = Vec::new();
+    let mut stack = vec![top.to_string()];
+    while let Some(code) = stack.pop() {
+        if let Some(r) = tree.get(&code) {
+            let depth = tree.ancestors(&code).count().saturating_sub(base);
+            out.push(RegionOption {
+                code: r.code.clone(),
+                name: format!("{}{}", "\u{3000}".repeat(depth), r.name(lang)),
+                selected: r.code == selected,
+            });
+            if r.level < closedloop_domain::region::RegionLevel::District {
+                let mut kids: Vec<String> = tree.children(&code).map(|c| c.code.clone()).collect();
+                kids.reverse();
+                stack.extend(kids);
+            }
+        }
+    }
+    out
+}
+
 /// Query values of the console's forms: empty means absent.
 pub(crate) fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
