@@ -1135,7 +1135,11 @@ async fn the_demo_fills_only_an_empty_database() {
             let before = run.count("persons");
             let err = run.fails(&demo);
             assert!(err.contains("database_exists"), "{err}");
-            assert_eq!(run.count("persons"), before, "a refused demo writes nothing");
+            assert_eq!(
+                run.count("persons"),
+                before,
+                "a refused demo writes nothing"
+            );
         }
     }
 }

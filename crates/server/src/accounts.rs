@@ -795,6 +795,34 @@ async fn account_submit(
     }
 }
 
+/// Documents the API token in the OpenAPI document: every operation takes
+/// `Authorization: Bearer cl_…` (or the console's session cookie).
+pub(crate) struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token (cl_…) from `closedloop user token add`; it carries its owner's role and jurisdiction",
+                    ))
+                    .build(),
+            ),
+        );
+        openapi.security = Some(vec![SecurityRequirement::new(
+            "api_token",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -827,33 +855,5 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
         assert_eq!(safe_next(None), "/");
-    }
-}
-
-/// Documents the API token in the OpenAPI document: every operation takes
-/// `Authorization: Bearer cl_…` (or the console's session cookie).
-pub(crate) struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{
-            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
-        };
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "An API token (cl_…) from `closedloop user token add`; it carries its owner's role and jurisdiction",
-                    ))
-                    .build(),
-            ),
-        );
-        openapi.security = Some(vec![SecurityRequirement::new(
-            "api_token",
-            Vec::<String>::new(),
-        )]);
     }
 }
