@@ -849,6 +849,22 @@ async fn clusters_and_chains_of_the_fixture() {
         assert_eq!(chain["links"][0]["from"], "C001");
         assert_eq!(chain["links"][0]["to"], "C002");
         assert_eq!(chain["links"][0]["kind"], "transmission");
+        // The tree: C001 is the root, C002's likely infector is C001.
+        let tree: Value = serde_json::from_str(&run.ok(&[
+            "chain",
+            "--cluster",
+            "C001",
+            "--format",
+            "json",
+            "--tree",
+        ]))
+        .unwrap();
+        assert_eq!(tree["tree"][0]["case_id"], "C001");
+        assert!(tree["tree"][0]["infector"].is_null(), "{tree}");
+        assert_eq!(tree["tree"][1]["infector"]["case_id"], "C001");
+        assert_eq!(tree["tree"][1]["other_candidates"], serde_json::json!([]));
+        let dot = run.ok(&["chain", "--cluster", "C001", "--format", "dot", "--tree"]);
+        assert!(dot.contains("\"C001\" -> \"C002\" [label="), "{dot}");
         let out = run.path("chain.dot");
         run.ok(&[
             "chain",

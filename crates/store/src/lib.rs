@@ -27,7 +27,7 @@ pub use audit::{AuditEntry, AuditFilter};
 pub use audit_chain::{link_hash, BreakKind, ChainBreak, ChainReport, Link};
 pub use cases::{CaseFilter, CaseListOptions, CaseRecord, CaseSort};
 pub use closed_loop::*;
-pub use clusters::{ChainLink, ClusterMember, ClusterPlace, ClusterReport};
+pub use clusters::{Candidate, ChainLink, ClusterMember, ClusterPlace, ClusterReport, TreeNode};
 pub use command::*;
 pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use dashboard::{AuditPageFilter, CapacityRow, EpiDay, ManagedInRegion};
