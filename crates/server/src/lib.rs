@@ -211,6 +211,8 @@ pub(crate) struct AppState {
     secure_cookies: bool,
     /// Jurisdiction subtrees, computed once per region.
     subtrees: accounts::SubtreeCache,
+    /// Dashboards computed, valid while the audit head is unchanged.
+    dashboards: console::dashboard::DashCache,
 }
 
 impl AppState {
@@ -241,6 +243,7 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         profile: Arc::new(cfg.profile.clone()),
         secure_cookies: cfg.secure_cookies,
         subtrees: accounts::SubtreeCache::default(),
+        dashboards: console::dashboard::DashCache::default(),
     };
     // Spans name the path only: query strings carry names and document numbers.
     let trace = TraceLayer::new_for_http()

@@ -266,6 +266,57 @@ async fn the_dashboard_shows_the_curve_the_bulletin_and_the_regions() {
 }
 
 #[tokio::test]
+async fn the_dashboard_cache_is_invalidated_by_any_change() {
+    for app in App::each().await {
+        let boss = app.sign_in("boss").await;
+        let uri = "/?date=2022-03-09&lang=en";
+        let first = app.page(&boss, uri).await;
+        // Served again from the cache: the same figures.
+        let again = app.page(&boss, uri).await;
+        assert_eq!(figures(&first), figures(&again));
+        // A case registered on the day: the next request shows it.
+        let c5 = case(
+            "C5",
+            5,
+            "赵七",
+            "220202",
+            Classification::Confirmed,
+            at(9, 15),
+        );
+        app.store
+            .import_cases(
+                &[(2, c5)],
+                ImportMode::default(),
+                "c5.csv",
+                &Actor::system(),
+            )
+            .await
+            .unwrap();
+        let after = app.page(&boss, uri).await;
+        assert_ne!(figures(&first), figures(&after), "{after}");
+        let (before_new, after_new) = (figures(&first)[0], figures(&after)[0]);
+        assert_eq!(after_new, before_new + 1, "one more new confirmed");
+        app.store.close().await;
+        app.db.cleanup().await;
+    }
+}
+
+/// The dashboard's figure cards, in order.
+fn figures(body: &str) -> Vec<i64> {
+    let list = body
+        .split_once("id=\"figures\"")
+        .and_then(|(_, rest)| rest.split_once("</ul>"))
+        .map_or("", |(list, _)| list);
+    list.split("class=\"value\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let v = rest.split_once('>')?.1.split_once('<')?.0;
+            v.trim().replace(',', "").parse().ok()
+        })
+        .collect()
+}
+
+#[tokio::test]
 async fn a_district_reads_its_own_district_only() {
     for app in App::each().await {
         let d = app.sign_in("changyi").await;

@@ -260,6 +260,10 @@ pub struct CaseListOptions {
     pub facility: Option<String>,
     pub sort: CaseSort,
     pub descending: bool,
+    /// Count matches only up to this many (the list's pager says "N+"
+    /// beyond): the same mechanism as the person list's
+    /// [`Store::person_list`]. `None` counts exactly.
+    pub count_cap: Option<i64>,
 }
 
 /// The WHERE of the case list and its binds (text first, then integers).
@@ -365,8 +369,9 @@ impl Store {
     }
 
     /// Cases matching the filter and the list's options (region, loop state),
-    /// in the options' order, and how many match in all: the count and the
-    /// page share one WHERE. A `limit` of 0 or less returns every match (for
+    /// in the options' order, and how many match in all (past
+    /// `options.count_cap`, the cap plus one): the count and the page share
+    /// one WHERE. A `limit` of 0 or less returns every match (for
     /// exports of exactly what a list shows).
     pub async fn case_list(
         &self,
@@ -374,7 +379,13 @@ impl Store {
         options: &CaseListOptions,
     ) -> Result<(Vec<CaseRecord>, i64), StoreError> {
         let (where_, text, ints) = case_where(filter, options);
-        let count_sql = format!("SELECT COUNT(*) AS n FROM cases c WHERE {where_}");
+        let count_sql = match options.count_cap {
+            None => format!("SELECT COUNT(*) AS n FROM cases c WHERE {where_}"),
+            Some(cap) => format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM cases c WHERE {where_} LIMIT {}) t",
+                cap.max(0) + 1
+            ),
+        };
         let total = get_i64(
             &bind_filters(&count_sql, &text, &ints)
                 .fetch_one(&self.pool)

@@ -275,6 +275,20 @@ async fn every_filter_and_sort_of_the_case_list_matches_the_reference() {
                         let expected: Vec<String> = want.iter().skip(1).take(3).cloned().collect();
                         assert_eq!(page, expected, "page of {filter:?} {options:?}");
                         assert_eq!(page_total, total);
+                        // A capped count: exact up to the cap, the cap plus
+                        // one ("N+") beyond it; the page is unchanged.
+                        for cap in [0_i64, 2, 5, 100] {
+                            let capped = CaseListOptions {
+                                count_cap: Some(cap),
+                                ..options.clone()
+                            };
+                            let (page, n) = store.case_list(&paged, &capped).await.unwrap();
+                            let page: Vec<String> =
+                                page.iter().map(|c| c.case.case_id.clone()).collect();
+                            assert_eq!(page, expected, "capped page of {filter:?}");
+                            let reference = (want.len() as i64).min(cap + 1);
+                            assert_eq!(n, reference, "count capped at {cap}: {filter:?}");
+                        }
                         checked += 1;
                         nonempty += usize::from(!want.is_empty());
                     }

@@ -20,7 +20,8 @@ use closedloop_domain::time::day_bounds;
 use closedloop_domain::Lang;
 use closedloop_store::LeakKind;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/", get(dashboard))
@@ -67,11 +68,13 @@ pub(crate) struct DashQuery {
 }
 
 /// A figure shown as a card.
+#[derive(Clone)]
 pub(crate) struct Figure {
     pub label: &'static str,
     pub value: String,
 }
 
+#[derive(Clone)]
 pub(crate) struct CurveRow {
     pub day: String,
     pub href: String,
@@ -81,11 +84,13 @@ pub(crate) struct CurveRow {
     pub selected: bool,
 }
 
+#[derive(Clone)]
 pub(crate) struct StateRow {
     pub state: &'static str,
     pub people: String,
 }
 
+#[derive(Clone)]
 pub(crate) struct RegionRow {
     pub name: String,
     pub new_confirmed: String,
@@ -95,6 +100,7 @@ pub(crate) struct RegionRow {
     pub under_management: String,
 }
 
+#[derive(Clone)]
 pub(crate) struct ItemRow {
     pub what: String,
     pub person: String,
@@ -103,6 +109,7 @@ pub(crate) struct ItemRow {
     pub href: String,
 }
 
+#[derive(Clone)]
 pub(crate) struct CapRow {
     pub kind: &'static str,
     pub facilities: String,
@@ -138,6 +145,80 @@ struct DashboardPage {
     capacity_rows: Vec<CapRow>,
 }
 
+/// Everything the dashboard shows but the page frame: a pure function of the
+/// stored data for (scope, day, language, capabilities, judging instant).
+#[derive(Clone)]
+struct DashData {
+    date_value: String,
+    date_label: String,
+    region_name: String,
+    figures: Vec<Figure>,
+    curve_svg: String,
+    curve_rows: Vec<CurveRow>,
+    bulletin_title: String,
+    bulletin_paragraphs: Vec<String>,
+    bulletin_href: String,
+    show_loop: bool,
+    funnel_svg: String,
+    funnel_rows: Vec<StateRow>,
+    funnel_total: String,
+    show_escalations: bool,
+    overdue_count: String,
+    overdue: Vec<ItemRow>,
+    leaks_count: String,
+    leaks: Vec<ItemRow>,
+    loop_query: String,
+    regions: Vec<RegionRow>,
+    capacity_svg: String,
+    capacity_rows: Vec<CapRow>,
+}
+
+/// What a dashboard was computed for.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct DashKey {
+    jurisdiction: String,
+    scope: Option<Vec<String>>,
+    day: NaiveDate,
+    lang: Lang,
+    show_loop: bool,
+    show_escalations: bool,
+    now: i64,
+}
+
+/// Dashboards already computed, each with the audit head it was computed at.
+/// Every change of the data the dashboard reads (cases, persons, the loop,
+/// facilities, regions, units) writes an audit record in its transaction, so
+/// an unchanged head means unchanged figures; a wall screen refreshing costs
+/// one read of the head. Movement imports (check-ins, trip seats) are not
+/// audited per row, but the dashboard reads none of their tables.
+#[derive(Clone, Default)]
+pub(crate) struct DashCache {
+    inner: Arc<Mutex<HashMap<DashKey, ((i64, String), Arc<DashData>)>>>,
+}
+
+/// Entries kept before the cache starts over (scopes × days × languages).
+const CACHED: usize = 512;
+
+impl DashCache {
+    fn get(&self, key: &DashKey, head: &(i64, String)) -> Option<Arc<DashData>> {
+        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|(h, _)| h == head)
+            .map(|(_, d)| d.clone())
+    }
+
+    fn put(&self, key: DashKey, head: (i64, String), data: Arc<DashData>) {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= CACHED {
+            map.retain(|_, (h, _)| *h == head);
+            if map.len() >= CACHED {
+                map.clear();
+            }
+        }
+        map.insert(key, (head, data));
+    }
+}
+
 async fn dashboard(
     State(s): State<AppState>,
     PageViewer(viewer): PageViewer,
@@ -167,6 +248,74 @@ async fn build(s: &AppState, mut page: Page, q: DashQuery) -> PageResult {
         Some(d) => d,
         None => default_day(s, scope_ref).await.map_err(fail)?,
     };
+    let show_loop = viewer.can(Capability::ReadLoop);
+    let show_escalations = viewer.can(Capability::SeeEscalations);
+    // Today's loop is judged at the start of the current minute, so that a
+    // minute's requests share one computation; a past day at its end.
+    let now = loop_now(s, day);
+    let now = if now < day_bounds(day, s.tz).1.timestamp() {
+        now - now.rem_euclid(60)
+    } else {
+        now
+    };
+    let key = DashKey {
+        jurisdiction: viewer.jurisdiction.region.clone(),
+        scope: scope.clone(),
+        day,
+        lang,
+        show_loop,
+        show_escalations,
+        now,
+    };
+    let head = s.store.audit_chain_head().await.map_err(|e| page.fail(e))?;
+    let data = match s.dashboards.get(&key, &head) {
+        Some(d) => d,
+        None => {
+            let d = Arc::new(compute(s, &page, &viewer, day, now).await?);
+            s.dashboards.put(key, head, d.clone());
+            d
+        }
+    };
+    let d = (*data).clone();
+    let tpl = DashboardPage {
+        date_value: d.date_value,
+        date_label: d.date_label,
+        region_name: d.region_name,
+        figures: d.figures,
+        curve_svg: d.curve_svg,
+        curve_rows: d.curve_rows,
+        bulletin_title: d.bulletin_title,
+        bulletin_paragraphs: d.bulletin_paragraphs,
+        bulletin_href: d.bulletin_href,
+        show_loop: d.show_loop,
+        funnel_svg: d.funnel_svg,
+        funnel_rows: d.funnel_rows,
+        funnel_total: d.funnel_total,
+        show_escalations: d.show_escalations,
+        overdue_count: d.overdue_count,
+        overdue: d.overdue,
+        leaks_count: d.leaks_count,
+        leaks: d.leaks,
+        loop_query: d.loop_query,
+        regions: d.regions,
+        capacity_svg: d.capacity_svg,
+        capacity_rows: d.capacity_rows,
+        page,
+    };
+    render(&tpl, &tpl.page)
+}
+
+/// The dashboard's figures for `day`, the loop judged at `now`.
+async fn compute(
+    s: &AppState,
+    page: &Page,
+    viewer: &crate::auth::Viewer,
+    day: NaiveDate,
+    now: i64,
+) -> Result<DashData, Response> {
+    let lang = page.lang;
+    let scope = viewer.region_scope();
+    let scope_ref = scope.as_deref();
     let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
     let jur = viewer.jurisdiction.region.clone();
     let region_name = tree
@@ -294,7 +443,6 @@ async fn build(s: &AppState, mut page: Page, q: DashQuery) -> PageResult {
     // The loop.
     let show_loop = viewer.can(Capability::ReadLoop);
     let show_escalations = viewer.can(Capability::SeeEscalations);
-    let now = loop_now(s, day);
     // The day deadlines are judged on, as the loop pages judge it from `at`.
     let loop_day = closedloop_domain::time::from_epoch(now)
         .with_timezone(&s.tz)
@@ -345,8 +493,8 @@ async fn build(s: &AppState, mut page: Page, q: DashQuery) -> PageResult {
         overdue_count = page.int(status.overdue_tasks);
         leaks_count = page.int(status.leaks.values().sum());
         if show_escalations {
-            overdue = overdue_rows(s, &page, &tree, now, &jur, LISTED).await?;
-            leaks = leak_rows(s, &page, &tree, now, loop_day, &jur, LISTED).await?;
+            overdue = overdue_rows(s, page, &tree, now, &jur, LISTED).await?;
+            leaks = leak_rows(s, page, &tree, now, loop_day, &jur, LISTED).await?;
         }
     }
 
@@ -385,7 +533,7 @@ async fn build(s: &AppState, mut page: Page, q: DashQuery) -> PageResult {
         })
         .collect();
 
-    let tpl = DashboardPage {
+    Ok(DashData {
         date_value: day.to_string(),
         date_label: page.date(day),
         region_name,
@@ -408,9 +556,7 @@ async fn build(s: &AppState, mut page: Page, q: DashQuery) -> PageResult {
         regions,
         capacity_svg,
         capacity_rows,
-        page,
-    };
-    render(&tpl, &tpl.page)
+    })
 }
 
 fn region_label(

@@ -274,20 +274,10 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
-    /// `link(n)` is the address of page `n` (1-based).
-    pub fn new(
-        page_: &Page,
-        page: i64,
-        total: i64,
-        rows: usize,
-        link: impl Fn(i64) -> String,
-    ) -> Pager {
-        Pager::capped(page_, page, total, None, rows, link)
-    }
-
-    /// Like [`Pager::new`] for a total counted only up to `cap`: above it
-    /// the total and the number of pages read "10,000+", and a full page
-    /// always has a next one.
+    /// The pager of a list; `link(n)` is the address of page `n` (1-based).
+    /// With a `cap`, the total is counted only up to it: above it the total
+    /// and the number of pages read "10,000+", and a full page always has a
+    /// next one.
     pub fn capped(
         page_: &Page,
         page: i64,
@@ -426,6 +416,7 @@ impl CaseQuery {
             facility: viewer.jurisdiction.facility.clone(),
             sort,
             descending,
+            count_cap: Some(LIST_COUNT_CAP),
         };
         Ok((filter, options))
     }
@@ -539,11 +530,18 @@ async fn cases_inner(
     };
     let current_page = page_number(&q.page);
     let sort_pairs = q.sort_pairs();
-    let pager = Pager::new(&page, current_page, total, rows.len(), |n| {
-        let mut extra = sort_pairs.clone();
-        extra.push(("page", n.to_string()));
-        link(&extra)
-    });
+    let pager = Pager::capped(
+        &page,
+        current_page,
+        total,
+        options.count_cap,
+        rows.len(),
+        |n| {
+            let mut extra = sort_pairs.clone();
+            extra.push(("page", n.to_string()));
+            link(&extra)
+        },
+    );
     let column = |sort: CaseSort, label: T| {
         let on = options.sort == sort;
         let next_desc = on && !options.descending;
@@ -940,8 +938,9 @@ async fn search_page(
     finish(persons_inner(&s, &viewer, &headers, &uri, &q, true).await)
 }
 
-/// The person list counts up to this many matches; beyond, it says "more than".
-const PERSON_COUNT_CAP: i64 = 10_000;
+/// The person and case lists count up to this many matches; beyond, they
+/// say "more than" ("10,000+").
+const LIST_COUNT_CAP: i64 = 10_000;
 
 /// Longest search text taken.
 const MAX_QUERY: usize = 64;
@@ -1001,7 +1000,7 @@ async fn persons_inner(
                     offset: (current - 1) * PAGE_SIZE,
                 },
                 regions.as_deref(),
-                Some(PERSON_COUNT_CAP),
+                Some(LIST_COUNT_CAP),
             )
             .await
             .map_err(|e| page.fail(e))?
@@ -1028,7 +1027,7 @@ async fn persons_inner(
         &page,
         current,
         total,
-        Some(PERSON_COUNT_CAP),
+        Some(LIST_COUNT_CAP),
         rows.len(),
         |n| {
             let mut p = pairs.clone();
