@@ -269,6 +269,42 @@ fn task_from_row(r: &sqlx::any::AnyRow) -> Result<TaskRecord, StoreError> {
 
 const TASK_COLUMNS: &str = "t.id, t.kind, t.managed_id, m.person_id, t.subject, t.region_code, t.unit_id, t.priority, t.created_at, t.due_at, t.status, t.done_at, t.reply";
 
+/// Where a count is taken: everywhere, a region and everything below it, or
+/// a list of region codes (a viewer's jurisdiction).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LoopScope<'a> {
+    All,
+    Subtree(&'a str),
+    Regions(&'a [String]),
+}
+
+impl LoopScope<'_> {
+    /// A `WITH RECURSIVE` prefix, an ` AND col IN (…)` condition and their
+    /// binds, numbered from `$first`.
+    fn sql(&self, col: &str, first: usize) -> (String, String, Vec<String>) {
+        match self {
+            LoopScope::All => (String::new(), String::new(), Vec::new()),
+            LoopScope::Subtree(code) => (
+                format!(
+                    "WITH RECURSIVE sub(code) AS (SELECT code FROM regions WHERE code = ${first}
+                     UNION ALL SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code) "
+                ),
+                format!(" AND {col} IN (SELECT code FROM sub)"),
+                vec![code.to_string()],
+            ),
+            LoopScope::Regions([]) => (String::new(), " AND 1 = 0".into(), Vec::new()),
+            LoopScope::Regions(codes) => (
+                String::new(),
+                format!(
+                    " AND {col} IN ({})",
+                    crate::placeholders(first, codes.len())
+                ),
+                codes.to_vec(),
+            ),
+        }
+    }
+}
+
 fn within(tree: &RegionTree, code: Option<&str>, scope: Option<&str>) -> bool {
     match (scope, code) {
         (None, _) => true,
@@ -673,8 +709,141 @@ impl Store {
         Ok(out)
     }
 
-    /// Counts per category and state in `scope`, with the overdue tasks and leaks.
+    /// Counts per category and state in `scope` (a region and everything
+    /// below it), with the overdue tasks and leaks: read from the loop's
+    /// counters (`loop_counts`, `loop_due_tests`) and two small index range
+    /// counts (open overdue tasks, open records past their control deadline),
+    /// the scope walked in SQL. Equal to [`Store::loop_status_by_scan`].
     pub async fn loop_status(
+        &self,
+        profile: &Profile,
+        now: i64,
+        today: chrono::NaiveDate,
+        scope: Option<&str>,
+    ) -> Result<LoopStatus, StoreError> {
+        let area = match scope {
+            Some(code) => LoopScope::Subtree(code),
+            None => LoopScope::All,
+        };
+        let mut status = self.loop_status_in(profile, now, today, area).await?;
+        status.scope = scope.map(str::to_string);
+        Ok(status)
+    }
+
+    /// [`Store::loop_status`] for a jurisdiction given as its region codes
+    /// (the server's `Viewer::region_scope`); `None` is everywhere.
+    pub async fn loop_status_for(
+        &self,
+        profile: &Profile,
+        now: i64,
+        today: chrono::NaiveDate,
+        regions: Option<&[String]>,
+    ) -> Result<LoopStatus, StoreError> {
+        let area = match regions {
+            Some(codes) => LoopScope::Regions(codes),
+            None => LoopScope::All,
+        };
+        self.loop_status_in(profile, now, today, area).await
+    }
+
+    async fn loop_status_in(
+        &self,
+        profile: &Profile,
+        now: i64,
+        today: chrono::NaiveDate,
+        area: LoopScope<'_>,
+    ) -> Result<LoopStatus, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let needed = i64::from(profile.release.negative_tests);
+        let mut by_category: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut leaks: BTreeMap<String, i64> = BTreeMap::new();
+        // Per category, state and number of negatives, summed over the scope.
+        let (cte, cond, binds) = area.sql("region_code", 1);
+        let sql = format!(
+            "{cte}SELECT category, state, negatives, CAST(SUM(n) AS BIGINT) FROM loop_counts WHERE n <> 0{cond} GROUP BY category, state, negatives"
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        for (category, state, negatives, n) in q.fetch_all(&mut *conn).await? {
+            if n == 0 {
+                continue;
+            }
+            if state == "lost" {
+                *leaks.entry(LeakKind::Lost.as_str().into()).or_default() += n;
+            }
+            if state == "released" && category != "case" && negatives < needed {
+                *leaks
+                    .entry(LeakKind::ReleasedWithoutTests.as_str().into())
+                    .or_default() += n;
+            }
+            *by_category
+                .entry(category)
+                .or_default()
+                .entry(state)
+                .or_default() += n;
+        }
+        by_category.retain(|_, states| {
+            states.retain(|_, n| *n != 0);
+            !states.is_empty()
+        });
+        // Open tasks past due (partial index on open tasks by due time).
+        let (cte, cond, binds) = area.sql("region_code", 2);
+        let sql =
+            format!("{cte}SELECT COUNT(*) FROM tasks WHERE status = 'open' AND due_at < $1{cond}");
+        let mut q = sqlx::query_as::<_, (i64,)>(&sql).bind(now);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let (overdue,) = q.fetch_one(&mut *conn).await?;
+        // Open records not under control past their deadline (partial index).
+        let (cte, cond, binds) = area.sql("region_code", 2);
+        let sql = format!(
+            "{cte}SELECT CAST(CASE WHEN category = 'case' THEN 1 ELSE 0 END AS BIGINT), COUNT(*) FROM managed
+             WHERE controlled_at IS NULL AND state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND control_due < $1{cond}
+             GROUP BY CASE WHEN category = 'case' THEN 1 ELSE 0 END"
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64)>(&sql).bind(now);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        for (is_case, n) in q.fetch_all(&mut *conn).await? {
+            let kind = if is_case == 1 {
+                LeakKind::NotAdmitted
+            } else {
+                LeakKind::NotUnderControl
+            };
+            *leaks.entry(kind.as_str().into()).or_default() += n;
+        }
+        // Tests due before today and not sampled, of records under quarantine or monitoring.
+        let (cte, cond, binds) = area.sql("region_code", 2);
+        let sql = format!(
+            "{cte}SELECT CAST(SUM(n) AS BIGINT) FROM loop_due_tests WHERE due_date < $1{cond}"
+        );
+        let mut q = sqlx::query_as::<_, (Option<i64>,)>(&sql).bind(today.to_string());
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let (missed,) = q.fetch_one(&mut *conn).await?;
+        *leaks
+            .entry(LeakKind::TestMissed.as_str().into())
+            .or_default() += missed.unwrap_or(0);
+        if profile.release.negative_tests == 0 {
+            leaks.remove(LeakKind::ReleasedWithoutTests.as_str());
+        }
+        leaks.retain(|_, n| *n > 0);
+        Ok(LoopStatus {
+            scope: None,
+            by_category,
+            overdue_tasks: overdue,
+            leaks,
+        })
+    }
+
+    /// Loop status computed by scanning the records, tests and tasks (the
+    /// reference [`Store::loop_status`] is checked against; slow at scale).
+    pub async fn loop_status_by_scan(
         &self,
         profile: &Profile,
         now: i64,

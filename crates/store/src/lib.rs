@@ -15,6 +15,7 @@ mod command;
 pub mod contact_tracing;
 mod contacts;
 mod error;
+mod loop_counts;
 mod movements;
 mod persons;
 mod regions;
@@ -28,6 +29,7 @@ pub use clusters::{ChainLink, ClusterMember, ClusterPlace, ClusterReport};
 pub use command::*;
 pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use error::{RowRejection, StoreError, StoreRowError};
+pub use loop_counts::LoopCountCheck;
 pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
 pub use persons::{DuplicateGroup, MergeOutcome, PersonFilter, PersonRecord};
 
