@@ -112,6 +112,9 @@ impl Actor {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL connected to, for the backend's own driver where `Any` is too
+    /// slow (reading the whole audit chain).
+    url: String,
 }
 
 pub(crate) fn now() -> i64 {
@@ -162,7 +165,7 @@ impl Store {
             url.to_string()
         };
         let pool = options.connect(&url).await.map_err(StoreError::connect)?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, url })
     }
 
     /// Connects and applies pending migrations.
