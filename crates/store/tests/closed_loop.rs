@@ -257,6 +257,26 @@ async fn counters_agree(w: &World, now: i64) {
             "scope {scope:?}"
         );
     }
+    // The overdue list walks the scope in SQL: the same as filtering everything by the tree.
+    let tree = w.store.region_tree().await.unwrap();
+    let all = w.store.overdue(&w.profile, now, None).await.unwrap();
+    for scope in ["220000", "220100", "220102"] {
+        let want: Vec<_> = all
+            .iter()
+            .filter(|o| {
+                o.task
+                    .region_code
+                    .as_deref()
+                    .is_some_and(|c| tree.is_within(c, scope))
+            })
+            .cloned()
+            .collect();
+        assert_eq!(
+            w.store.overdue(&w.profile, now, Some(scope)).await.unwrap(),
+            want,
+            "overdue in {scope}"
+        );
+    }
 }
 
 #[tokio::test]
