@@ -95,6 +95,8 @@ pub enum Command {
     Accountability(crate::closed_loop::AccountabilityArgs),
     /// The audit log: verify its hash chain / 审计日志
     Audit(crate::closed_loop::AuditArgs),
+    /// The facility register with occupancy against capacity / 隔离场所和收治机构
+    Facilities(crate::facilities::FacilitiesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +132,8 @@ pub enum ImportKind {
     Checkins,
     /// person_id,trip_id,carriage,seat_row
     Trips,
+    /// facility_id,name,kind,region_code,address,capacity (the facility register)
+    Facilities,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +167,8 @@ pub struct PurgeArgs {
 pub enum ExportKind {
     Persons,
     Cases,
+    /// The facility register (by the facility's region with --region)
+    Facilities,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -264,6 +270,7 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
             crate::closed_loop::run_accountability(args, &config).await
         }
         Command::Audit(args) => crate::closed_loop::run_audit(args, &config).await,
+        Command::Facilities(args) => crate::facilities::run(args, &config).await,
         Command::Export(args) => crate::exchange::export(args, &config).await,
         Command::Bulletin(args) => {
             let lang = config.lang;

@@ -5,6 +5,7 @@
 pub mod auth;
 mod error;
 mod extract;
+mod facility_api;
 mod handlers;
 mod lang;
 mod loop_api;
@@ -129,6 +130,7 @@ Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code.
         loop_api::post_test_result,
         loop_api::accountability,
         loop_api::audit_verify,
+        facility_api::list_facilities,
     ),
     components(schemas(ErrorBody, loop_api::TransitionBody, loop_api::TestResultBody)),
     tags(
@@ -272,6 +274,7 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         .route("/api/loop/results", post(loop_api::post_test_result))
         .route("/api/accountability", get(loop_api::accountability))
         .route("/api/audit/verify", get(loop_api::audit_verify))
+        .route("/api/facilities", get(facility_api::list_facilities))
         .fallback(handlers::fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -298,7 +298,12 @@ impl Store {
         let walk = Walk::new(head_seq, head_hash);
         match self.backend {
             Backend::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+                use std::str::FromStr;
+                // Rows cross from SQLite's worker thread in a channel: a page
+                // at a time rather than 50 (a thread wake-up every few rows).
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
+                    .row_buffer_size(PAGE as usize);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
                 let report = walk_pages::<sqlx::Sqlite>(&mut conn, walk).await;
                 conn.close().await?;
                 report

@@ -27,16 +27,8 @@ pub fn profile_tag(p: &Profile) -> String {
     format!("{}@{}", p.name, p.version)
 }
 
-/// A place in the facility register.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Facility {
-    pub facility_id: String,
-    pub name: String,
-    pub kind: FacilityKind,
-    pub region_code: Option<String>,
-    pub address: String,
-    pub capacity: i64,
-}
+/// A place in the facility register (the domain's, validated there).
+pub use closedloop_domain::facility::Facility;
 
 /// A person managed in the loop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -1107,7 +1099,9 @@ impl Store {
             return Ok(0);
         }
         let mut tally = Tally::default();
-        tally.add(&mut tx, &released, -1).await?;
+        tally
+            .add_move(&mut tx, &filter, &today.to_string(), "released")
+            .await?;
         sqlx::query(&format!(
             "INSERT INTO transitions (managed_id, from_state, to_state, at, actor, reason)
              SELECT id, state, 'released', $2, $3, 'monitoring ended' FROM managed WHERE {filter}"
@@ -1125,7 +1119,6 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        tally.add(&mut tx, &released, 1).await?;
         tally.apply(&mut tx).await?;
         audit::record(
             &mut tx,

@@ -284,8 +284,10 @@ pub(crate) enum LoopScope<'a> {
 
 impl LoopScope<'_> {
     /// A `WITH RECURSIVE` prefix, an ` AND col IN (…)` condition and their
-    /// binds, numbered from `$first`.
-    fn sql(&self, col: &str, first: usize) -> (String, String, Vec<String>) {
+    /// binds, numbered from `$first`. The column is compared as an expression
+    /// (`col || ''`), so that no planner walks an index on the region (every
+    /// record of a province) instead of the narrow partial indexes.
+    pub(crate) fn sql(&self, col: &str, first: usize) -> (String, String, Vec<String>) {
         match self {
             LoopScope::All => (String::new(), String::new(), Vec::new()),
             LoopScope::Subtree(code) => (
@@ -293,14 +295,14 @@ impl LoopScope<'_> {
                     "WITH RECURSIVE sub(code) AS (SELECT code FROM regions WHERE code = ${first}
                      UNION ALL SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code) "
                 ),
-                format!(" AND {col} IN (SELECT code FROM sub)"),
+                format!(" AND ({col} || '') IN (SELECT code FROM sub)"),
                 vec![code.to_string()],
             ),
             LoopScope::Regions([]) => (String::new(), " AND 1 = 0".into(), Vec::new()),
             LoopScope::Regions(codes) => (
                 String::new(),
                 format!(
-                    " AND {col} IN ({})",
+                    " AND ({col} || '') IN ({})",
                     crate::placeholders(first, codes.len())
                 ),
                 codes.to_vec(),

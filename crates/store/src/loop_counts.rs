@@ -113,6 +113,62 @@ impl Tally {
         Ok(())
     }
 
+    /// Counts a bulk move of every record matching `filter` (a condition on
+    /// `managed` alone, `$1` bound to `arg`) into `to`, which must not be a
+    /// state whose tests are counted: two grouped reads before the change,
+    /// nothing per record. Exact because the change moves only the state and
+    /// the lock keeps the set of matching records still.
+    pub(crate) async fn add_move(
+        &mut self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        filter: &str,
+        arg: &str,
+        to: &str,
+    ) -> Result<(), StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT COALESCE(region_code, '') AS region_code, category, state, negatives, COUNT(*) AS n
+             FROM managed WHERE {filter}
+             GROUP BY COALESCE(region_code, ''), category, state, negatives"
+        ))
+        .bind(arg)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in &rows {
+            let (region, category, state, negatives, n) = (
+                get_str(r, "region_code")?,
+                get_str(r, "category")?,
+                get_str(r, "state")?,
+                get_i64(r, "negatives")?,
+                get_i64(r, "n")?,
+            );
+            *self
+                .records
+                .entry((region.clone(), category.clone(), state, negatives))
+                .or_default() -= n;
+            *self
+                .records
+                .entry((region, category, to.to_string(), negatives))
+                .or_default() += n;
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT COALESCE(m.region_code, '') AS region_code, t.due_date, COUNT(*) AS n
+             FROM loop_tests t JOIN managed m ON m.id = t.managed_id
+             WHERE t.managed_id IN (SELECT id FROM managed WHERE {filter})
+               AND t.sampled_at IS NULL AND m.state IN {TESTED_STATES}
+             GROUP BY COALESCE(m.region_code, ''), t.due_date"
+        ))
+        .bind(arg)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in &rows {
+            *self
+                .tests
+                .entry((get_str(r, "region_code")?, get_str(r, "due_date")?))
+                .or_default() -= get_i64(r, "n")?;
+        }
+        Ok(())
+    }
+
     /// Writes the change: one multi-row upsert per table (per 200 keys).
     pub(crate) async fn apply(
         self,

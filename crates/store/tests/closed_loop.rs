@@ -1262,3 +1262,133 @@ async fn loop_counters_equal_a_recount_after_random_changes() {
         db.cleanup().await;
     }
 }
+
+/// The facility register imports in one transaction, idempotently, refusing
+/// unknown regions and contradictions (unless `update`), and lists occupancy
+/// against capacity per jurisdiction.
+#[tokio::test]
+async fn facilities_import_idempotently_and_show_their_occupancy() {
+    for db in TestDatabase::each("facilities").await {
+        let w = world(&db).await;
+        let a = Actor::system();
+        let f = |id: &str, kind, region: &str, capacity| Facility {
+            facility_id: id.into(),
+            name: format!("场所{id}"),
+            kind,
+            region_code: Some(region.into()),
+            address: String::new(),
+            capacity,
+        };
+        let file = vec![
+            (2, f("H2", FacilityKind::QuarantineHotel, "220102", 2)),
+            (3, f("F2", FacilityKind::Fangcang, "220100", 500)),
+        ];
+        let first = w
+            .store
+            .import_facilities(&file, STRICT, "f.csv", &a)
+            .await
+            .unwrap();
+        assert_eq!((first.created, first.unchanged), (2, 0));
+        let again = w
+            .store
+            .import_facilities(&file, STRICT, "f.csv", &a)
+            .await
+            .unwrap();
+        assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 2));
+        // A contradiction and an unknown region refuse the whole file.
+        let bad = vec![
+            (2, f("H9", FacilityKind::QuarantineHotel, "220102", 5)),
+            (3, f("H2", FacilityKind::QuarantineHotel, "220102", 3)),
+            (4, f("H8", FacilityKind::QuarantineHotel, "999999", 5)),
+        ];
+        let err = w
+            .store
+            .import_facilities(&bad, STRICT, "bad.csv", &a)
+            .await
+            .unwrap_err();
+        match &err {
+            closedloop_store::StoreError::Rejected(n, rows) => {
+                assert_eq!(*n, 2);
+                assert_eq!(
+                    rows.iter()
+                        .map(|r| (r.line, r.column.as_str(), r.error.code()))
+                        .collect::<Vec<_>>(),
+                    vec![
+                        (3, "facility_id", "conflict"),
+                        (4, "region_code", "unknown_region")
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(w
+            .store
+            .facility_occupancy(None)
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.facility.facility_id != "H9"));
+        let updated = w
+            .store
+            .import_facilities(
+                &bad[1..2],
+                ImportMode {
+                    skip_bad_rows: false,
+                    update: true,
+                },
+                "fix.csv",
+                &a,
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.updated, 1);
+        // Two contacts placed at H2 occupy it.
+        w.store.enrol_cases(&w.profile, None, &a).await.unwrap();
+        w.store
+            .enrol_contacts(&w.profile, TZ, ts(9, 12), &a)
+            .await
+            .unwrap();
+        for seq in [42, 44] {
+            let id = managed_of(&w, seq, ManagedCategory::CloseContact).await;
+            for (to, hour) in [
+                (LoopState::Notified, 13),
+                (LoopState::PlacementOrdered, 14),
+                (LoopState::InTransfer, 15),
+            ] {
+                go(&w, id, to, ts(9, hour), None).await.unwrap();
+            }
+            go(&w, id, LoopState::UnderQuarantine, ts(9, 16), Some("H2"))
+                .await
+                .unwrap();
+        }
+        let all = w.store.facility_occupancy(None).await.unwrap();
+        let h2 = all.iter().find(|o| o.facility.facility_id == "H2").unwrap();
+        assert_eq!((h2.facility.capacity, h2.occupied, h2.free), (3, 2, 1));
+        let district: Vec<String> = w
+            .store
+            .facility_occupancy(Some("220102"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.facility.facility_id)
+            .collect();
+        assert_eq!(district, vec!["H1".to_string(), "H2".to_string()]);
+        let listed = w
+            .store
+            .facility_occupancy_for(Some(&["220100".to_string()]))
+            .await
+            .unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|o| o.facility.facility_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["D1", "F2"]
+        );
+        assert_eq!(
+            w.store.verify_audit_chain().await.unwrap().first_break,
+            None
+        );
+        db.cleanup().await;
+    }
+}

@@ -43,3 +43,6 @@ CREATE INDEX tasks_open_due_region ON tasks(due_at, region_code) WHERE status = 
 
 -- Region subtrees walked in SQL (scoped loop status).
 CREATE INDEX loop_regions_parent ON regions(parent_code);
+
+-- Occupancy of each facility (facilities list).
+CREATE INDEX managed_facility_state ON managed(facility_id, state);
