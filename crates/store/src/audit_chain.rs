@@ -297,6 +297,12 @@ impl Store {
         let (head_seq, head_hash) = self.audit_chain_head().await?;
         let walk = Walk::new(head_seq, head_hash);
         match self.backend {
+            Backend::Sqlite if crate::sqlite_path(&self.url).is_some() => {
+                let path = crate::sqlite_path(&self.url).unwrap_or_default();
+                tokio::task::spawn_blocking(move || raw_sqlite::walk_file(&path, walk))
+                    .await
+                    .map_err(|e| StoreError::Io(format!("audit verify: {e}")))?
+            }
             Backend::Sqlite => {
                 use std::str::FromStr;
                 // Rows cross from SQLite's worker thread in a channel: a page
@@ -367,5 +373,157 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(rows.len() as u64)
+    }
+}
+
+/// The audit log read straight from the SQLite file through the C API that
+/// sqlx links: one statement stepped from start to end, every text read in
+/// place (no copy, no allocation per row), walked as it is read.
+mod raw_sqlite {
+    use super::{Entry, Walk};
+    use crate::StoreError;
+    use libsqlite3_sys as ffi;
+    use std::ffi::{c_int, CStr, CString};
+    use std::ptr::NonNull;
+
+    const SQL: &CStr = c"SELECT id, seq, at, actor, action, entity, entity_id, detail, prev_hash, hash FROM audit_log ORDER BY id";
+
+    /// An open read-only connection; closed on drop.
+    struct Db(NonNull<ffi::sqlite3>);
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            // SAFETY: the handle came from sqlite3_open_v2 and its one statement is finalized first (Stmt borrows Db).
+            unsafe {
+                ffi::sqlite3_close(self.0.as_ptr());
+            }
+        }
+    }
+
+    /// A prepared statement of a [`Db`]; finalized on drop.
+    struct Stmt<'db> {
+        raw: NonNull<ffi::sqlite3_stmt>,
+        _db: &'db Db,
+    }
+
+    impl Drop for Stmt<'_> {
+        fn drop(&mut self) {
+            // SAFETY: a statement prepared on a connection that outlives it.
+            unsafe {
+                ffi::sqlite3_finalize(self.raw.as_ptr());
+            }
+        }
+    }
+
+    fn error(db: &Db, what: &str) -> StoreError {
+        // SAFETY: sqlite3_errmsg returns a NUL-terminated string owned by the connection.
+        let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.0.as_ptr())) };
+        StoreError::Io(format!("audit verify: {what}: {}", msg.to_string_lossy()))
+    }
+
+    impl Stmt<'_> {
+        fn is_null(&self, col: c_int) -> bool {
+            // SAFETY: the statement has a current row (step returned SQLITE_ROW) and col < column count.
+            unsafe { ffi::sqlite3_column_type(self.raw.as_ptr(), col) == ffi::SQLITE_NULL }
+        }
+
+        fn int(&self, col: c_int) -> Option<i64> {
+            if self.is_null(col) {
+                return None;
+            }
+            // SAFETY: as in is_null.
+            Some(unsafe { ffi::sqlite3_column_int64(self.raw.as_ptr(), col) })
+        }
+
+        /// The text of a column, borrowed until the next step.
+        fn text(&self, col: c_int) -> Result<Option<&str>, StoreError> {
+            if self.is_null(col) {
+                return Ok(None);
+            }
+            // SAFETY: sqlite3_column_text then sqlite3_column_bytes (in that order, as the
+            // SQLite docs require) give a buffer of that many bytes, valid until the next
+            // step or finalize; the borrow of self keeps both from happening meanwhile.
+            let bytes = unsafe {
+                let p = ffi::sqlite3_column_text(self.raw.as_ptr(), col);
+                let n = ffi::sqlite3_column_bytes(self.raw.as_ptr(), col);
+                if p.is_null() || n <= 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(p, n as usize)
+                }
+            };
+            std::str::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("audit_log text is not UTF-8".into()))
+        }
+    }
+
+    /// Opens `path` read-only and walks its audit log.
+    pub(super) fn walk_file(path: &str, mut walk: Walk) -> Result<super::ChainReport, StoreError> {
+        let c_path = CString::new(path)
+            .map_err(|_| StoreError::Io(format!("audit verify: bad path {path}")))?;
+        let mut raw: *mut ffi::sqlite3 = std::ptr::null_mut();
+        // SAFETY: a valid NUL-terminated path and an out-pointer; a handle is returned even on error and closed by Db.
+        let rc = unsafe {
+            ffi::sqlite3_open_v2(
+                c_path.as_ptr(),
+                &mut raw,
+                ffi::SQLITE_OPEN_READONLY | ffi::SQLITE_OPEN_NOMUTEX,
+                std::ptr::null(),
+            )
+        };
+        let Some(handle) = NonNull::new(raw) else {
+            return Err(StoreError::Io("audit verify: out of memory".into()));
+        };
+        let db = Db(handle);
+        if rc != ffi::SQLITE_OK {
+            return Err(error(&db, path));
+        }
+        // SAFETY: a valid connection; a busy reader waits like the pool's connections do.
+        unsafe {
+            ffi::sqlite3_busy_timeout(db.0.as_ptr(), 10_000);
+        }
+        let mut stmt: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+        // SAFETY: a valid connection and a NUL-terminated statement (-1: read to the NUL).
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v2(
+                db.0.as_ptr(),
+                SQL.as_ptr(),
+                -1,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        let Some(stmt) = NonNull::new(stmt).filter(|_| rc == ffi::SQLITE_OK) else {
+            return Err(error(&db, "prepare"));
+        };
+        let stmt = Stmt {
+            raw: stmt,
+            _db: &db,
+        };
+        loop {
+            // SAFETY: a prepared statement of an open connection.
+            match unsafe { ffi::sqlite3_step(stmt.raw.as_ptr()) } {
+                ffi::SQLITE_ROW => {}
+                ffi::SQLITE_DONE => break,
+                _ => return Err(error(&db, "step")),
+            }
+            let entry = Entry {
+                id: stmt.int(0).unwrap_or_default(),
+                seq: stmt.int(1),
+                at: stmt.int(2).unwrap_or_default(),
+                actor: stmt.text(3)?.unwrap_or_default(),
+                action: stmt.text(4)?.unwrap_or_default(),
+                entity: stmt.text(5)?.unwrap_or_default(),
+                entity_id: stmt.text(6)?.unwrap_or_default(),
+                detail: stmt.text(7)?.unwrap_or_default(),
+                prev_hash: stmt.text(8)?,
+                hash: stmt.text(9)?,
+            };
+            if !walk.step(&entry) {
+                return Ok(walk.report);
+            }
+        }
+        Ok(walk.finish())
     }
 }

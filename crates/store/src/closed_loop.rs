@@ -1078,14 +1078,15 @@ impl Store {
         loop_counts::lock(&mut tx).await?;
         let only = match ids {
             Some(ids) if !ids.is_empty() => format!(
-                " AND id IN ({})",
+                " AND managed.id IN ({})",
                 ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
             ),
             Some(_) => return Ok(0),
             None => String::new(),
         };
+        // Qualified, so that it also reads inside a join with the tests.
         let filter = format!(
-            "category <> 'case' AND state = 'home_health_monitoring' AND monitoring_end < $1{only}"
+            "managed.category <> 'case' AND managed.state = 'home_health_monitoring' AND managed.monitoring_end < $1{only}"
         );
         let released: Vec<i64> = sqlx::query(&format!("SELECT id FROM managed WHERE {filter}"))
             .bind(today.to_string())

@@ -250,9 +250,14 @@ impl Structure {
 }
 
 /// A row of [`TASK_COLUMNS`], read by position (no column-name lookups: the
-/// overdue list reads thousands).
-fn task_from_row(r: &sqlx::any::AnyRow) -> Result<TaskRecord, StoreError> {
-    use sqlx::Row;
+/// overdue list reads thousands), with any sqlx driver.
+fn task_from_row<'r, R>(r: &'r R) -> Result<TaskRecord, StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let kind: String = r.try_get(1)?;
     Ok(TaskRecord {
         id: r.try_get(0)?,
@@ -269,6 +274,37 @@ fn task_from_row(r: &sqlx::any::AnyRow) -> Result<TaskRecord, StoreError> {
         done_at: r.try_get(11)?,
         reply: r.try_get(12)?,
     })
+}
+
+/// Runs a task query (`$1` = an instant, then text binds) on a pool of the
+/// backend's own driver.
+async fn fetch_tasks<DB>(
+    pool: &sqlx::Pool<DB>,
+    sql: &str,
+    first: i64,
+    binds: &[String],
+) -> Result<Vec<TaskRecord>, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    i64: for<'r> sqlx::Decode<'r, DB>,
+    String: for<'r> sqlx::Decode<'r, DB>,
+{
+    use sqlx::Arguments;
+    let mut args = <DB as sqlx::Database>::Arguments::default();
+    args.add(first).map_err(sqlx::Error::Encode)?;
+    for b in binds {
+        args.add(b.clone()).map_err(sqlx::Error::Encode)?;
+    }
+    let mut conn = pool.acquire().await?;
+    let rows = sqlx::query_with::<DB, _>(sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(|r| task_from_row(r)).collect()
 }
 
 const TASK_COLUMNS: &str = "t.id, t.kind, t.managed_id, m.person_id, t.subject, t.region_code, t.unit_id, t.priority, t.created_at, t.due_at, t.status, t.done_at, t.reply";
@@ -626,14 +662,19 @@ impl Store {
             "{cte}SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN managed m ON m.id = t.managed_id
              WHERE t.status = 'open' AND t.due_at < $1{cond} ORDER BY t.due_at, t.id"
         );
-        let mut q = sqlx::query(&sql).bind(now);
-        for b in &binds {
-            q = q.bind(b.clone());
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let task = task_from_row(r)?;
+        // Thousands of rows: on PostgreSQL through its own driver (`Any`
+        // converts every value; 62–80 → 50–57 ms for 5,000 rows at 1M). On
+        // SQLite sqlx's own driver measured no faster than `Any` for this read.
+        let tasks = if self.backend == crate::Backend::Postgres {
+            match self.native().await? {
+                crate::Native::Postgres(pool) => fetch_tasks(pool, &sql, now, &binds).await?,
+                crate::Native::Sqlite(pool) => fetch_tasks(pool, &sql, now, &binds).await?,
+            }
+        } else {
+            fetch_tasks(&self.pool, &sql, now, &binds).await?
+        };
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
             let minutes_late = (now - task.due_at) / 60;
             let Some(level) = profile.escalation.level(minutes_late) else {
                 continue;

@@ -117,6 +117,16 @@ pub struct Store {
     /// The URL connected to, for the backend's own driver where `Any` is too
     /// slow (reading the whole audit chain).
     url: String,
+    /// A small pool of the backend's own driver, opened on first use, for
+    /// reads of thousands of rows (`Any` converts every value of every row).
+    native: std::sync::Arc<tokio::sync::OnceCell<Native>>,
+}
+
+/// The backend's own pool.
+#[derive(Debug)]
+pub(crate) enum Native {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 pub(crate) fn now() -> i64 {
@@ -167,7 +177,12 @@ impl Store {
             url.to_string()
         };
         let pool = options.connect(&url).await.map_err(StoreError::connect)?;
-        Ok(Store { pool, backend, url })
+        Ok(Store {
+            pool,
+            backend,
+            url,
+            native: Default::default(),
+        })
     }
 
     /// Connects and applies pending migrations.
@@ -221,7 +236,41 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        match self.native.get() {
+            Some(Native::Sqlite(p)) => p.close().await,
+            Some(Native::Postgres(p)) => p.close().await,
+            None => {}
+        }
         self.pool.close().await;
+    }
+
+    /// The backend's own pool (two connections), opened on first use.
+    pub(crate) async fn native(&self) -> Result<&Native, StoreError> {
+        self.native
+            .get_or_try_init(|| async {
+                Ok(match self.backend {
+                    Backend::Sqlite => {
+                        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)
+                            .map_err(StoreError::connect)?
+                            .busy_timeout(std::time::Duration::from_secs(10));
+                        Native::Sqlite(
+                            sqlx::sqlite::SqlitePoolOptions::new()
+                                .max_connections(2)
+                                .connect_with(options)
+                                .await
+                                .map_err(StoreError::connect)?,
+                        )
+                    }
+                    Backend::Postgres => Native::Postgres(
+                        sqlx::postgres::PgPoolOptions::new()
+                            .max_connections(2)
+                            .connect(&self.url)
+                            .await
+                            .map_err(StoreError::connect)?,
+                    ),
+                })
+            })
+            .await
     }
 
     /// Whether the database answers.

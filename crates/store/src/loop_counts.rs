@@ -114,7 +114,7 @@ impl Tally {
     }
 
     /// Counts a bulk move of every record matching `filter` (a condition on
-    /// `managed` alone, `$1` bound to `arg`) into `to`, which must not be a
+    /// `managed` alone with qualified column names, `$1` bound to `arg`) into `to`, which must not be a
     /// state whose tests are counted: two grouped reads before the change,
     /// nothing per record. Exact because the change moves only the state and
     /// the lock keeps the set of matching records still.
@@ -153,7 +153,7 @@ impl Tally {
         let rows = sqlx::query(&format!(
             "SELECT COALESCE(m.region_code, '') AS region_code, t.due_date, COUNT(*) AS n
              FROM loop_tests t JOIN managed m ON m.id = t.managed_id
-             WHERE t.managed_id IN (SELECT id FROM managed WHERE {filter})
+             WHERE t.managed_id IN (SELECT managed.id FROM managed WHERE {filter})
                AND t.sampled_at IS NULL AND m.state IN {TESTED_STATES}
              GROUP BY COALESCE(m.region_code, ''), t.due_date"
         ))

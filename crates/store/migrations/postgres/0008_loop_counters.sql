@@ -46,3 +46,6 @@ CREATE INDEX loop_regions_parent ON regions(parent_code);
 
 -- Occupancy of each facility (facilities list).
 CREATE INDEX managed_facility_state ON managed(facility_id, state);
+
+-- Bulk release: the records whose monitoring ended, by state and end date.
+CREATE INDEX managed_state_monitoring_end ON managed(state, monitoring_end);
