@@ -395,7 +395,8 @@ pub async fn run_loop(args: LoopArgs, config: &Config) -> Result<()> {
                 store.recount_loop(&Actor("cli".into())).await
             }
             .map_err(|e| fail(&e))?;
-            let summary = lang.pick(
+            let summary = lang
+                .pick(
                 &format!(
                     "闭环计数：{}条记录的阴性数、{}个分类状态计数、{}个待检计数与记录不符",
                     found.negatives_off, found.record_keys_off, found.test_keys_off
@@ -404,7 +405,8 @@ pub async fn run_loop(args: LoopArgs, config: &Config) -> Result<()> {
                     "loop counters: {} records' negatives, {} category/state counts, {} due-test counts differed from the records",
                     found.negatives_off, found.record_keys_off, found.test_keys_off
                 ),
-            );
+            )
+                .to_string();
             println!(
                 "{summary}{}",
                 match (check, found.is_consistent()) {

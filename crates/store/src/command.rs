@@ -304,7 +304,7 @@ where
     let rows = sqlx::query_with::<DB, _>(sql, args)
         .fetch_all(&mut *conn)
         .await?;
-    rows.iter().map(|r| task_from_row(r)).collect()
+    rows.iter().map(task_from_row).collect()
 }
 
 const TASK_COLUMNS: &str = "t.id, t.kind, t.managed_id, m.person_id, t.subject, t.region_code, t.unit_id, t.priority, t.created_at, t.due_at, t.status, t.done_at, t.reply";
