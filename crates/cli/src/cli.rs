@@ -95,12 +95,18 @@ pub enum Command {
     Accountability(crate::closed_loop::AccountabilityArgs),
     /// The audit log: verify its hash chain / 审计日志
     Audit(crate::closed_loop::AuditArgs),
+    /// Users of the web console and the API, and their API tokens / 用户与API令牌
+    User(crate::users::UserArgs),
     /// The facility register with occupancy against capacity / 隔离场所和收治机构
     Facilities(crate::facilities::FacilitiesArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Mark the session cookie Secure: the console is served over TLS (directly or behind a proxy)
+    #[arg(long, env = "CLOSEDLOOP_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -113,7 +119,7 @@ pub struct DemoArgs {
     /// Only prepare the database and print where it is
     #[arg(long)]
     pub no_serve: bool,
-    /// Password to print for the sign-in of the web console (generated when absent)
+    /// Password of the demo's admin account in the web console (generated when absent; at least 10 characters, letters and digits)
     #[arg(long, env = "CLOSEDLOOP_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
     /// Replace an existing database that the demo did not create
@@ -220,9 +226,9 @@ pub async fn open_store(config: &Config) -> Result<Store> {
 
 pub async fn run(command: Command, config: Config) -> Result<()> {
     match command {
-        Command::Serve(_) => {
+        Command::Serve(args) => {
             let store = open_store(&config).await?;
-            crate::demo::serve(store, &config).await
+            crate::demo::serve(store, &config, args.secure_cookies).await
         }
         Command::Demo(args) => crate::demo::run(args, config).await,
         Command::Migrate => {
@@ -270,6 +276,7 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
             crate::closed_loop::run_accountability(args, &config).await
         }
         Command::Audit(args) => crate::closed_loop::run_audit(args, &config).await,
+        Command::User(args) => crate::users::run(args, &config).await,
         Command::Facilities(args) => crate::facilities::run(args, &config).await,
         Command::Export(args) => crate::exchange::export(args, &config).await,
         Command::Bulletin(args) => {

@@ -47,6 +47,10 @@ pub struct ChainArgs {
     /// Only cases reported, and exposures begun, by this instant (RFC 3339; default now)
     #[arg(long)]
     pub as_of: Option<String>,
+    /// The transmission tree instead of every link: each case's likely
+    /// infector (earliest exposure) and the other candidates
+    #[arg(long)]
+    pub tree: bool,
 }
 
 fn as_of(raw: &Option<String>, config: &Config) -> Result<i64> {
@@ -168,6 +172,14 @@ pub async fn chain(args: ChainArgs, config: &Config) -> Result<()> {
     store.close().await;
     let cluster = cluster.map_err(|e| Failure::coded(&e, lang))?;
     let text = match args.format {
+        ChainFormat::Json if args.tree => {
+            serde_json::to_string_pretty(&serde_json::json!({
+                "cluster": cluster.id,
+                "cases": cluster.cases,
+                "tree": cluster.tree(),
+            }))? + "\n"
+        }
+        ChainFormat::Dot if args.tree => cluster.tree_dot(config.time_zone),
         ChainFormat::Json => {
             serde_json::to_string_pretty(&serde_json::json!({
                 "cluster": cluster.id,

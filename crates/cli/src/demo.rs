@@ -5,6 +5,8 @@ use crate::config::{Config, DEFAULT_DATA_DIR};
 use crate::report::Failure;
 use anyhow::Result;
 use closedloop_demo::{generate, DemoConfig};
+use closedloop_domain::access::Role;
+use closedloop_store::accounts::{generate_password, NewUser};
 use closedloop_store::{Actor, ImportMode, Store};
 use std::path::{Path, PathBuf};
 
@@ -13,16 +15,10 @@ const DEMO_MARKER: &str = ".closedloop-demo";
 
 pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     let lang = config.lang;
-    let Some(db_path) = closedloop_store::sqlite_path(&config.database_url).map(PathBuf::from)
-    else {
-        return Err(Failure::Coded {
-            code: "demo_needs_sqlite",
-            message: lang
-                .pick("演示只创建嵌入式 SQLite 数据库，请勿指向 PostgreSQL", "the demo only creates an embedded SQLite database; do not point it at PostgreSQL")
-                .into(),
-        }
-        .into());
-    };
+    // On SQLite the demo makes its own file; on PostgreSQL (for benchmarks
+    // and trying the production database) it fills an empty database and
+    // never replaces anything.
+    let db_path = closedloop_store::sqlite_path(&config.database_url).map(PathBuf::from);
     if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= 10.0) {
         return Err(Failure::Coded {
             code: "invalid_scale",
@@ -35,31 +31,32 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
         }
         .into());
     }
-    let marker = marker_path(&db_path);
-    if db_path.exists() && !marker.exists() && !args.force {
-        return Err(Failure::Coded {
-            code: "database_exists",
-            message: lang
-                .pick(
-                    &format!(
-                        "{} 已存在且不是演示创建的；如要替换请加 --force",
-                        db_path.display()
-                    ),
-                    &format!(
-                        "{} exists and was not made by the demo; add --force to replace it",
-                        db_path.display()
-                    ),
-                )
-                .into(),
+    if let Some(db_path) = &db_path {
+        let marker = marker_path(db_path);
+        if db_path.exists() && !marker.exists() && !args.force {
+            return Err(Failure::Coded {
+                code: "database_exists",
+                message: lang
+                    .pick(
+                        &format!(
+                            "{} 已存在且不是演示创建的；如要替换请加 --force",
+                            db_path.display()
+                        ),
+                        &format!(
+                            "{} exists and was not made by the demo; add --force to replace it",
+                            db_path.display()
+                        ),
+                    )
+                    .into(),
+            }
+            .into());
         }
-        .into());
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = db_path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(p));
+        }
     }
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = db_path.clone().into_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
-    }
-
     let started = std::time::Instant::now();
     let data = generate(&DemoConfig {
         scale: args.scale,
@@ -73,10 +70,36 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     let store = Store::open(&config.database_url)
         .await
         .map_err(|e| Failure::coded(&e, lang))?;
-    std::fs::write(
-        &marker,
-        format!("seed={} scale={}\n", args.seed, args.scale),
-    )?;
+    match &db_path {
+        Some(db_path) => std::fs::write(
+            marker_path(db_path),
+            format!("seed={} scale={}\n", args.seed, args.scale),
+        )?,
+        None => {
+            let regions = store
+                .regions()
+                .await
+                .map_err(|e| Failure::coded(&e, lang))?;
+            if !regions.is_empty() {
+                return Err(Failure::Coded {
+                    code: "database_not_empty",
+                    message: lang
+                        .pick(
+                            &format!(
+                                "{} 已有数据；在 PostgreSQL 上演示只写入空数据库",
+                                closedloop_store::redact(&config.database_url)
+                            ),
+                            &format!(
+                                "{} already holds data; on PostgreSQL the demo only fills an empty database",
+                                closedloop_store::redact(&config.database_url)
+                            ),
+                        )
+                        .into(),
+                }
+                .into());
+            }
+        }
+    }
     let actor = Actor("demo".into());
     let mode = ImportMode::default();
     let regions = numbered(data.regions);
@@ -119,13 +142,16 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
     let loop_started = std::time::Instant::now();
     let played = crate::demo_loop::play(&store, &loop_script, &config).await?;
     let loop_seconds = loop_started.elapsed().as_secs_f64();
-    let location = db_path.canonicalize().unwrap_or(db_path.clone());
+    let location = match &db_path {
+        Some(p) => p.canonicalize().unwrap_or(p.clone()).display().to_string(),
+        None => closedloop_store::redact(&config.database_url),
+    };
     println!(
         "{}",
         lang.pick(
             &format!(
                 "演示数据库已创建：{}（{}个区划、{}名人员、{}例病例、{}个场所、{}条扫码记录，种子{}，规模{}，用时{:.1}秒）",
-                location.display(),
+                location,
                 regions.len(),
                 persons.len() + cases.len(),
                 cases.len(),
@@ -137,7 +163,7 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
             ),
             &format!(
                 "demo database ready: {} ({} regions, {} people, {} cases, {} venues, {} check-ins; seed {}, scale {}, {:.1} s)",
-                location.display(),
+                location,
                 regions.len(),
                 persons.len() + cases.len(),
                 cases.len(),
@@ -176,22 +202,78 @@ pub async fn run(args: DemoArgs, config: Config) -> Result<()> {
             "try: closedloop bulletin --date 2022-03-14 --lang en, or closedloop export cases"
         )
     );
+    let accounts = demo_accounts(&store, args.admin_password.clone(), lang).await?;
+    println!(
+        "{}",
+        lang.pick(
+            "控制台登录（密码仅显示这一次）：",
+            "console sign-in (passwords shown this once):"
+        )
+    );
+    for (login, role, region, password) in &accounts {
+        println!("  {login} / {password}  ({}, {region})", role.label(lang));
+    }
     if args.no_serve {
         store.close().await;
         return Ok(());
     }
-    let password = args
-        .admin_password
-        .clone()
-        .unwrap_or_else(|| generated_password(args.seed));
-    println!(
-        "{}",
-        lang.pick(
-            &format!("控制台登录：admin / {password}（登录与网页控制台随控制台功能上线；目前 JSON API 仅监听本机）"),
-            &format!("console sign-in: admin / {password} (sign-in arrives with the web console; the JSON API listens on this machine only for now)")
-        )
-    );
-    serve_with(store, &config, false).await
+    serve_with(store, &config, false, false).await
+}
+
+/// The demo's accounts: an admin, the provincial commander, a city and a
+/// district commander and an investigator, each with a generated password
+/// (the admin's may be given). Returns (login, role, region, password).
+async fn demo_accounts(
+    store: &Store,
+    admin_password: Option<String>,
+    lang: closedloop_domain::Lang,
+) -> Result<Vec<(String, Role, String, String)>> {
+    let wanted = [
+        ("admin", "系统管理员", Role::Admin, "220000"),
+        (
+            "province",
+            "省指挥部值班",
+            Role::ProvincialCommander,
+            "220000",
+        ),
+        (
+            "changchun",
+            "长春市指挥部值班",
+            Role::CityCommander,
+            "220100",
+        ),
+        (
+            "nanguan",
+            "南关区指挥部值班",
+            Role::DistrictCommander,
+            "220102",
+        ),
+        ("investigator", "南关区流调员", Role::Investigator, "220102"),
+    ];
+    let mut out = Vec::new();
+    for (login, display, role, region) in wanted {
+        let password = match (&admin_password, role) {
+            (Some(p), Role::Admin) => p.clone(),
+            _ => generate_password(),
+        };
+        store
+            .create_user(
+                &NewUser {
+                    login: login.into(),
+                    display_name: display.into(),
+                    role,
+                    region_code: region.into(),
+                    facility_id: None,
+                    lang,
+                    password: password.clone(),
+                },
+                &Actor("demo".into()),
+            )
+            .await
+            .map_err(|e| Failure::coded(&e, lang))?;
+        out.push((login.to_string(), role, region.to_string(), password));
+    }
+    Ok(out)
 }
 
 /// Records with the line they would have in a file (header on line 1), as imports expect.
@@ -210,32 +292,19 @@ fn marker_path(db: &Path) -> PathBuf {
         .join(DEMO_MARKER)
 }
 
-/// A password that is not guessable from the seed alone: it mixes in the clock.
-fn generated_password(seed: u64) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0) as u64;
-    let mut x = seed ^ nanos ^ 0x9E37_79B9_7F4A_7C15;
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
-    (0..14)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
-        })
-        .collect()
-}
-
 /// `serve`: the API over the configured database, purging expired movement data daily.
-pub async fn serve(store: Store, config: &Config) -> Result<()> {
-    serve_with(store, config, true).await
+pub async fn serve(store: Store, config: &Config, secure_cookies: bool) -> Result<()> {
+    serve_with(store, config, true, secure_cookies).await
 }
 
 /// Serves; `purge` runs the daily retention purge (not for the demo, whose
 /// movements are from March 2022 and would all go at once).
-async fn serve_with(store: Store, config: &Config, purge: bool) -> Result<()> {
+async fn serve_with(
+    store: Store,
+    config: &Config,
+    purge: bool,
+    secure_cookies: bool,
+) -> Result<()> {
     let lang = config.lang;
     let bind = config.bind.parse().map_err(|_| Failure::Coded {
         code: "invalid_bind",
@@ -255,6 +324,7 @@ async fn serve_with(store: Store, config: &Config, purge: bool) -> Result<()> {
     };
     let server_config = closedloop_server::ServerConfig {
         purge_every: server_config.purge_every.filter(|_| purge),
+        secure_cookies,
         ..server_config
     };
     println!(

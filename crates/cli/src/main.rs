@@ -12,6 +12,7 @@ mod exchange;
 mod facilities;
 mod report;
 mod trace;
+mod users;
 
 use clap::Parser;
 use std::process::ExitCode;

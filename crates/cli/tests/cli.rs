@@ -849,6 +849,22 @@ async fn clusters_and_chains_of_the_fixture() {
         assert_eq!(chain["links"][0]["from"], "C001");
         assert_eq!(chain["links"][0]["to"], "C002");
         assert_eq!(chain["links"][0]["kind"], "transmission");
+        // The tree: C001 is the root, C002's likely infector is C001.
+        let tree: Value = serde_json::from_str(&run.ok(&[
+            "chain",
+            "--cluster",
+            "C001",
+            "--format",
+            "json",
+            "--tree",
+        ]))
+        .unwrap();
+        assert_eq!(tree["tree"][0]["case_id"], "C001");
+        assert!(tree["tree"][0]["infector"].is_null(), "{tree}");
+        assert_eq!(tree["tree"][1]["infector"]["case_id"], "C001");
+        assert_eq!(tree["tree"][1]["other_candidates"], serde_json::json!([]));
+        let dot = run.ok(&["chain", "--cluster", "C001", "--format", "dot", "--tree"]);
+        assert!(dot.contains("\"C001\" -> \"C002\" [label="), "{dot}");
         let out = run.path("chain.dot");
         run.ok(&[
             "chain",
@@ -1112,4 +1128,34 @@ async fn parquet_movement_imports_equal_csv_imports() {
     );
     csv_db.cleanup().await;
     pq_db.cleanup().await;
+}
+
+/// The demo never replaces data it did not make: an existing SQLite file
+/// needs --force, and on PostgreSQL it fills an empty database only.
+#[tokio::test]
+async fn the_demo_fills_only_an_empty_database() {
+    for db in each("cli_demo_target").await {
+        let run = Run::new(&db.url);
+        let demo = ["demo", "--no-serve", "--scale", "0.02", "--lang", "en"];
+        if db.url.starts_with("postgres") {
+            let out = run.ok(&demo);
+            assert!(!out.contains("password@"), "the URL is redacted: {out}");
+            assert!(run.count("persons") > 100, "the demo filled the database");
+            let cases = run.count("cases");
+            assert!(cases > 10);
+            let err = run.fails(&demo);
+            assert!(err.contains("database_not_empty"), "{err}");
+            assert_eq!(run.count("cases"), cases, "a refused demo writes nothing");
+        } else {
+            run.seed();
+            let before = run.count("persons");
+            let err = run.fails(&demo);
+            assert!(err.contains("database_exists"), "{err}");
+            assert_eq!(
+                run.count("persons"),
+                before,
+                "a refused demo writes nothing"
+            );
+        }
+    }
 }

@@ -27,8 +27,13 @@ const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
 
 /// Venues at scale 1.0, and the fewest at any scale, so that the districts
-/// with the most cases have several.
-const VENUES_AT_SCALE_1: f64 = 300.0;
+/// with the most cases have several. A real city of millions has tens of
+/// thousands of venue codes; the demo's people (about 70,000 at scale 1.0,
+/// mostly in Changchun and Jilin City) get a few thousand venues per city, so a
+/// venue holds a handful of them at a time, as in life, rather than a crowd of
+/// hundreds (300 venues at scale 1.0 made one cluster of most cases). The few
+/// crowded places of the story are planted by `Mover::crowds`.
+const VENUES_AT_SCALE_1: f64 = 12_000.0;
 const MIN_VENUES: usize = 60;
 
 /// How far back a case's movements are traced before its sample.
@@ -208,6 +213,11 @@ struct Mover<'a> {
     venues_in: Vec<Vec<usize>>,
     /// Per city, the districts that have venues.
     venue_districts_of_city: Vec<Vec<usize>>,
+    /// Per district, its schools, its universities and its workplaces, where
+    /// cases go regularly (listed once: a district has thousands of venues).
+    regular_in: Vec<[Vec<usize>; 3]>,
+    /// Per city, its stations, ports and airports.
+    transit_of_city: Vec<Vec<usize>>,
     /// Non-case persons of each district.
     persons_in: Vec<Vec<Agent>>,
     /// Cases of each district, in report order.
@@ -251,6 +261,20 @@ pub(crate) fn run(
             venue_districts_of_city[geo.districts[d].city].push(d);
         }
     }
+    let mut regular_in = vec![[Vec::new(), Vec::new(), Vec::new()]; nd];
+    let mut transit_of_city = vec![Vec::new(); geo.cities.len()];
+    for (d, list) in venues_in.iter().enumerate() {
+        for &v in list {
+            let venue = &venues[v];
+            match venue.venue_type {
+                VenueType::School if venue.name.contains("大学") => regular_in[d][1].push(v),
+                VenueType::School => regular_in[d][0].push(v),
+                VenueType::Workplace => regular_in[d][2].push(v),
+                VenueType::Transit => transit_of_city[geo.districts[d].city].push(v),
+                _ => {}
+            }
+        }
+    }
     let total = agents.doc.len();
     let (mut persons_in, mut cases_in) = (vec![Vec::new(); nd], vec![Vec::new(); nd]);
     let mut agents_of_city = vec![Vec::new(); geo.cities.len()];
@@ -285,6 +309,8 @@ pub(crate) fn run(
         venue_district,
         venues_in,
         venue_districts_of_city,
+        regular_in,
+        transit_of_city,
         persons_in,
         cases_in,
         agents_of_city,
@@ -354,7 +380,7 @@ fn make_venues(
     scale: f64,
 ) -> (Vec<Venue>, Vec<usize>) {
     let nd = geo.districts.len();
-    let wanted = ((VENUES_AT_SCALE_1 * scale.max(0.1)).round() as usize).max(MIN_VENUES);
+    let wanted = ((VENUES_AT_SCALE_1 * scale).round() as usize).max(MIN_VENUES);
     let mut weight = vec![0u64; nd];
     for d in agents.district[..agents.cases].iter().flatten() {
         weight[*d] += 1;
@@ -736,16 +762,14 @@ impl Mover<'_> {
             23..=60 => (VenueType::Workplace, false),
             _ => return None,
         };
-        let list: Vec<usize> = self.venues_in[district]
-            .iter()
+        let kind = match (t, university) {
+            (VenueType::School, false) => 0,
+            (VenueType::School, true) => 1,
+            _ => 2,
+        };
+        self.regular_in[district][kind]
+            .choose(&mut self.rng)
             .copied()
-            .filter(|&v| {
-                let venue = &self.venues[v];
-                venue.venue_type == t
-                    && (t != VenueType::School || venue.name.contains("大学") == university)
-            })
-            .collect();
-        list.choose(&mut self.rng).copied()
     }
 
     /// Each local case's stays over the days before its sample, with people
@@ -802,12 +826,7 @@ impl Mover<'_> {
             return;
         };
         let city = self.geo.districts[district].city;
-        let ports: Vec<usize> = self.venue_districts_of_city[city]
-            .iter()
-            .flat_map(|&d| self.venues_in[d].iter().copied())
-            .filter(|&v| self.venues[v].venue_type == VenueType::Transit)
-            .collect();
-        let Some(&port) = ports.choose(&mut self.rng) else {
+        let Some(&port) = self.transit_of_city[city].choose(&mut self.rng) else {
             return;
         };
         let start = sample - self.rng.gen_range(HOUR..5 * HOUR);

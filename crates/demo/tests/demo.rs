@@ -802,7 +802,7 @@ fn movement_data_is_deterministic_and_follows_the_seed() {
 fn venues_are_valid_named_and_placed_in_districts_with_cases() {
     for (data, scale) in [(default_data(), 0.1), (full_scale(), 1.0)] {
         let tree = RegionTree::new(data.regions.iter().cloned());
-        let expected = ((300.0 * scale) as usize).max(60);
+        let expected = ((12_000.0 * scale) as usize).max(60);
         let n = data.venues.len();
         assert!(n >= expected && n <= expected + 10, "{n} venues at {scale}");
         let mut ids = HashSet::new();

@@ -9,13 +9,14 @@
 //! Capabilities are checked here, before a handler runs; the jurisdiction is
 //! applied by the store in its queries, through [`Viewer::region_scope`].
 
-use crate::error::{ApiError, HttpError};
+use crate::error::{ApiError, Entity, HttpError};
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use closedloop_domain::access::{Capability, Jurisdiction, Role};
+use closedloop_domain::region::RegionTree;
 use closedloop_domain::Lang;
 use std::sync::Arc;
 
@@ -67,6 +68,52 @@ impl Viewer {
         match &self.regions {
             None => true,
             Some(codes) => codes.iter().any(|c| c == region_code),
+        }
+    }
+
+    /// The jurisdiction as the store's by-id reads take it (`store::access`):
+    /// region subtree and, for facility operators, the facility.
+    pub fn scope(&self) -> closedloop_store::access::Scope<'_> {
+        closedloop_store::access::Scope {
+            regions: self.regions.as_deref().map(Vec::as_slice),
+            facility: self.jurisdiction.facility.as_deref(),
+        }
+    }
+
+    /// The region codes a list reads when the request asks for `requested`
+    /// (a stored region's code, or none): the requested subtree within the
+    /// jurisdiction; the whole jurisdiction when the request names a region
+    /// above it; nothing (an empty list) when it names one outside it.
+    /// `None` reads everywhere.
+    pub fn narrow(&self, tree: &RegionTree, requested: Option<&str>) -> Option<Vec<String>> {
+        match (requested, &self.regions) {
+            (None, _) => self.region_scope(),
+            (Some(code), None) => Some(tree.subtree_codes(code)),
+            (Some(code), Some(_)) if self.covers_region(code) => Some(tree.subtree_codes(code)),
+            (Some(code), Some(_)) if tree.is_within(&self.jurisdiction.region, code) => {
+                self.region_scope()
+            }
+            (Some(_), Some(_)) => Some(Vec::new()),
+        }
+    }
+
+    /// The one region the loop's queries take (they filter by a subtree's
+    /// top): the requested one within the jurisdiction, the jurisdiction when
+    /// the request names a region above it or none; 404 for a region outside.
+    pub fn loop_region(
+        &self,
+        tree: &RegionTree,
+        requested: Option<String>,
+    ) -> Result<Option<String>, ApiError> {
+        match (requested, &self.regions) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Ok(Some(self.jurisdiction.region.clone())),
+            (Some(code), None) => Ok(Some(code)),
+            (Some(code), Some(_)) if self.covers_region(&code) => Ok(Some(code)),
+            (Some(code), Some(_)) if tree.is_within(&self.jurisdiction.region, &code) => {
+                Ok(Some(self.jurisdiction.region.clone()))
+            }
+            (Some(code), Some(_)) => Err(ApiError::not_found(Entity::Region, code)),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The endpoints. Each reads its inputs as text and checks them with the
 //! domain's parsers, so a bad value gets the same code as in a file import.
 
+use crate::auth::Viewer;
 use crate::error::{ApiError, Entity, ErrorBody, HttpError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::lang::ReqLang;
@@ -10,12 +11,13 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use closedloop_domain::access::Capability;
 use closedloop_domain::bulletin::Format;
 use closedloop_domain::case::{Classification, DiscoveryChannel, Origin};
 use closedloop_domain::region::{parse_region_code, RegionTree};
 use closedloop_domain::time::{day_bounds, parse_date};
 use closedloop_domain::DomainError;
-use closedloop_store::{Actor, AuditFilter, CaseFilter, PersonFilter, StoreRowError};
+use closedloop_store::{AuditFilter, CaseFilter, PersonFilter, StoreRowError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -78,11 +80,6 @@ fn query_region<'a>(
     }
 }
 
-/// Region codes of a `region` query value's subtree, for store filters.
-fn scope(tree: &RegionTree, raw: &Option<String>) -> Result<Option<Vec<String>>, ApiError> {
-    Ok(query_region(tree, raw)?.map(|code| tree.subtree_codes(code)))
-}
-
 #[utoipa::path(
     get, path = "/health", tag = "health",
     responses(
@@ -127,8 +124,10 @@ pub struct LangParam {
 )]
 pub async fn list_regions(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
 ) -> Result<Json<RegionList>, ApiError> {
+    viewer.require(Capability::ReadPublicBulletin)?;
     let regions = s.store.regions().await?;
     Ok(Json(RegionList {
         items: regions.iter().map(|r| RegionOut::new(r, lang)).collect(),
@@ -145,9 +144,11 @@ pub async fn list_regions(
 )]
 pub async fn get_region(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<RegionDetail>, ApiError> {
+    viewer.require(Capability::ReadPublicBulletin)?;
     let tree = s.store.region_tree().await?;
     let region = tree
         .get(code.trim())
@@ -183,17 +184,27 @@ pub struct PersonsQuery {
 )]
 pub async fn list_persons(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiQuery(q): ApiQuery<PersonsQuery>,
 ) -> Result<Json<PersonPage>, ApiError> {
+    viewer.require(Capability::ReadRegistry)?;
     let tree = s.store.region_tree().await?;
     let filter = PersonFilter {
-        scope: scope(&tree, &q.region)?,
+        scope: viewer.narrow(&tree, query_region(&tree, &q.region)?),
         query: short(given(&q.q), MAX_TEXT)?.map(Into::into),
         limit: limit(&q.limit, DEFAULT_LIMIT)?,
         offset: offset(&q.offset)?,
     };
-    let (persons, total) = s.store.persons(&filter).await?;
+    // A facility operator lists the people placed in their facility.
+    let (persons, total) = match viewer.jurisdiction.facility.as_deref() {
+        Some(f) => {
+            s.store
+                .persons_in_facility(f, filter.query.as_deref(), filter.limit, filter.offset)
+                .await?
+        }
+        None => s.store.persons(&filter).await?,
+    };
     let v = s.view(lang, &tree);
     Ok(Json(PersonPage {
         items: persons.iter().map(|p| PersonOut::new(p, &v)).collect(),
@@ -220,15 +231,26 @@ fn person_id(raw: &str) -> Result<i64, ApiError> {
 )]
 pub async fn get_person(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<PersonDetail>, ApiError> {
+    viewer.require(Capability::ReadRegistry)?;
     let id = person_id(&raw)?;
+    // Outside the jurisdiction is the same 404 as no such person.
     let person = s
         .store
-        .person(id)
+        .person_in(id, viewer.scope())
         .await?
         .ok_or_else(|| ApiError::not_found(Entity::Person, id.to_string()))?;
+    s.store
+        .audit_view(
+            &viewer.actor(),
+            "person",
+            &id.to_string(),
+            serde_json::json!({"via": "api"}),
+        )
+        .await?;
     let cases = s.store.cases_of_person(id).await?;
     let merges = s.store.merges_of(id).await?;
     let tree = s.store.region_tree().await?;
@@ -279,14 +301,16 @@ pub struct CasesQuery {
 )]
 pub async fn list_cases(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiQuery(q): ApiQuery<CasesQuery>,
 ) -> Result<Json<CasePage>, ApiError> {
+    viewer.require(Capability::ReadRegistry)?;
     let tree = s.store.region_tree().await?;
     let from = given(&q.from).map(date).transpose()?;
     let to = given(&q.to).map(date).transpose()?;
     let filter = CaseFilter {
-        scope: scope(&tree, &q.region)?,
+        scope: viewer.narrow(&tree, query_region(&tree, &q.region)?),
         classification: given(&q.classification)
             .map(Classification::parse)
             .transpose()?,
@@ -299,7 +323,20 @@ pub async fn list_cases(
         limit: limit(&q.limit, DEFAULT_LIMIT)?,
         offset: offset(&q.offset)?,
     };
-    let (cases, total) = s.store.cases(&filter).await?;
+    let (cases, total) = match viewer.jurisdiction.facility.as_deref() {
+        // A facility operator lists the cases of the people placed there.
+        Some(f) => {
+            let ids = s.store.case_ids_in_facility(f).await?;
+            let total = ids.len() as i64;
+            let page: Vec<String> = ids
+                .into_iter()
+                .skip(filter.offset as usize)
+                .take(filter.limit as usize)
+                .collect();
+            (s.store.cases_by_id(&page).await?, total)
+        }
+        None => s.store.cases(&filter).await?,
+    };
     let v = s.view(lang, &tree);
     Ok(Json(CasePage {
         items: cases.iter().map(|c| CaseOut::new(c, &v)).collect(),
@@ -319,14 +356,24 @@ pub async fn list_cases(
 )]
 pub async fn get_case(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiPath(case_id): ApiPath<String>,
 ) -> Result<Json<CaseDetail>, ApiError> {
+    viewer.require(Capability::ReadRegistry)?;
     let case = s
         .store
-        .case(case_id.trim())
+        .case_in(case_id.trim(), viewer.scope())
         .await?
         .ok_or_else(|| ApiError::not_found(Entity::Case, case_id.trim()))?;
+    s.store
+        .audit_view(
+            &viewer.actor(),
+            "case",
+            &case.case.case_id,
+            serde_json::json!({"via": "api", "person": case.person_id}),
+        )
+        .await?;
     let history = s.store.classification_history(case.id).await?;
     let tree = s.store.region_tree().await?;
     let v = s.view(lang, &tree);
@@ -362,11 +409,13 @@ pub struct DuplicatesQuery {
 )]
 pub async fn list_duplicates(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiQuery(q): ApiQuery<DuplicatesQuery>,
 ) -> Result<Json<DuplicateList>, ApiError> {
+    viewer.require(Capability::MergeDuplicates)?;
     let tree = s.store.region_tree().await?;
-    let scope = scope(&tree, &q.region)?;
+    let scope = viewer.narrow(&tree, query_region(&tree, &q.region)?);
     let groups = s
         .store
         .duplicate_groups(scope.as_deref(), limit(&q.limit, 100)?)
@@ -392,15 +441,22 @@ pub async fn list_duplicates(
 )]
 pub async fn merge_persons(
     State(s): State<AppState>,
+    viewer: Viewer,
     ApiJson(req): ApiJson<MergeRequest>,
 ) -> Result<Json<MergeOut>, ApiError> {
+    viewer.require(Capability::MergeDuplicates)?;
     let reason = req.reason.trim();
     if reason.is_empty() {
         return Err(DomainError::Missing.into());
     }
     short(Some(reason), MAX_REASON)?;
-    // Until sign-in exists every change made through the API is the API's.
-    let actor = Actor("api".into());
+    // Both people must be in the jurisdiction; outside is the same 404 as unknown.
+    for id in [req.keep, req.merge] {
+        if s.store.person_in(id, viewer.scope()).await?.is_none() {
+            return Err(ApiError::not_found(Entity::Person, id.to_string()));
+        }
+    }
+    let actor = viewer.actor();
     let outcome = s
         .store
         .merge_persons(req.keep, req.merge, reason, &actor)
@@ -446,15 +502,20 @@ fn format(raw: &Option<String>) -> Result<Format, ApiError> {
 )]
 pub async fn get_bulletin(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiPath(day): ApiPath<String>,
     ApiQuery(q): ApiQuery<BulletinQuery>,
 ) -> Result<Json<BulletinResponse>, ApiError> {
+    // Aggregate figures: every role (the public one too), within its jurisdiction.
+    viewer.require(Capability::ReadPublicBulletin)?;
     let day = date(&day)?;
     let format = format(&q.format)?;
     let tree = s.store.region_tree().await?;
     let scope = match query_region(&tree, &q.region)? {
-        Some(code) => code.to_string(),
+        Some(code) if viewer.covers_region(code) => code.to_string(),
+        Some(code) => return Err(ApiError::not_found(Entity::Region, code)),
+        None if viewer.regions.is_some() => viewer.jurisdiction.region.clone(),
         None => tree
             .single_root()
             .map(|r| r.code.clone())
@@ -489,9 +550,11 @@ pub struct AuditQuery {
 )]
 pub async fn list_audit(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditList>, ApiError> {
+    viewer.require(Capability::ReadAudit)?;
     let filter = AuditFilter {
         entity: short(given(&q.entity), MAX_TEXT)?.map(Into::into),
         entity_id: short(given(&q.entity_id), MAX_TEXT)?.map(Into::into),

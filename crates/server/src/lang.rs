@@ -108,11 +108,12 @@ pub async fn localize(State(state): State<AppState>, mut req: Request, next: Nex
         return e.to_response(lang);
     }
     let status = response.status();
+    // JSON errors are ours already; HTML ones are the console's error pages.
     let is_json = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let e = match status {
             StatusCode::METHOD_NOT_ALLOWED => HttpError::MethodNotAllowed,

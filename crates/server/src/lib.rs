@@ -2,7 +2,9 @@
 //! OpenAPI document. This is the only crate that knows HTTP and the JSON wire
 //! shapes; everything crosses the boundary through [`wire`].
 
+mod accounts;
 pub mod auth;
+mod console;
 mod error;
 mod extract;
 mod facility_api;
@@ -15,6 +17,7 @@ pub mod wire;
 pub use error::{ApiError, ErrorBody, HttpError};
 pub use lang::from_accept_language;
 
+use accounts::BearerAuth;
 use axum::extract::Request;
 use axum::routing::{get, post};
 use axum::Router;
@@ -49,6 +52,9 @@ pub struct ServerConfig {
     /// How often expired movement data is purged (the first purge is at start);
     /// `None` never (the demo: its data is from March 2022, long expired by the clock).
     pub purge_every: Option<Duration>,
+    /// Mark cookies `Secure`: the console is served over TLS (directly or
+    /// behind a proxy). Off by default (plain HTTP on localhost).
+    pub secure_cookies: bool,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +67,7 @@ impl Default for ServerConfig {
             profile: Profile::shipped(DEFAULT_PROFILE).expect("the default profile is valid"),
             poll_every: Duration::from_secs(60),
             purge_every: Some(Duration::from_secs(86_400)),
+            secure_cookies: false,
         }
     }
 }
@@ -102,8 +109,11 @@ impl ErrorCode for ServerError {
         title = "closedloop",
         description = "Epidemic command: regions, people, cases, duplicates, daily bulletins and the audit log. \
 Every response is JSON. `?lang=zh|en` or Accept-Language picks the language of messages and region names. \
-Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code."
+Errors are `{\"error\": code, \"message\": text}` with a stable snake_case code. \
+Every endpoint but /health and /api/openapi.json needs a signed-in user: `Authorization: Bearer cl_…` (an API token) \
+or the console's session cookie (whose changes also carry the X-CSRF-Token header). Records outside the user's jurisdiction answer 404."
     ),
+    modifiers(&BearerAuth),
     paths(
         handlers::health,
         handlers::list_regions,
@@ -199,6 +209,10 @@ pub(crate) struct AppState {
     tracing: Arc<TraceSettings>,
     /// The profile in force, for the closed loop.
     profile: Arc<Profile>,
+    /// Whether cookies are marked `Secure`.
+    secure_cookies: bool,
+    /// Jurisdiction subtrees, computed once per region.
+    subtrees: accounts::SubtreeCache,
 }
 
 impl AppState {
@@ -227,6 +241,8 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         index,
         tracing: Arc::new(TraceSettings::from_profile(&cfg.profile, cfg.time_zone)),
         profile: Arc::new(cfg.profile.clone()),
+        secure_cookies: cfg.secure_cookies,
+        subtrees: accounts::SubtreeCache::default(),
     };
     // Spans name the path only: query strings carry names and document numbers.
     let trace = TraceLayer::new_for_http()
@@ -274,8 +290,16 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         .route("/api/loop/results", post(loop_api::post_test_result))
         .route("/api/accountability", get(loop_api::accountability))
         .route("/api/audit/verify", get(loop_api::audit_verify))
+        .merge(console::routes())
+        .merge(accounts::routes())
         .route("/api/facilities", get(facility_api::list_facilities))
         .fallback(handlers::fallback)
+        // Who is asking (session cookie or API token, CSRF), inside the
+        // language layer so errors leave in the user's language.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            accounts::authenticate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             lang::localize,
@@ -313,10 +337,14 @@ pub async fn serve_on(
     let index = SharedIndex::default();
     let tasks = background(store.clone(), cfg, index.clone());
     tracing::info!(%addr, time_zone = %cfg.time_zone, lang = %cfg.lang, "listening on http://{addr}");
-    let served = axum::serve(listener, router_with_index(store, cfg, index))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve);
+    // The peer's address reaches the sign-in throttle through ConnectInfo.
+    let served = axum::serve(
+        listener,
+        router_with_index(store, cfg, index).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(ServerError::Serve);
     tasks.abort();
     served?;
     tracing::info!("server stopped");

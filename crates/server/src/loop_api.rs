@@ -2,6 +2,7 @@
 //! transitions, the accountability record and the audit chain check. Same
 //! store calls as the CLI; errors are `{error, message}` with the same codes.
 
+use crate::auth::Viewer;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::handlers::LangParam;
@@ -9,14 +10,14 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use closedloop_domain::access::Capability;
 use closedloop_domain::case::Classification;
 use closedloop_domain::lifecycle::LoopState;
 use closedloop_domain::region::parse_region_code;
 use closedloop_domain::time::{day_bounds, from_epoch, parse_date, parse_instant};
 use closedloop_domain::DomainError;
 use closedloop_store::{
-    conversion_case_id, Actor, Conversion, StoreRowError, TaskFilter, TransitionError,
-    TransitionRequest,
+    conversion_case_id, Conversion, StoreRowError, TaskFilter, TransitionError, TransitionRequest,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -35,14 +36,25 @@ fn instant(s: &AppState, raw: &Option<String>) -> Result<i64, ApiError> {
     }
 }
 
-async fn region(s: &AppState, raw: &Option<String>) -> Result<Option<String>, ApiError> {
-    let Some(v) = given(raw) else { return Ok(None) };
-    let code = parse_region_code(v)?;
+/// The region the loop's queries take: the requested one (a stored region)
+/// narrowed to the viewer's jurisdiction (see [`Viewer::loop_region`]).
+async fn region(
+    s: &AppState,
+    viewer: &Viewer,
+    raw: &Option<String>,
+) -> Result<Option<String>, ApiError> {
     let tree = s.store.region_tree().await?;
-    if tree.get(&code).is_none() {
-        return Err(StoreRowError::UnknownRegion(code).into());
-    }
-    Ok(Some(code))
+    let requested = match given(raw) {
+        None => None,
+        Some(v) => {
+            let code = parse_region_code(v)?;
+            if tree.get(&code).is_none() {
+                return Err(StoreRowError::UnknownRegion(code).into());
+            }
+            Some(code)
+        }
+    };
+    viewer.loop_region(&tree, requested)
 }
 
 fn today(s: &AppState, now: i64) -> chrono::NaiveDate {
@@ -72,22 +84,32 @@ pub struct StatusQuery {
 )]
 pub async fn loop_status(
     State(s): State<AppState>,
+    viewer: Viewer,
     ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    viewer.require(Capability::ReadLoop)?;
     let now = instant(&s, &q.now)?;
-    let scope = region(&s, &q.region).await?;
+    let scope = region(&s, &viewer, &q.region).await?;
     let p = &*s.profile;
     let status = s
         .store
         .loop_status(p, now, today(&s, now), scope.as_deref())
         .await?;
-    let overdue = s.store.overdue(p, now, scope.as_deref()).await?;
-    let leaks = s
-        .store
-        .leaks(p, now, today(&s, now), scope.as_deref())
-        .await?;
+    // Overdue items and leaks are for the roles that see escalations.
+    let (overdue, leaks) = if viewer.can(Capability::SeeEscalations) {
+        (
+            to_value(&s.store.overdue(p, now, scope.as_deref()).await?),
+            to_value(
+                &s.store
+                    .leaks(p, now, today(&s, now), scope.as_deref())
+                    .await?,
+            ),
+        )
+    } else {
+        (json!([]), json!([]))
+    };
     Ok(Json(
-        json!({"status": to_value(&status), "overdue": to_value(&overdue), "leaks": to_value(&leaks)}),
+        json!({"status": to_value(&status), "overdue": overdue, "leaks": leaks}),
     ))
 }
 
@@ -114,11 +136,14 @@ pub struct TasksQuery {
 )]
 pub async fn loop_tasks(
     State(s): State<AppState>,
+    viewer: Viewer,
     ApiQuery(q): ApiQuery<TasksQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = region(&s, &q.region).await?;
+    viewer.require(Capability::ReadLoop)?;
+    let scope = region(&s, &viewer, &q.region).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     if q.overdue.unwrap_or(false) {
+        viewer.require(Capability::SeeEscalations)?;
         let now = instant(&s, &q.now)?;
         let mut items = s.store.overdue(&s.profile, now, scope.as_deref()).await?;
         items.truncate(limit as usize);
@@ -162,14 +187,22 @@ pub struct TransitionBody {
 )]
 pub async fn post_transition(
     State(s): State<AppState>,
+    viewer: Viewer,
     ApiJson(b): ApiJson<TransitionBody>,
 ) -> Result<Json<Value>, ApiError> {
+    viewer.require(Capability::TransitionPeople)?;
+    // A record outside the jurisdiction (or facility) is the same 404 as none.
+    if !s.store.managed_in(b.managed_id, viewer.scope()).await? {
+        return Err(ApiError::not_found(
+            crate::error::Entity::Other("managed record"),
+            b.managed_id.to_string(),
+        ));
+    }
     let to = LoopState::parse(&b.to)?;
     if b.reason.chars().count() > 2000 {
         return Err(DomainError::TooLong(2000).into());
     }
     let at = instant(&s, &b.at)?;
-    // Until sign-in exists every change made through the API is the API's.
     let req = TransitionRequest {
         managed_id: b.managed_id,
         to,
@@ -179,7 +212,7 @@ pub async fn post_transition(
     };
     match s
         .store
-        .transition(&s.profile, s.tz, &req, &Actor("api".into()))
+        .transition(&s.profile, s.tz, &req, &viewer.actor())
         .await
     {
         Ok(m) => Ok(Json(to_value(&m))),
@@ -216,8 +249,17 @@ pub struct TestResultBody {
 )]
 pub async fn post_test_result(
     State(s): State<AppState>,
+    viewer: Viewer,
+    crate::lang::ReqLang(lang): crate::lang::ReqLang,
     ApiJson(b): ApiJson<TestResultBody>,
 ) -> Result<Json<Value>, ApiError> {
+    viewer.require(Capability::RecordResults)?;
+    if !s.store.test_in(b.test_id, viewer.scope()).await? {
+        return Err(ApiError::not_found(
+            crate::error::Entity::Other("test"),
+            b.test_id.to_string(),
+        ));
+    }
     let positive = match b.result.trim() {
         "positive" => true,
         "negative" => false,
@@ -238,7 +280,7 @@ pub async fn post_test_result(
         None => at,
         Some(_) => instant(&s, &b.reported_at)?,
     };
-    let actor = Actor("api".into());
+    let actor = viewer.actor();
     let converted = match s
         .store
         .record_test_result_as(
@@ -266,6 +308,9 @@ pub async fn post_test_result(
         crate::trace_handlers::trace_new_case(&s, &case, &actor).await?;
     }
     let contacts = s.store.contacts_of_case(&case_id).await?;
+    let tree = closedloop_domain::region::RegionTree::default();
+    let v = s.view(lang, &tree);
+    let contacts = crate::trace_handlers::contacts_shown(&s, &viewer, contacts, &v).await?;
     Ok(Json(json!({
         "converted": true,
         "case_id": case_id,
@@ -295,15 +340,17 @@ pub struct AccountabilityQuery {
 )]
 pub async fn accountability(
     State(s): State<AppState>,
+    viewer: Viewer,
     ApiQuery(q): ApiQuery<AccountabilityQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    viewer.require(Capability::ReadAccountability)?;
     let day = |raw: &str| {
         parse_date(raw)
             .ok_or_else(|| ApiError::from(DomainError::InvalidDate(raw.chars().take(20).collect())))
     };
     let (from, to) = (day(&q.from)?, day(&q.to)?);
     let now = instant(&s, &q.now)?;
-    let scope = region(&s, &q.region).await?;
+    let scope = region(&s, &viewer, &q.region).await?;
     let r = s
         .store
         .accountability(
@@ -323,7 +370,11 @@ pub async fn accountability(
         (status = 200, description = "`intact`, records checked, the chain head (sequence and hash) and the first break (altered, inserted or removed record) if any", content_type = "application/json"),
     )
 )]
-pub async fn audit_verify(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn audit_verify(
+    State(s): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Value>, ApiError> {
+    viewer.require(Capability::ReadAudit)?;
     let r = s.store.verify_audit_chain().await?;
     let mut v = to_value(&r);
     if let Value::Object(m) = &mut v {

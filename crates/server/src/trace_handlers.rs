@@ -1,6 +1,7 @@
 //! Tracing endpoints: registering a case (traced at once on the warm index),
 //! movement imports (which extend it), contacts, exposures, clusters, chains.
 
+use crate::auth::Viewer;
 use crate::error::{ApiError, Entity, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::handlers::LangParam;
@@ -12,6 +13,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use closedloop_domain::access::Capability;
 use closedloop_domain::region::RegionTree;
 use closedloop_domain::time::parse_instant;
 use closedloop_domain::{DomainError, ErrorCode, Lang};
@@ -133,9 +135,11 @@ impl ErrorCode for CaseExists {
 )]
 pub async fn register_case(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiJson(body): ApiJson<BTreeMap<String, Option<serde_json::Value>>>,
 ) -> Result<Response, ApiError> {
+    viewer.require(Capability::ChangeRegistry)?;
     let (headers, cells): (Vec<String>, Vec<String>) = body
         .into_iter()
         .map(|(k, v)| {
@@ -158,13 +162,20 @@ pub async fn register_case(
     let Some((_, draft)) = parsed.records.first() else {
         return Err(DomainError::Missing.into());
     };
+    // Only cases reported in the jurisdiction.
+    if !viewer.covers_region(&draft.reporting_region) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            &crate::error::HttpError::Forbidden(Capability::ChangeRegistry),
+        ));
+    }
     if s.store.case(&draft.case_id).await?.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             &CaseExists(draft.case_id.clone()),
         ));
     }
-    let actor = Actor("api".into());
+    let actor = viewer.actor();
     s.store
         .import_cases(&parsed.records, ImportMode::default(), "api", &actor)
         .await
@@ -182,10 +193,7 @@ pub async fn register_case(
         StatusCode::CREATED,
         Json(RegisteredCase {
             case: CaseOut::new(&case, &v),
-            contacts: contacts
-                .into_iter()
-                .map(|c| ContactOut::new(c, &v))
-                .collect(),
+            contacts: contacts_shown(&s, &viewer, contacts, &v).await?,
         }),
     )
         .into_response())
@@ -203,14 +211,16 @@ pub async fn register_case(
 )]
 pub async fn import_movements(
     State(s): State<AppState>,
+    viewer: Viewer,
     ApiPath(kind): ApiPath<String>,
     body: Bytes,
 ) -> Result<Json<ImportOut>, ApiError> {
+    viewer.require(Capability::RunTracing)?;
     let kind = kind.trim().to_ascii_lowercase();
     let source = format!("{kind}.csv");
     let table = closedloop_ingest::read_table_from(body.as_ref(), FileFormat::Csv, &source)
         .map_err(|e| ApiError::bad_request(&e))?;
-    let actor = Actor("api".into());
+    let actor = viewer.actor();
     let mode = ImportMode::default();
     let bad = |e: closedloop_ingest::FileError| ApiError::bad_request(&e);
     let summary = match kind.as_str() {
@@ -264,21 +274,20 @@ pub async fn import_movements(
 )]
 pub async fn case_contacts(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiPath(case_id): ApiPath<String>,
 ) -> Result<Json<ContactList>, ApiError> {
+    viewer.require(Capability::ReadTracing)?;
     let id = case_id.trim();
-    if s.store.case(id).await?.is_none() {
+    if s.store.case_in(id, viewer.scope()).await?.is_none() {
         return Err(ApiError::not_found(Entity::Case, id));
     }
     let contacts = s.store.contacts_of_case(id).await?;
     let tree = RegionTree::default();
     let v = s.view(lang, &tree);
     Ok(Json(ContactList {
-        items: contacts
-            .into_iter()
-            .map(|c| ContactOut::new(c, &v))
-            .collect(),
+        items: contacts_shown(&s, &viewer, contacts, &v).await?,
     }))
 }
 
@@ -292,13 +301,15 @@ pub async fn case_contacts(
 )]
 pub async fn person_exposures(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<ContactList>, ApiError> {
+    viewer.require(Capability::ReadTracing)?;
     let id = raw.trim().parse::<i64>().map_err(|_| {
         ApiError::not_found(Entity::Person, raw.chars().take(40).collect::<String>())
     })?;
-    if s.store.person(id).await?.is_none() {
+    if s.store.person_in(id, viewer.scope()).await?.is_none() {
         return Err(ApiError::not_found(Entity::Person, id.to_string()));
     }
     let exposures = s.store.exposures_of_person(id).await?;
@@ -347,11 +358,14 @@ fn as_of(raw: &Option<String>, s: &AppState) -> Result<i64, ApiError> {
 )]
 pub async fn list_clusters(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiQuery(q): ApiQuery<ClustersQuery>,
 ) -> Result<Json<ClusterList>, ApiError> {
+    viewer.require(Capability::ReadTracing)?;
     let at = as_of(&q.as_of, &s)?;
-    let clusters = s.store.clusters(s.tz, at).await?;
+    let mut clusters = s.store.clusters(s.tz, at).await?;
+    clusters.retain(|c| closedloop_store::access::cluster_in(c, viewer.scope()));
     let tree = s.store.region_tree().await?;
     let v = s.view(lang, &tree);
     Ok(Json(ClusterList {
@@ -369,12 +383,14 @@ pub async fn list_clusters(
 )]
 pub async fn get_cluster(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ClustersQuery>,
 ) -> Result<Json<ClusterOut>, ApiError> {
+    viewer.require(Capability::ReadTracing)?;
     let at = as_of(&q.as_of, &s)?;
-    let cluster = s.store.cluster(id.trim(), s.tz, at).await?;
+    let cluster = cluster_in(&s, &viewer, id.trim(), at).await?;
     let tree = s.store.region_tree().await?;
     let v = s.view(lang, &tree);
     Ok(Json(ClusterOut::new(&cluster, &v)))
@@ -391,10 +407,12 @@ pub async fn get_cluster(
 )]
 pub async fn get_chain(
     State(s): State<AppState>,
+    viewer: Viewer,
     ReqLang(lang): ReqLang,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ChainQuery>,
 ) -> Result<Response, ApiError> {
+    viewer.require(Capability::ReadTracing)?;
     let at = as_of(&q.as_of, &s)?;
     let dot = match q
         .format
@@ -413,7 +431,7 @@ pub async fn get_chain(
             .into())
         }
     };
-    let cluster = s.store.cluster(id.trim(), s.tz, at).await?;
+    let cluster = cluster_in(&s, &viewer, id.trim(), at).await?;
     if dot {
         return Ok((
             [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
@@ -451,4 +469,39 @@ pub(crate) async fn trace_new_case(
         tracing::info!(case = %case.case.case_id, created = changes.created, "case registered and traced");
     }
     Ok(())
+}
+
+/// A cluster in the viewer's jurisdiction (one of its cases reported there);
+/// one outside is the same 404 as no such cluster.
+async fn cluster_in(
+    s: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    at: i64,
+) -> Result<closedloop_store::ClusterReport, ApiError> {
+    let cluster = s.store.cluster(id, s.tz, at).await?;
+    if closedloop_store::access::cluster_in(&cluster, viewer.scope()) {
+        Ok(cluster)
+    } else {
+        Err(ApiError::not_found(Entity::Cluster, id))
+    }
+}
+
+/// Contacts as the viewer may see them: people outside the jurisdiction are
+/// pseudonymised ([`crate::wire::pseudonymise`]).
+pub(crate) async fn contacts_shown(
+    s: &AppState,
+    viewer: &Viewer,
+    contacts: Vec<closedloop_store::ContactRecord>,
+    v: &View<'_>,
+) -> Result<Vec<ContactOut>, ApiError> {
+    let ids: Vec<i64> = contacts.iter().map(|c| c.person_id).collect();
+    let visible = s.store.visible_persons(&ids, viewer.scope()).await?;
+    Ok(contacts
+        .into_iter()
+        .map(|c| {
+            let shown = visible.contains(&c.person_id);
+            ContactOut::new(c, v).shown(shown)
+        })
+        .collect())
 }

@@ -665,6 +665,31 @@ mod tests {
     }
 }
 
+/// The identity of a person outside the reader's jurisdiction who appears
+/// linked to one inside (the contact of a case, the source of an exposure):
+/// masked name and document (`mask_name`, `mask_document`), never phone or
+/// address. The one place that pseudonymises: the API's [`ContactOut::shown`]
+/// and [`PersonOut::pseudonymised`] and the console's pages call it.
+pub fn pseudonymise(name: &str, document: &str) -> (String, String) {
+    (
+        closedloop_domain::access::mask_name(name),
+        closedloop_domain::access::mask_document(document),
+    )
+}
+
+impl PersonOut {
+    /// This person as a reader outside their jurisdiction sees them linked
+    /// from a record inside it: see [`pseudonymise`].
+    pub fn pseudonymised(mut self) -> PersonOut {
+        (self.name, self.document_number) = pseudonymise(&self.name, &self.document_number);
+        self.phone = None;
+        self.address = None;
+        self.household_id = None;
+        self.birth_date = None;
+        self
+    }
+}
+
 /// A contact of a case, with why.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactOut {
@@ -692,9 +717,22 @@ pub struct ContactOut {
     /// The protocol profile of the tracing, name@version.
     pub profile: String,
     pub traced_at: String,
+    /// True when the person lies outside the reader's jurisdiction: name and
+    /// document are masked (see [`pseudonymise`]).
+    pub pseudonymised: bool,
 }
 
 impl ContactOut {
+    /// As the reader may see it: pseudonymised unless `visible` (the person
+    /// is in the reader's jurisdiction).
+    pub fn shown(mut self, visible: bool) -> ContactOut {
+        if !visible {
+            (self.name, self.document_number) = pseudonymise(&self.name, &self.document_number);
+            self.pseudonymised = true;
+        }
+        self
+    }
+
     pub fn new(c: closedloop_store::ContactRecord, v: &View) -> ContactOut {
         ContactOut {
             why: c
@@ -715,6 +753,7 @@ impl ContactOut {
             explanations: c.contact.explanations,
             profile: c.profile,
             traced_at: v.instant(c.traced_at),
+            pseudonymised: false,
         }
     }
 }

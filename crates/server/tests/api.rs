@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use closedloop_domain::access::Role;
 use closedloop_domain::case::{CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin};
 use closedloop_domain::person::{
     resident_id_check_digit, Document, DocumentType, PersonDraft, Sex,
@@ -13,6 +14,7 @@ use closedloop_domain::region::{Region, RegionLevel};
 use closedloop_domain::time::DEFAULT_TIME_ZONE;
 use closedloop_domain::Lang;
 use closedloop_server::{router, ServerConfig};
+use closedloop_store::accounts::NewUser;
 use closedloop_store::testing::TestDatabase;
 use closedloop_store::{Actor, ImportMode, Store};
 use http_body_util::BodyExt;
@@ -166,6 +168,35 @@ struct App {
     db: TestDatabase,
     store: Store,
     router: Router,
+    /// An investigator's API token over the whole province: every request
+    /// carries it (or `admin_token` for the audit log), since the API answers
+    /// only signed-in users. Jurisdictions are tested in access.rs.
+    token: String,
+    admin_token: String,
+}
+
+/// A user of the whole province and an API token of theirs.
+async fn token_for(store: &Store, login: &str, role: Role) -> String {
+    store
+        .create_user(
+            &NewUser {
+                login: login.into(),
+                display_name: String::new(),
+                role,
+                region_code: "220000".into(),
+                facility_id: None,
+                lang: Lang::Zh,
+                password: "test password 1".into(),
+            },
+            &Actor::system(),
+        )
+        .await
+        .unwrap();
+    store
+        .create_api_token(login, "api tests", &Actor::system())
+        .await
+        .unwrap()
+        .token
 }
 
 impl App {
@@ -187,7 +218,15 @@ impl App {
                 ..ServerConfig::default()
             };
             let router = router(store.clone(), &cfg);
-            out.push(App { db, store, router });
+            let token = token_for(&store, "tester", Role::Investigator).await;
+            let admin_token = token_for(&store, "auditor", Role::Admin).await;
+            out.push(App {
+                db,
+                store,
+                router,
+                token,
+                admin_token,
+            });
         }
         out
     }
@@ -208,7 +247,33 @@ impl App {
         apps
     }
 
+    /// Adds the API token unless the request has one (or is anonymous on purpose).
+    fn authorised(&self, mut req: Request<Body>) -> Request<Body> {
+        if !req.headers().contains_key(header::AUTHORIZATION) {
+            let token = if req.uri().path().starts_with("/api/audit") {
+                &self.admin_token
+            } else {
+                &self.token
+            };
+            req.headers_mut().insert(
+                header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+        }
+        req
+    }
+
+    /// Sends the request as it is: no token added.
+    async fn send_anonymous(&self, req: Request<Body>) -> (StatusCode, Value) {
+        self.send_raw(req).await
+    }
+
     async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let req = self.authorised(req);
+        self.send_raw(req).await
+    }
+
+    async fn send_raw(&self, req: Request<Body>) -> (StatusCode, Value) {
         let what = format!("{:?} {} {}", self.db.backend, req.method(), req.uri());
         let response = self.router.clone().oneshot(req).await.unwrap();
         let status = response.status();
@@ -361,7 +426,8 @@ async fn regions_list_and_detail_in_the_request_language() {
             )
             .await
             .1;
-        assert_eq!(by_header["name"], "Jilin Province");
+        // The signed-in user's language (zh) wins over the browser's.
+        assert_eq!(by_header["name"], "吉林省");
         assert_eq!(
             strings(&by_header["children"], "code"),
             ["220100", "220200"]
@@ -745,13 +811,21 @@ async fn duplicates_merge_through_the_api_and_leave_a_trace() {
 
         let audit = app
             .ok(&format!(
-                "/api/audit?entity=person&entity_id={keep}&limit=5"
+                "/api/audit?entity=person&entity_id={keep}&limit=50"
             ))
             .await;
-        let entry = &audit["items"][0];
+        let items = audit["items"].as_array().unwrap();
+        // Reading the person through the API is audited as a view.
+        assert!(
+            items
+                .iter()
+                .any(|e| e["action"] == "view" && e["actor"] == "user:tester"),
+            "{audit}"
+        );
+        let entry = items.iter().find(|e| e["action"] == "merge").unwrap();
         assert_eq!(
             (entry["action"].as_str(), entry["actor"].as_str()),
-            (Some("merge"), Some("api"))
+            (Some("merge"), Some("user:tester"))
         );
         assert_eq!(entry["detail"]["reason"], "same person, two documents");
         assert!(entry["at"].as_str().unwrap().ends_with("+08:00"));
@@ -796,8 +870,9 @@ async fn errors_are_json_in_the_request_language() {
         assert_eq!(en["message"], "person 424242 not found");
         assert_eq!(zh["message"], "未找到人员424242");
 
-        let (_, zh) = app.get("/api/bulletins/2022-02-30").await;
-        let (_, en) = app
+        // A signed-in user reads messages in their own language (zh here),
+        // whatever the browser says; ?lang= still overrides.
+        let (_, zh) = app
             .send(
                 Request::get("/api/bulletins/2022-02-30")
                     .header(header::ACCEPT_LANGUAGE, "en")
@@ -805,12 +880,28 @@ async fn errors_are_json_in_the_request_language() {
                     .unwrap(),
             )
             .await;
+        let (_, en) = app.get("/api/bulletins/2022-02-30?lang=en").await;
         assert_eq!(error_code(&zh), "invalid_date");
         assert_eq!(error_code(&en), "invalid_date");
         assert!(zh["message"].as_str().unwrap().contains("日期"), "{zh}");
         assert!(
             en["message"].as_str().unwrap().contains("YYYY-MM-DD"),
             "{en}"
+        );
+        // Anonymous requests follow Accept-Language: 401 in English.
+        let (status, anon) = app
+            .send_anonymous(
+                Request::get("/api/bulletins/2022-03-09")
+                    .header(header::ACCEPT_LANGUAGE, "en")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(error_code(&anon), "sign_in_required");
+        assert!(
+            anon["message"].as_str().unwrap().contains("sign in"),
+            "{anon}"
         );
 
         assert_eq!(
@@ -878,6 +969,17 @@ async fn the_openapi_document_lists_every_endpoint() {
                 paths.keys().collect::<Vec<_>>()
             );
         }
+        // The API token is documented as a bearer scheme every operation takes.
+        assert_eq!(
+            doc["components"]["securitySchemes"]["api_token"]["scheme"], "bearer",
+            "{}",
+            doc["components"]
+        );
+        assert!(
+            doc["security"][0].get("api_token").is_some(),
+            "{}",
+            doc["security"]
+        );
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for s in [
             "ErrorBody",
@@ -992,7 +1094,7 @@ impl App {
         let response = self
             .router
             .clone()
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .oneshot(self.authorised(Request::get(uri).body(Body::empty()).unwrap()))
             .await
             .unwrap();
         let status = response.status();

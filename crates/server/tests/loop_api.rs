@@ -3,6 +3,7 @@
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use chrono::TimeZone;
+use closedloop_domain::access::Role;
 use closedloop_domain::case::{CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin};
 use closedloop_domain::lifecycle::FacilityKind;
 use closedloop_domain::person::{resident_id_check_digit, Document, DocumentType, PersonDraft};
@@ -10,19 +11,82 @@ use closedloop_domain::profile::Profile;
 use closedloop_domain::region::{Region, RegionLevel};
 use closedloop_domain::time::DEFAULT_TIME_ZONE;
 use closedloop_server::{router, ServerConfig};
+use closedloop_store::accounts::NewUser;
 use closedloop_store::testing::TestDatabase;
-use closedloop_store::{Actor, Facility, ImportMode};
+use closedloop_store::{Actor, Facility, ImportMode, Store};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-async fn call(
-    app: &axum::Router,
-    method: Method,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
+/// The router and API tokens of the roles the loop's endpoints need (all
+/// over the whole province; jurisdictions are tested in access.rs).
+struct Api {
+    router: axum::Router,
+    commander: String,
+    investigator: String,
+    lab: String,
+    admin: String,
+}
+
+async fn api(router: axum::Router, store: &Store) -> Api {
+    let mut tokens = Vec::new();
+    for (login, role) in [
+        ("commander", Role::ProvincialCommander),
+        ("investigator", Role::Investigator),
+        ("lab", Role::LabOperator),
+        ("admin", Role::Admin),
+    ] {
+        store
+            .create_user(
+                &NewUser {
+                    login: login.into(),
+                    display_name: String::new(),
+                    role,
+                    region_code: "220000".into(),
+                    facility_id: None,
+                    lang: closedloop_domain::Lang::Zh,
+                    password: "test password 1".into(),
+                },
+                &Actor::system(),
+            )
+            .await
+            .unwrap();
+        let t = store
+            .create_api_token(login, "loop tests", &Actor::system())
+            .await
+            .unwrap();
+        tokens.push(t.token);
+    }
+    let [commander, investigator, lab, admin] = <[String; 4]>::try_from(tokens).unwrap();
+    Api {
+        router,
+        commander,
+        investigator,
+        lab,
+        admin,
+    }
+}
+
+impl Api {
+    /// The token of the role whose work the path is.
+    fn token_for(&self, path: &str) -> &str {
+        if path.starts_with("/api/loop/transitions") {
+            &self.investigator
+        } else if path.starts_with("/api/loop/results") {
+            &self.lab
+        } else if path.starts_with("/api/audit") {
+            &self.admin
+        } else {
+            &self.commander
+        }
+    }
+}
+
+async fn call(app: &Api, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri).header(
+        header::AUTHORIZATION,
+        format!("Bearer {}", app.token_for(uri)),
+    );
     let body = match body {
         Some(b) => {
             req = req.header(header::CONTENT_TYPE, "application/json");
@@ -30,7 +94,12 @@ async fn call(
         }
         None => Body::empty(),
     };
-    let res = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let res = app
+        .router
+        .clone()
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     (
@@ -111,13 +180,17 @@ async fn the_loop_is_served_with_stable_error_codes() {
             .unwrap();
         let profile = Profile::shipped("china-8th").unwrap();
         store.enrol_cases(&profile, None, &a).await.unwrap();
-        let app = router(
-            store.clone(),
-            &ServerConfig {
-                profile,
-                ..ServerConfig::default()
-            },
-        );
+        let app = api(
+            router(
+                store.clone(),
+                &ServerConfig {
+                    profile,
+                    ..ServerConfig::default()
+                },
+            ),
+            &store,
+        )
+        .await;
 
         let (st, v) = call(
             &app,
@@ -340,13 +413,17 @@ async fn a_positive_result_registers_and_traces_a_case() {
             .unwrap();
         let managed = store.managed_of_person(p2).await.unwrap()[0].id;
         let test = store.loop_tests(managed).await.unwrap()[0].id;
-        let app = router(
-            store.clone(),
-            &ServerConfig {
-                profile,
-                ..ServerConfig::default()
-            },
-        );
+        let app = api(
+            router(
+                store.clone(),
+                &ServerConfig {
+                    profile,
+                    ..ServerConfig::default()
+                },
+            ),
+            &store,
+        )
+        .await;
         let body = |classification: &str| {
             Some(json!({
                 "test_id": test,

@@ -202,3 +202,83 @@ pub(crate) async fn conclude_import(
     tx.commit().await?;
     Ok(summary)
 }
+
+/// One entry for [`record_many`]: action, entity, entity id, detail.
+pub(crate) struct Pending {
+    pub action: &'static str,
+    pub entity: &'static str,
+    pub entity_id: String,
+    pub detail: serde_json::Value,
+}
+
+/// Rows per multi-row INSERT into the audit log (9 values each).
+const AUDIT_ROWS_PER_INSERT: usize = 200;
+
+/// [`record_on`] for many entries at once, in their order: the head moves by
+/// their number in one update (so concurrent writers still take turns), the
+/// entries are chained one after another from the old head and written in
+/// multi-row INSERTs, and the head takes the last hash. The chain is the same
+/// as writing them one by one.
+pub(crate) async fn record_many(
+    tx: &mut Transaction<'_, Any>,
+    actor: &Actor,
+    entries: &[Pending],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let n = entries.len() as i64;
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+        .bind(n)
+        .fetch_one(&mut **tx)
+        .await?;
+    let first_seq = get_i64(&head, "seq")? - n + 1;
+    let mut prev = get_str(&head, "hash")?;
+    let at = crate::now();
+    let mut rows = Vec::with_capacity(entries.len());
+    for (k, e) in entries.iter().enumerate() {
+        let seq = first_seq + k as i64;
+        let detail = e.detail.to_string();
+        let hash = crate::audit_chain::link_hash(&crate::audit_chain::Link {
+            seq,
+            prev_hash: &prev,
+            at,
+            actor: &actor.0,
+            action: e.action,
+            entity: e.entity,
+            entity_id: &e.entity_id,
+            detail: &detail,
+        });
+        rows.push((seq, prev, detail, hash.clone()));
+        prev = hash;
+    }
+    for (chunk, rows) in entries
+        .chunks(AUDIT_ROWS_PER_INSERT)
+        .zip(rows.chunks(AUDIT_ROWS_PER_INSERT))
+    {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", crate::placeholders(9 * i + 1, 9)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO audit_log (at, actor, action, entity, entity_id, detail, seq, prev_hash, hash) VALUES {values}");
+        let mut q = sqlx::query(&sql);
+        for (e, (seq, prev_hash, detail, hash)) in chunk.iter().zip(rows) {
+            q = q
+                .bind(at)
+                .bind(&actor.0)
+                .bind(e.action)
+                .bind(e.entity)
+                .bind(&e.entity_id)
+                .bind(detail)
+                .bind(*seq)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -8,6 +8,7 @@ use closedloop_domain::bulletin::{CaseFact, Period};
 use closedloop_domain::case::{
     CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin, Outcome,
 };
+use closedloop_domain::lifecycle::LoopState;
 use closedloop_domain::time::{from_epoch, to_epoch};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -190,6 +191,132 @@ pub struct CaseFilter {
     pub offset: i64,
 }
 
+/// A column the case list may be sorted by: a whitelist, each with its own
+/// ORDER BY text (input never reaches the SQL). Ties break on the case id;
+/// empty onset dates sort after every date (last ascending, first descending).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseSort {
+    #[default]
+    ReportTime,
+    CaseId,
+    Classification,
+    DiscoveryChannel,
+    ReportingRegion,
+    OnsetDate,
+}
+
+impl CaseSort {
+    pub const ALL: [CaseSort; 6] = [
+        CaseSort::ReportTime,
+        CaseSort::CaseId,
+        CaseSort::Classification,
+        CaseSort::DiscoveryChannel,
+        CaseSort::ReportingRegion,
+        CaseSort::OnsetDate,
+    ];
+
+    /// The wire name (a query parameter's value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseSort::ReportTime => "report_time",
+            CaseSort::CaseId => "case_id",
+            CaseSort::Classification => "classification",
+            CaseSort::DiscoveryChannel => "discovery_channel",
+            CaseSort::ReportingRegion => "reporting_region",
+            CaseSort::OnsetDate => "onset_date",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CaseSort> {
+        CaseSort::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    fn order_by(self, descending: bool) -> String {
+        let dir = if descending { "DESC" } else { "ASC" };
+        match self {
+            CaseSort::CaseId => format!("c.case_id {dir}"),
+            // Empty dates sort as the greatest, on both backends (PostgreSQL's
+            // default, spelled out for SQLite), so one index serves both directions.
+            CaseSort::OnsetDate => {
+                let nulls = if descending { "FIRST" } else { "LAST" };
+                format!("c.onset_date {dir} NULLS {nulls}, c.case_id {dir}")
+            }
+            other => format!("c.{} {dir}, c.case_id {dir}", other.as_str()),
+        }
+    }
+}
+
+/// What the console's case list adds to [`CaseFilter`]: a region chosen
+/// within the jurisdiction, the loop state of the case's managed record, the order.
+#[derive(Debug, Clone, Default)]
+pub struct CaseListOptions {
+    /// Reporting regions to include (a chosen region's subtree), on top of the
+    /// filter's `scope`: a case must be in both.
+    pub regions: Option<Vec<String>>,
+    /// Only cases whose managed record (as a case) is in this state.
+    pub loop_state: Option<LoopState>,
+    /// Only cases whose person is placed in this facility (a managed record
+    /// there): a facility operator's jurisdiction.
+    pub facility: Option<String>,
+    pub sort: CaseSort,
+    pub descending: bool,
+}
+
+/// The WHERE of the case list and its binds (text first, then integers).
+fn case_where(filter: &CaseFilter, options: &CaseListOptions) -> (String, Vec<String>, Vec<i64>) {
+    let mut conditions = vec!["1 = 1".to_string()];
+    let mut text: Vec<String> = Vec::new();
+    let mut next = 1;
+    for set in [&filter.scope, &options.regions].into_iter().flatten() {
+        let n = set.len().max(1);
+        conditions.push(format!("c.reporting_region IN ({})", placeholders(next, n)));
+        next += n;
+        text.extend(set.iter().cloned());
+        if set.is_empty() {
+            text.push(String::new());
+        }
+    }
+    for (col, v) in [
+        ("classification", filter.classification.map(|x| x.as_str())),
+        ("origin", filter.origin.map(|x| x.as_str())),
+        (
+            "discovery_channel",
+            filter.discovery_channel.map(|x| x.as_str()),
+        ),
+    ] {
+        if let Some(v) = v {
+            conditions.push(format!("c.{col} = ${next}"));
+            next += 1;
+            text.push(v.into());
+        }
+    }
+    if let Some(state) = options.loop_state {
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM managed m WHERE m.case_pk = c.id AND m.category = 'case' AND m.state = ${next})"
+        ));
+        next += 1;
+        text.push(state.as_str().into());
+    }
+    if let Some(facility) = &options.facility {
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM managed f WHERE f.person_id = c.person_id AND f.facility_id = ${next})"
+        ));
+        next += 1;
+        text.push(facility.clone());
+    }
+    let mut ints: Vec<i64> = Vec::new();
+    if let Some(from) = filter.reported_from {
+        conditions.push(format!("c.report_time >= ${next}"));
+        next += 1;
+        ints.push(to_epoch(from));
+    }
+    if let Some(to) = filter.reported_to {
+        conditions.push(format!("c.report_time < ${next}"));
+        ints.push(to_epoch(to));
+    }
+    (conditions.join(" AND "), text, ints)
+}
+
 fn bind_filters<'q>(
     sql: &'q str,
     text: &[String],
@@ -234,45 +361,19 @@ impl Store {
     /// Cases matching the filter in report order, and how many match in all.
     /// A `limit` of 0 or less returns every match (for exports).
     pub async fn cases(&self, filter: &CaseFilter) -> Result<(Vec<CaseRecord>, i64), StoreError> {
-        let mut conditions = vec!["1 = 1".to_string()];
-        let mut text: Vec<String> = Vec::new();
-        let mut next = 1;
-        if let Some(scope) = &filter.scope {
-            let n = scope.len().max(1);
-            conditions.push(format!("c.reporting_region IN ({})", placeholders(next, n)));
-            next += n;
-            text.extend(scope.iter().cloned());
-            if scope.is_empty() {
-                text.push(String::new());
-            }
-        }
-        for (col, v) in [
-            ("classification", filter.classification.map(|x| x.as_str())),
-            ("origin", filter.origin.map(|x| x.as_str())),
-            (
-                "discovery_channel",
-                filter.discovery_channel.map(|x| x.as_str()),
-            ),
-        ] {
-            if let Some(v) = v {
-                conditions.push(format!("c.{col} = ${next}"));
-                next += 1;
-                text.push(v.into());
-            }
-        }
-        let mut ints: Vec<i64> = Vec::new();
-        if let Some(from) = filter.reported_from {
-            conditions.push(format!("c.report_time >= ${next}"));
-            next += 1;
-            ints.push(to_epoch(from));
-        }
-        if let Some(to) = filter.reported_to {
-            conditions.push(format!("c.report_time < ${next}"));
-            next += 1;
-            ints.push(to_epoch(to));
-        }
-        let _ = next;
-        let where_ = conditions.join(" AND ");
+        self.case_list(filter, &CaseListOptions::default()).await
+    }
+
+    /// Cases matching the filter and the list's options (region, loop state),
+    /// in the options' order, and how many match in all: the count and the
+    /// page share one WHERE. A `limit` of 0 or less returns every match (for
+    /// exports of exactly what a list shows).
+    pub async fn case_list(
+        &self,
+        filter: &CaseFilter,
+        options: &CaseListOptions,
+    ) -> Result<(Vec<CaseRecord>, i64), StoreError> {
+        let (where_, text, ints) = case_where(filter, options);
         let count_sql = format!("SELECT COUNT(*) AS n FROM cases c WHERE {where_}");
         let total = get_i64(
             &bind_filters(&count_sql, &text, &ints)
@@ -289,8 +390,9 @@ impl Store {
         } else {
             String::new()
         };
+        let order = options.sort.order_by(options.descending);
         let sql = format!(
-            "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM cases c JOIN persons p ON p.id = c.person_id WHERE {where_} ORDER BY c.report_time, c.case_id{paging}"
+            "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM cases c JOIN persons p ON p.id = c.person_id WHERE {where_} ORDER BY {order}{paging}"
         );
         let rows = bind_filters(&sql, &text, &ints)
             .fetch_all(&self.pool)
@@ -299,6 +401,32 @@ impl Store {
             rows.iter().map(case_from_row).collect::<Result<_, _>>()?,
             total,
         ))
+    }
+
+    /// The loop state of each of these cases (by case row id) that has a
+    /// managed record as a case: the latest record's state.
+    pub async fn case_loop_states(
+        &self,
+        case_pks: &[i64],
+    ) -> Result<HashMap<i64, LoopState>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in case_pks.chunks(500) {
+            let sql = format!(
+                "SELECT case_pk, state FROM managed WHERE category = 'case' AND case_pk IN ({}) ORDER BY id",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.insert(
+                    get_i64(&row, "case_pk")?,
+                    decode(&get_str(&row, "state")?, LoopState::parse)?,
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Cases of a person, in report order.

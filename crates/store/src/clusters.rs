@@ -8,7 +8,9 @@ use closedloop_domain::case::reference_time;
 use closedloop_domain::contact::{Explanation, ExposureKind};
 use closedloop_domain::movement::VenueType;
 use closedloop_domain::time::from_epoch;
-use closedloop_trace::clusters::{clusters, links, ClusterCase, Exposure, LinkKind};
+use closedloop_trace::clusters::{
+    clusters, likely_infectors, links, ClusterCase, Exposure, Link, LinkKind,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -74,6 +76,27 @@ pub struct ClusterReport {
     pub chain: Vec<ChainLink>,
 }
 
+/// A candidate infector of a case: the source of one of its transmission
+/// edges, with the earliest exposure behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub case_id: String,
+    /// The earliest exposure of the case to this source (seconds).
+    pub at: i64,
+    pub place_kind: ExposureKind,
+    pub place: String,
+}
+
+/// A case in the transmission tree: its likely infector, if it has a
+/// candidate, and the other candidates (earliest exposure first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TreeNode {
+    pub case_id: String,
+    pub reference_time: i64,
+    pub infector: Option<Candidate>,
+    pub other_candidates: Vec<Candidate>,
+}
+
 fn is_institution(t: VenueType) -> bool {
     matches!(
         t,
@@ -82,6 +105,108 @@ fn is_institution(t: VenueType) -> bool {
 }
 
 impl ClusterReport {
+    /// The transmission tree: each case of the cluster (by reference time)
+    /// with its likely infector among the sources of its transmission edges
+    /// (`closedloop_trace::clusters::likely_infectors`: the earliest
+    /// exposure, then the source nearer in time, then the earlier source) and
+    /// the other candidates. Cases without a transmission edge into them are
+    /// the roots.
+    pub fn tree(&self) -> Vec<TreeNode> {
+        let index: HashMap<&str, usize> = self
+            .cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.case_id.as_str(), i))
+            .collect();
+        let cases: Vec<ClusterCase> = self
+            .cases
+            .iter()
+            .map(|c| ClusterCase {
+                person: c.person_id as u64,
+                reference_time: c.reference_time,
+            })
+            .collect();
+        // The chain's transmission edges, with their position in the chain
+        // as the place so the candidate can name it.
+        let edges: Vec<Link> = self
+            .chain
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.kind == "transmission")
+            .filter_map(|(k, l)| {
+                Some(Link {
+                    from: *index.get(l.from.as_str())?,
+                    to: *index.get(l.to.as_str())?,
+                    kind: LinkKind::Transmission,
+                    at: l.at,
+                    place: k as u32,
+                })
+            })
+            .collect();
+        let candidate = |l: &Link| {
+            let c = &self.chain[l.place as usize];
+            Candidate {
+                case_id: c.from.clone(),
+                at: c.at,
+                place_kind: c.place_kind,
+                place: c.place.clone(),
+            }
+        };
+        likely_infectors(&cases, &edges)
+            .into_iter()
+            .zip(&self.cases)
+            .map(|(parent, c)| TreeNode {
+                case_id: c.case_id.clone(),
+                reference_time: c.reference_time,
+                infector: parent.as_ref().map(|p| candidate(&p.link)),
+                other_candidates: parent
+                    .map(|p| p.others.iter().map(candidate).collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// The transmission tree as GraphViz DOT: each case's likely infector as
+    /// a solid arrow labelled with place and time, the other candidates as
+    /// dotted grey arrows that do not shape the layout.
+    pub fn tree_dot(&self, tz: Tz) -> String {
+        let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let day = |t: i64| {
+            from_epoch(t)
+                .with_timezone(&tz)
+                .format("%m-%d %H:%M")
+                .to_string()
+        };
+        let mut out = format!("digraph {} {{\n  rankdir=TB;\n", quote(&self.id));
+        let tree = self.tree();
+        for n in &tree {
+            out.push_str(&format!(
+                "  {} [label={}];\n",
+                quote(&n.case_id),
+                quote(&format!("{}\\n{}", n.case_id, day(n.reference_time)))
+            ));
+        }
+        for n in &tree {
+            if let Some(p) = &n.infector {
+                let label = quote(&format!("{} {}\\n{}", p.place_kind, p.place, day(p.at)));
+                out.push_str(&format!(
+                    "  {} -> {} [label={label}];\n",
+                    quote(&p.case_id),
+                    quote(&n.case_id)
+                ));
+            }
+            for o in &n.other_candidates {
+                out.push_str(&format!(
+                    "  {} -> {} [style=dotted, color=gray, constraint=false];\n",
+                    quote(&o.case_id),
+                    quote(&n.case_id)
+                ));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+
     /// The chain as GraphViz DOT: transmission edges as arrows, shared
     /// exposures as dashed undirected lines, labelled with place and time.
     pub fn dot(&self, tz: Tz) -> String {
@@ -328,5 +453,74 @@ impl Store {
                 entity: "cluster",
                 id: id.to_string(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(case_id: &str, person_id: i64, reference_time: i64) -> ClusterMember {
+        ClusterMember {
+            case_id: case_id.into(),
+            person_id,
+            reference_time,
+            report_time: reference_time + 10,
+            reporting_region: "220102".into(),
+        }
+    }
+
+    fn link(from: &str, to: &str, kind: &'static str, at: i64, place: &str) -> ChainLink {
+        ChainLink {
+            from: from.into(),
+            to: to.into(),
+            kind,
+            at,
+            place_kind: ExposureKind::Venue,
+            place: place.into(),
+        }
+    }
+
+    #[test]
+    fn the_tree_names_each_case_likely_infector_and_the_other_candidates() {
+        let cases = vec![
+            member("A", 1, 100),
+            member("B", 2, 150),
+            member("C", 3, 400),
+        ];
+        let report = ClusterReport {
+            id: "A".into(),
+            size: 3,
+            first_case: cases[0].clone(),
+            last_case: cases[2].clone(),
+            places: Vec::new(),
+            institutions: Vec::new(),
+            regions: Vec::new(),
+            transmission_edges: 3,
+            shared_exposures: 1,
+            chain: vec![
+                link("A", "B", "transmission", 120, "V1"),
+                link("A", "C", "transmission", 300, "V2"),
+                link("B", "C", "transmission", 200, "V3"),
+                link("A", "B", "shared_exposure", 90, "V4"),
+            ],
+            cases,
+        };
+        let tree = report.tree();
+        assert_eq!(tree.len(), 3);
+        assert_eq!(tree[0].infector, None);
+        assert_eq!(
+            tree[1].infector.as_ref().map(|c| c.place.as_str()),
+            Some("V1")
+        );
+        let c = &tree[2];
+        let parent = c.infector.as_ref().expect("a parent");
+        assert_eq!((parent.case_id.as_str(), parent.at), ("B", 200));
+        assert_eq!(c.other_candidates.len(), 1);
+        assert_eq!(c.other_candidates[0].case_id, "A");
+        let dot = report.tree_dot(chrono_tz::Asia::Shanghai);
+        assert!(dot.contains("\"B\" -> \"C\" [label="), "{dot}");
+        assert!(dot.contains("\"A\" -> \"C\" [style=dotted"), "{dot}");
+        assert!(!dot.contains("\"A\" -> \"B\" [style"), "{dot}");
     }
 }

@@ -251,7 +251,7 @@ impl Structure {
 
 /// A row of [`TASK_COLUMNS`], read by position (no column-name lookups: the
 /// overdue list reads thousands), with any sqlx driver.
-fn task_from_row<'r, R>(r: &'r R) -> Result<TaskRecord, StoreError>
+pub(crate) fn task_from_row<'r, R>(r: &'r R) -> Result<TaskRecord, StoreError>
 where
     R: sqlx::Row,
     usize: sqlx::ColumnIndex<R>,
@@ -307,7 +307,7 @@ where
     rows.iter().map(task_from_row).collect()
 }
 
-const TASK_COLUMNS: &str = "t.id, t.kind, t.managed_id, m.person_id, t.subject, t.region_code, t.unit_id, t.priority, t.created_at, t.due_at, t.status, t.done_at, t.reply";
+pub(crate) const TASK_COLUMNS: &str = "t.id, t.kind, t.managed_id, m.person_id, t.subject, t.region_code, t.unit_id, t.priority, t.created_at, t.due_at, t.status, t.done_at, t.reply";
 
 /// Where a count is taken: everywhere, a region and everything below it, or
 /// a list of region codes (a viewer's jurisdiction).

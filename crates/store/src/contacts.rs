@@ -78,22 +78,33 @@ impl Store {
     }
 
     /// [`Store::record_contacts`] for many cases in one transaction; the
-    /// changes are summed, and each case that changed has its audit entry.
+    /// changes are summed, and each case that changed has its audit entry (in
+    /// the order of `cases`, chained in one batch). A case listed twice is
+    /// refused. New contacts go in multi-row INSERTs and removed ones in one
+    /// DELETE per case; changed ones are updated one by one (a re-trace changes
+    /// few). The result, contacts and audit, is the same as writing row by row.
     pub async fn record_contacts_of(
         &self,
         cases: &[(i64, Vec<ContactDraft>)],
         profile: &str,
         actor: &Actor,
     ) -> Result<ContactChanges, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some((dup, _)) = cases.iter().find(|(pk, _)| !seen.insert(*pk)) {
+            return Err(StoreError::Invalid(format!("case {dup} listed twice")));
+        }
         let mut tx = self.pool.begin().await?;
         let mut total = ContactChanges::default();
-        for (case_pk, contacts) in cases {
-            let c = record_in(&mut tx, *case_pk, contacts, profile, actor).await?;
-            total.created += c.created;
-            total.updated += c.updated;
-            total.unchanged += c.unchanged;
-            total.removed += c.removed;
+        let mut audit_entries = Vec::new();
+        for group in cases.chunks(CASES_PER_READ) {
+            let (changes, entries) = record_group(&mut tx, group, profile).await?;
+            total.created += changes.created;
+            total.updated += changes.updated;
+            total.unchanged += changes.unchanged;
+            total.removed += changes.removed;
+            audit_entries.extend(entries);
         }
+        audit::record_many(&mut tx, actor, &audit_entries).await?;
         tx.commit().await?;
         Ok(total)
     }
@@ -126,46 +137,82 @@ impl Store {
     }
 }
 
-/// Records one case's contacts inside `tx` (see [`Store::record_contacts`]).
-async fn record_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+/// Cases whose stored contacts are read in one query.
+const CASES_PER_READ: usize = 200;
+/// Rows per multi-row INSERT (12 values each, well under SQLite's and
+/// PostgreSQL's limits on bound values).
+const CONTACTS_PER_INSERT: usize = 400;
+
+/// A new contact row, ready to bind.
+struct NewRow<'a> {
     case_pk: i64,
-    contacts: &[ContactDraft],
+    contact: &'a ContactDraft,
+    explanation: String,
+}
+
+fn place_of(c: &ContactDraft) -> (Option<&'static str>, Option<String>) {
+    let first = c.explanations.first();
+    (
+        first.map(|e| e.kind.as_str()),
+        first.map(|e| e.place.clone()),
+    )
+}
+
+/// Records the contacts of a group of distinct cases inside `tx` (see
+/// [`Store::record_contacts_of`]); returns the changes and the audit entries
+/// of the cases that changed, in the group's order.
+async fn record_group(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    group: &[(i64, Vec<ContactDraft>)],
     profile: &str,
-    actor: &Actor,
-) -> Result<ContactChanges, StoreError> {
-    let rows = sqlx::query(&format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts k JOIN cases c ON c.id = k.case_pk JOIN persons p ON p.id = k.person_id WHERE k.case_pk = $1"
-        ))
-        .bind(case_pk)
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut stored: HashMap<i64, ContactRecord> = rows
-        .iter()
-        .map(|r| contact_from_row(r).map(|c| (c.person_id, c)))
-        .collect::<Result<_, _>>()?;
-    let case_id = match stored.values().next() {
-        Some(c) => c.case_id.clone(),
-        None => get_str(
-            &sqlx::query("SELECT case_id FROM cases WHERE id = $1")
-                .bind(case_pk)
-                .fetch_one(&mut **tx)
-                .await?,
-            "case_id",
-        )?,
-    };
+) -> Result<(ContactChanges, Vec<audit::Pending>), StoreError> {
+    let pks: Vec<i64> = group.iter().map(|(pk, _)| *pk).collect();
+    let list = crate::placeholders(1, pks.len());
+    let sql = format!("SELECT id, case_id FROM cases WHERE id IN ({list})");
+    let mut query = sqlx::query(&sql);
+    for pk in &pks {
+        query = query.bind(*pk);
+    }
+    let mut case_ids: HashMap<i64, String> = HashMap::new();
+    for row in query.fetch_all(&mut **tx).await? {
+        case_ids.insert(get_i64(&row, "id")?, get_str(&row, "case_id")?);
+    }
+    let sql = format!(
+        "SELECT k.case_pk, {CONTACT_COLUMNS} FROM contacts k JOIN cases c ON c.id = k.case_pk JOIN persons p ON p.id = k.person_id WHERE k.case_pk IN ({list})"
+    );
+    let mut query = sqlx::query(&sql);
+    for pk in &pks {
+        query = query.bind(*pk);
+    }
+    let mut stored: HashMap<i64, HashMap<i64, ContactRecord>> = HashMap::new();
+    for row in query.fetch_all(&mut **tx).await? {
+        let c = contact_from_row(&row)?;
+        stored
+            .entry(get_i64(&row, "case_pk")?)
+            .or_default()
+            .insert(c.person_id, c);
+    }
     let at = now();
-    let mut changes = ContactChanges::default();
-    for c in contacts {
-        let explanation = serde_json::to_string(&c.explanations)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let first = c.explanations.first();
-        let place_kind = first.map(|e| e.kind.as_str());
-        let place = first.map(|e| e.place.clone());
-        match stored.remove(&c.person_id) {
-            Some(old) if old.contact == *c && old.profile == profile => changes.unchanged += 1,
-            Some(_) => {
-                sqlx::query(
+    let mut total = ContactChanges::default();
+    let mut entries = Vec::new();
+    let mut new_rows: Vec<NewRow> = Vec::new();
+    for (case_pk, contacts) in group {
+        let Some(case_id) = case_ids.get(case_pk) else {
+            return Err(StoreError::NotFound {
+                entity: "case",
+                id: case_pk.to_string(),
+            });
+        };
+        let mut old = stored.remove(case_pk).unwrap_or_default();
+        let mut changes = ContactChanges::default();
+        for c in contacts {
+            let explanation = serde_json::to_string(&c.explanations)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            match old.remove(&c.person_id) {
+                Some(o) if o.contact == *c && o.profile == profile => changes.unchanged += 1,
+                Some(_) => {
+                    let (place_kind, place) = place_of(c);
+                    sqlx::query(
                         "UPDATE contacts SET category = $1, degree = $2, first_exposure = $3, via_person = $4, explanation = $5, profile = $6, updated_at = $7,
                          place_kind = $10, place = $11 WHERE case_pk = $8 AND person_id = $9",
                     )
@@ -176,54 +223,80 @@ async fn record_in(
                     .bind(&explanation)
                     .bind(profile)
                     .bind(at)
-                    .bind(case_pk)
+                    .bind(*case_pk)
                     .bind(c.person_id)
                     .bind(place_kind)
                     .bind(place)
                     .execute(&mut **tx)
                     .await?;
-                changes.updated += 1;
-            }
-            None => {
-                sqlx::query(
-                        "INSERT INTO contacts (case_pk, person_id, category, degree, first_exposure, via_person, explanation, profile, traced_at, updated_at, place_kind, place)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
-                    )
-                    .bind(case_pk)
-                    .bind(c.person_id)
-                    .bind(c.category.as_str())
-                    .bind(i64::from(c.degree))
-                    .bind(c.first_exposure)
-                    .bind(c.via_person)
-                    .bind(&explanation)
-                    .bind(profile)
-                    .bind(at)
-                    .bind(place_kind)
-                    .bind(place)
-                    .execute(&mut **tx)
-                    .await?;
-                changes.created += 1;
+                    changes.updated += 1;
+                }
+                None => {
+                    new_rows.push(NewRow {
+                        case_pk: *case_pk,
+                        contact: c,
+                        explanation,
+                    });
+                    changes.created += 1;
+                }
             }
         }
+        let gone: Vec<i64> = old.into_keys().collect();
+        for chunk in gone.chunks(CONTACTS_PER_INSERT) {
+            let sql = format!(
+                "DELETE FROM contacts WHERE case_pk = $1 AND person_id IN ({})",
+                crate::placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(*case_pk);
+            for person in chunk {
+                q = q.bind(*person);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        changes.removed += gone.len() as u64;
+        if changes.created + changes.updated + changes.removed > 0 {
+            entries.push(audit::Pending {
+                action: "trace",
+                entity: "case",
+                entity_id: case_id.clone(),
+                detail: serde_json::json!({"profile": profile, "changes": changes}),
+            });
+        }
+        total.created += changes.created;
+        total.updated += changes.updated;
+        total.unchanged += changes.unchanged;
+        total.removed += changes.removed;
     }
-    for gone in stored.keys() {
-        sqlx::query("DELETE FROM contacts WHERE case_pk = $1 AND person_id = $2")
-            .bind(case_pk)
-            .bind(*gone)
-            .execute(&mut **tx)
-            .await?;
-        changes.removed += 1;
+    for chunk in new_rows.chunks(CONTACTS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO contacts (case_pk, person_id, category, degree, first_exposure, via_person, explanation, profile, traced_at, updated_at, place_kind, place) VALUES {}",
+            (0..chunk.len())
+                .map(|i| {
+                    let b = 12 * i;
+                    format!("({})", crate::placeholders(b + 1, 12))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            let c = r.contact;
+            let (place_kind, place) = place_of(c);
+            q = q
+                .bind(r.case_pk)
+                .bind(c.person_id)
+                .bind(c.category.as_str())
+                .bind(i64::from(c.degree))
+                .bind(c.first_exposure)
+                .bind(c.via_person)
+                .bind(r.explanation.as_str())
+                .bind(profile)
+                .bind(at)
+                .bind(at)
+                .bind(place_kind)
+                .bind(place);
+        }
+        q.execute(&mut **tx).await?;
     }
-    if changes.created + changes.updated + changes.removed > 0 {
-        audit::record(
-            tx,
-            actor,
-            "trace",
-            "case",
-            &case_id,
-            serde_json::json!({"profile": profile, "changes": changes}),
-        )
-        .await?;
-    }
-    Ok(changes)
+    Ok((total, entries))
 }

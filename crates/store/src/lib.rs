@@ -6,6 +6,8 @@
 //! enums as their wire names, integers as BIGINT. Only the DDL differs per
 //! backend (`migrations/sqlite`, `migrations/postgres`); no query does.
 
+pub mod access;
+pub mod accounts;
 mod audit;
 mod audit_chain;
 mod cases;
@@ -14,6 +16,7 @@ mod clusters;
 mod command;
 pub mod contact_tracing;
 mod contacts;
+mod dashboard;
 mod error;
 mod facilities;
 mod loop_counts;
@@ -24,16 +27,19 @@ pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
 pub use audit_chain::{link_hash, BreakKind, ChainBreak, ChainReport, Link};
-pub use cases::{CaseFilter, CaseRecord};
+pub use cases::{CaseFilter, CaseListOptions, CaseRecord, CaseSort};
 pub use closed_loop::*;
-pub use clusters::{ChainLink, ClusterMember, ClusterPlace, ClusterReport};
+pub use clusters::{Candidate, ChainLink, ClusterMember, ClusterPlace, ClusterReport, TreeNode};
 pub use command::*;
 pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
+pub use dashboard::{AuditPageFilter, CapacityRow, EpiDay, ManagedInRegion};
 pub use error::{RowRejection, StoreError, StoreRowError};
 pub use facilities::FacilityOccupancy;
 pub use loop_counts::LoopCountCheck;
 pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
-pub use persons::{DuplicateGroup, MergeOutcome, PersonFilter, PersonRecord};
+pub use persons::{
+    DuplicateGroup, MergeOutcome, PersonFilter, PersonRecord, TransitionRecord, HOUSEHOLD_LIMIT,
+};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;

@@ -2,6 +2,7 @@ use crate::{
     audit, decode, decode_date, get_i64, get_opt_i64, get_opt_str, get_str, now, placeholders,
     Actor, ImportMode, ImportSummary, RowRejection, Store, StoreError, StoreRowError,
 };
+use closedloop_domain::lifecycle::{LoopState, ManagedCategory};
 use closedloop_domain::person::{duplicate_key, Document, DocumentType, PersonDraft, Sex};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -282,6 +283,23 @@ pub struct PersonFilter {
     pub offset: i64,
 }
 
+/// The most household members [`Store::household_of`] returns.
+pub const HOUSEHOLD_LIMIT: i64 = 200;
+
+/// One change of state of a managed record, as the person's timeline shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransitionRecord {
+    pub id: i64,
+    pub managed_id: i64,
+    pub category: ManagedCategory,
+    pub from: LoopState,
+    pub to: LoopState,
+    pub at: i64,
+    pub actor: String,
+    pub facility_id: Option<String>,
+    pub reason: String,
+}
+
 /// People with the same name, birth date and phone but different documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DuplicateGroup {
@@ -316,15 +334,29 @@ impl Store {
         &self,
         filter: &PersonFilter,
     ) -> Result<(Vec<PersonRecord>, i64), StoreError> {
+        self.person_list(filter, None, None).await
+    }
+
+    /// [`Store::persons`] narrowed to residents of `regions` (a region chosen
+    /// within the jurisdiction, with its subtree) on top of the filter's
+    /// `scope`. The count and the page share one WHERE. With `count_cap`,
+    /// counting stops past the cap (a province's million people are not
+    /// counted on every page): a total above the cap means "more than".
+    pub async fn person_list(
+        &self,
+        filter: &PersonFilter,
+        regions: Option<&[String]>,
+        count_cap: Option<i64>,
+    ) -> Result<(Vec<PersonRecord>, i64), StoreError> {
         let mut conditions = vec!["p.merged_into IS NULL".to_string()];
         let mut binds: Vec<String> = Vec::new();
-        if let Some(scope) = &filter.scope {
+        for set in [filter.scope.as_deref(), regions].into_iter().flatten() {
             conditions.push(format!(
                 "p.region_code IN ({})",
-                placeholders(binds.len() + 1, scope.len().max(1))
+                placeholders(binds.len() + 1, set.len().max(1))
             ));
-            binds.extend(scope.iter().cloned());
-            if scope.is_empty() {
+            binds.extend(set.iter().cloned());
+            if set.is_empty() {
                 binds.push(String::new());
             }
         }
@@ -346,7 +378,13 @@ impl Store {
             binds.push(q.to_string());
         }
         let where_ = conditions.join(" AND ");
-        let count_sql = format!("SELECT COUNT(*) AS n FROM persons p WHERE {where_}");
+        let count_sql = match count_cap {
+            None => format!("SELECT COUNT(*) AS n FROM persons p WHERE {where_}"),
+            Some(cap) => format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM persons p WHERE {where_} LIMIT {}) t",
+                cap.max(0) + 1
+            ),
+        };
         let mut count = sqlx::query(&count_sql);
         for b in &binds {
             count = count.bind(b.clone());
@@ -373,6 +411,100 @@ impl Store {
             rows.iter().map(person_from_row).collect::<Result<_, _>>()?,
             total,
         ))
+    }
+
+    /// The people with these ids that exist (merged ones included), in id order.
+    pub async fn persons_by_id(&self, ids: &[i64]) -> Result<Vec<PersonRecord>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {PERSON_COLUMNS} FROM persons p WHERE p.id IN ({}) ORDER BY p.id",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push(person_from_row(&row)?);
+            }
+        }
+        out.sort_by_key(|p| p.id);
+        out.dedup_by_key(|p| p.id);
+        Ok(out)
+    }
+
+    /// The person's household: the other people (not merged away) with the
+    /// same household key, or, for a person without one, at the same address
+    /// in the same region. At most `HOUSEHOLD_LIMIT`, in id order.
+    pub async fn household_of(
+        &self,
+        person: &PersonRecord,
+    ) -> Result<Vec<PersonRecord>, StoreError> {
+        let p = &person.person;
+        let (condition, key, region) = match (&p.household_id, &p.address) {
+            (Some(h), _) if !h.trim().is_empty() => ("p.household_id = $1", h.clone(), None),
+            (_, Some(a)) if !a.trim().is_empty() => (
+                "p.address = $1 AND p.household_id IS NULL AND COALESCE(p.region_code, '') = $3",
+                a.clone(),
+                Some(p.region_code.clone().unwrap_or_default()),
+            ),
+            _ => return Ok(Vec::new()),
+        };
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM persons p WHERE {condition} AND p.id <> $2 AND p.merged_into IS NULL ORDER BY p.id LIMIT {HOUSEHOLD_LIMIT}"
+        );
+        let mut q = sqlx::query(&sql).bind(key).bind(person.id);
+        if let Some(r) = region {
+            q = q.bind(r);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(person_from_row).collect()
+    }
+
+    /// Every change of state of the person's managed records: who, when,
+    /// where, why, oldest first.
+    pub async fn transitions_of_person(
+        &self,
+        person_id: i64,
+    ) -> Result<Vec<TransitionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.managed_id, m.category, t.from_state, t.to_state, t.at, t.actor, t.facility_id, t.reason
+             FROM transitions t JOIN managed m ON m.id = t.managed_id WHERE m.person_id = $1 ORDER BY t.at, t.id",
+        )
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TransitionRecord {
+                    id: get_i64(r, "id")?,
+                    managed_id: get_i64(r, "managed_id")?,
+                    category: decode(&get_str(r, "category")?, ManagedCategory::parse)?,
+                    from: decode(&get_str(r, "from_state")?, LoopState::parse)?,
+                    to: decode(&get_str(r, "to_state")?, LoopState::parse)?,
+                    at: get_i64(r, "at")?,
+                    actor: get_str(r, "actor")?,
+                    facility_id: get_opt_str(r, "facility_id")?,
+                    reason: get_str(r, "reason")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The tasks about the person's managed records, soonest due first.
+    pub async fn tasks_of_person(
+        &self,
+        person_id: i64,
+    ) -> Result<Vec<crate::TaskRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM tasks t JOIN managed m ON m.id = t.managed_id WHERE m.person_id = $1 ORDER BY t.due_at, t.id",
+            crate::command::TASK_COLUMNS
+        ))
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(crate::command::task_from_row).collect()
     }
 
     /// Imports people keyed on their document, in one transaction.

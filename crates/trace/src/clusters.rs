@@ -6,6 +6,15 @@
 //! reference time is earlier and the exposure came before the later case's
 //! own reference time; otherwise it is a **shared exposure**, undirected.
 //! Cases joined by links, directly or through others, form a cluster.
+//!
+//! A case's **candidate infectors** are the sources of its transmission
+//! edges. Its **likely infector** is the candidate whose exposure came
+//! earliest (the first time the case was exposed to an earlier case is when
+//! it most likely caught it; later exposures found it already infected), ties
+//! going to the candidate with the later reference time (the one nearer in
+//! time, so more likely infectious then), then to the smaller index. As every
+//! transmission edge points from an earlier reference time to a strictly
+//! later one, the likely infectors form a forest: the **transmission tree**.
 
 use std::collections::HashMap;
 
@@ -97,6 +106,48 @@ pub fn links(cases: &[ClusterCase], exposures: &[Exposure]) -> Vec<Link> {
     let mut out: Vec<Link> = best.into_values().collect();
     out.sort_by_key(|l| (l.from, l.to));
     out
+}
+
+/// A case's likely infector: the transmission edge chosen, and the other
+/// candidates' edges, earliest exposure first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Infector {
+    pub link: Link,
+    pub others: Vec<Link>,
+}
+
+/// The order of candidates for one case: earliest exposure, then the later
+/// source reference time, then the smaller source index.
+fn candidate_key(cases: &[ClusterCase], l: &Link) -> (i64, std::cmp::Reverse<i64>, usize) {
+    (
+        l.at,
+        std::cmp::Reverse(cases[l.from].reference_time),
+        l.from,
+    )
+}
+
+/// For each case (by index), its likely infector among the sources of its
+/// transmission edges (see the module's documentation), or `None` when it has
+/// none. The parents form a forest: no cycles, at most one parent each.
+/// Links naming a case outside `cases` are ignored.
+pub fn likely_infectors(cases: &[ClusterCase], links: &[Link]) -> Vec<Option<Infector>> {
+    let mut incoming: Vec<Vec<Link>> = vec![Vec::new(); cases.len()];
+    for l in links {
+        if l.kind == LinkKind::Transmission && l.from < cases.len() && l.to < cases.len() {
+            incoming[l.to].push(*l);
+        }
+    }
+    incoming
+        .into_iter()
+        .map(|mut candidates| {
+            candidates.sort_by_key(|l| candidate_key(cases, l));
+            let mut rest = candidates.into_iter();
+            rest.next().map(|link| Infector {
+                link,
+                others: rest.collect(),
+            })
+        })
+        .collect()
 }
 
 /// Cases joined by links, directly or through others: every group of at least
@@ -225,7 +276,86 @@ mod tests {
         out
     }
 
+    #[test]
+    fn the_earliest_exposure_names_the_likely_infector() {
+        let cases = [case(10, 100), case(20, 150), case(30, 400)];
+        let l = links(
+            &cases,
+            &[
+                exposure(0, 30, 300),
+                exposure(1, 30, 200),
+                exposure(0, 20, 120),
+            ],
+        );
+        let tree = likely_infectors(&cases, &l);
+        assert!(tree[0].is_none());
+        assert_eq!(tree[1].as_ref().map(|p| p.link.from), Some(0));
+        let third = tree[2].as_ref().expect("a parent");
+        assert_eq!((third.link.from, third.link.at), (1, 200));
+        assert_eq!(third.others.iter().map(|o| o.from).collect::<Vec<_>>(), [0]);
+        // The same exposure time: the source nearer in time wins.
+        let l = links(&cases, &[exposure(0, 30, 300), exposure(1, 30, 300)]);
+        assert_eq!(
+            likely_infectors(&cases, &l)[2]
+                .as_ref()
+                .map(|p| p.link.from),
+            Some(1)
+        );
+    }
+
     proptest! {
+        #[test]
+        fn likely_infectors_form_a_forest_and_match_brute_force(
+            refs in proptest::collection::vec((0u64..10, 0i64..40), 0..14),
+            raw in proptest::collection::vec((0usize..14, 0u64..10, 0i64..40), 0..30),
+        ) {
+            let cases: Vec<ClusterCase> = refs.iter().map(|&(p, t)| case(p, t)).collect();
+            let exposures: Vec<Exposure> = raw.iter().map(|&(s, p, at)| exposure(s, p, at)).collect();
+            let l = links(&cases, &exposures);
+            let tree = likely_infectors(&cases, &l);
+            prop_assert_eq!(tree.len(), cases.len());
+            for (i, parent) in tree.iter().enumerate() {
+                // Brute force: every exposure from an earlier case to this
+                // case's person before its reference time makes a candidate;
+                // per candidate its earliest such exposure; then the order.
+                let mut best: Option<(i64, std::cmp::Reverse<i64>, usize)> = None;
+                let mut candidates = std::collections::BTreeSet::new();
+                for e in &exposures {
+                    let Some(src) = cases.get(e.source) else { continue };
+                    if e.source != i && src.person != cases[i].person && e.person == cases[i].person
+                        && src.reference_time < cases[i].reference_time && e.at < cases[i].reference_time {
+                        candidates.insert(e.source);
+                        let key = (e.at, std::cmp::Reverse(src.reference_time), e.source);
+                        if best.is_none_or(|b| key < b) {
+                            best = Some(key);
+                        }
+                    }
+                }
+                match parent {
+                    None => prop_assert!(best.is_none()),
+                    Some(p) => {
+                        prop_assert_eq!(p.link.to, i);
+                        prop_assert_eq!(Some((p.link.at, p.link.from)), best.map(|b| (b.0, b.2)));
+                        let mut all: Vec<usize> = p.others.iter().map(|o| o.from).collect();
+                        all.push(p.link.from);
+                        all.sort_unstable();
+                        prop_assert_eq!(all, candidates.into_iter().collect::<Vec<_>>());
+                        prop_assert!(p.others.iter().all(|o| o.to == i && o.kind == LinkKind::Transmission));
+                    }
+                }
+            }
+            // No cycles: following parents from any case ends within n steps.
+            for start in 0..cases.len() {
+                let mut at = start;
+                let mut steps = 0;
+                while let Some(p) = &tree[at] {
+                    at = p.link.from;
+                    steps += 1;
+                    prop_assert!(steps <= cases.len());
+                }
+            }
+        }
+
         #[test]
         fn union_find_agrees_with_breadth_first_search(
             refs in proptest::collection::vec((0u64..8, 0i64..50), 0..14),
