@@ -337,6 +337,9 @@ pub struct ChainQuery {
     pub as_of: Option<String>,
     /// json (default) or dot (GraphViz, as text/vnd.graphviz).
     pub format: Option<String>,
+    /// With dot: draw the transmission tree (each case's likely infector,
+    /// other candidates dotted) instead of every link.
+    pub tree: Option<bool>,
 }
 
 fn as_of(raw: &Option<String>, s: &AppState) -> Result<i64, ApiError> {
@@ -435,7 +438,11 @@ pub async fn get_chain(
     if dot {
         return Ok((
             [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
-            cluster.dot(s.tz),
+            if q.tree.unwrap_or(false) {
+                cluster.tree_dot(s.tz)
+            } else {
+                cluster.dot(s.tz)
+            },
         )
             .into_response());
     }

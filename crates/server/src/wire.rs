@@ -910,6 +910,38 @@ pub struct ChainOut {
     pub cluster: String,
     pub cases: Vec<ClusterCaseOut>,
     pub links: Vec<ChainLinkOut>,
+    /// The transmission tree: each case's likely infector (the case that
+    /// exposed it earliest) and the other candidates.
+    pub tree: Vec<TreeNodeOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TreeNodeOut {
+    pub case_id: String,
+    /// None for a case no other case of the cluster exposed (a root).
+    pub infector: Option<CandidateOut>,
+    pub other_candidates: Vec<CandidateOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CandidateOut {
+    pub case_id: String,
+    /// The earliest exposure of the case to this source.
+    pub at: String,
+    /// venue, household or co_travel.
+    pub place_kind: String,
+    pub place: String,
+}
+
+impl CandidateOut {
+    fn new(c: &closedloop_store::Candidate, v: &View) -> CandidateOut {
+        CandidateOut {
+            case_id: c.case_id.clone(),
+            at: v.instant(c.at),
+            place_kind: c.place_kind.as_str().into(),
+            place: c.place.clone(),
+        }
+    }
 }
 
 impl ChainOut {
@@ -927,6 +959,19 @@ impl ChainOut {
                     at: v.instant(l.at),
                     place_kind: l.place_kind.as_str().into(),
                     place: l.place.clone(),
+                })
+                .collect(),
+            tree: c
+                .tree()
+                .iter()
+                .map(|n| TreeNodeOut {
+                    case_id: n.case_id.clone(),
+                    infector: n.infector.as_ref().map(|p| CandidateOut::new(p, v)),
+                    other_candidates: n
+                        .other_candidates
+                        .iter()
+                        .map(|o| CandidateOut::new(o, v))
+                        .collect(),
                 })
                 .collect(),
         }

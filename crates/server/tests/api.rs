@@ -1289,6 +1289,18 @@ async fn registered_cases_are_traced_at_once_on_an_index_that_follows_imports() 
         assert_eq!(chain["links"][0]["from"], "T1");
         assert_eq!(chain["links"][0]["to"], "T2");
         assert_eq!(chain["links"][0]["kind"], "transmission");
+        // The tree: T1 is the root, T2's likely infector is T1.
+        let tree = chain["tree"].as_array().unwrap();
+        let node = |id: &str| tree.iter().find(|n| n["case_id"] == id).unwrap().clone();
+        assert!(node("T1")["infector"].is_null(), "{chain}");
+        assert_eq!(node("T2")["infector"]["case_id"], "T1", "{chain}");
+        let (_, _, tree_dot) = app
+            .text("/api/clusters/T1/chain?format=dot&tree=true")
+            .await;
+        assert!(
+            tree_dot.contains("rankdir=TB") && tree_dot.contains("\"T1\" -> \"T2\""),
+            "{tree_dot}"
+        );
         let (status, content_type, dot) = app.text("/api/clusters/T1/chain?format=dot").await;
         assert_eq!(status, StatusCode::OK);
         assert!(

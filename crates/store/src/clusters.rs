@@ -104,6 +104,17 @@ fn is_institution(t: VenueType) -> bool {
     )
 }
 
+/// A GraphViz quoted string: backslashes and quotes escaped, line breaks as
+/// the `\n` escape GraphViz draws as a new line.
+fn dot_quote(s: &str) -> String {
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    )
+}
+
 impl ClusterReport {
     /// The transmission tree: each case of the cluster (by reference time)
     /// with its likely infector among the sources of its transmission edges
@@ -170,36 +181,35 @@ impl ClusterReport {
     /// a solid arrow labelled with place and time, the other candidates as
     /// dotted grey arrows that do not shape the layout.
     pub fn tree_dot(&self, tz: Tz) -> String {
-        let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
         let day = |t: i64| {
             from_epoch(t)
                 .with_timezone(&tz)
                 .format("%m-%d %H:%M")
                 .to_string()
         };
-        let mut out = format!("digraph {} {{\n  rankdir=TB;\n", quote(&self.id));
+        let mut out = format!("digraph {} {{\n  rankdir=TB;\n", dot_quote(&self.id));
         let tree = self.tree();
         for n in &tree {
             out.push_str(&format!(
                 "  {} [label={}];\n",
-                quote(&n.case_id),
-                quote(&format!("{}\\n{}", n.case_id, day(n.reference_time)))
+                dot_quote(&n.case_id),
+                dot_quote(&format!("{}\n{}", n.case_id, day(n.reference_time)))
             ));
         }
         for n in &tree {
             if let Some(p) = &n.infector {
-                let label = quote(&format!("{} {}\\n{}", p.place_kind, p.place, day(p.at)));
+                let label = dot_quote(&format!("{} {}\n{}", p.place_kind, p.place, day(p.at)));
                 out.push_str(&format!(
                     "  {} -> {} [label={label}];\n",
-                    quote(&p.case_id),
-                    quote(&n.case_id)
+                    dot_quote(&p.case_id),
+                    dot_quote(&n.case_id)
                 ));
             }
             for o in &n.other_candidates {
                 out.push_str(&format!(
                     "  {} -> {} [style=dotted, color=gray, constraint=false];\n",
-                    quote(&o.case_id),
-                    quote(&n.case_id)
+                    dot_quote(&o.case_id),
+                    dot_quote(&n.case_id)
                 ));
             }
         }
@@ -210,23 +220,22 @@ impl ClusterReport {
     /// The chain as GraphViz DOT: transmission edges as arrows, shared
     /// exposures as dashed undirected lines, labelled with place and time.
     pub fn dot(&self, tz: Tz) -> String {
-        let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
         let day = |t: i64| {
             from_epoch(t)
                 .with_timezone(&tz)
                 .format("%m-%d %H:%M")
                 .to_string()
         };
-        let mut out = format!("digraph {} {{\n  rankdir=LR;\n", quote(&self.id));
+        let mut out = format!("digraph {} {{\n  rankdir=LR;\n", dot_quote(&self.id));
         for c in &self.cases {
             out.push_str(&format!(
                 "  {} [label={}];\n",
-                quote(&c.case_id),
-                quote(&format!("{}\\n{}", c.case_id, day(c.reference_time)))
+                dot_quote(&c.case_id),
+                dot_quote(&format!("{}\n{}", c.case_id, day(c.reference_time)))
             ));
         }
         for l in &self.chain {
-            let label = quote(&format!("{} {}\\n{}", l.place_kind, l.place, day(l.at)));
+            let label = dot_quote(&format!("{} {}\n{}", l.place_kind, l.place, day(l.at)));
             let style = if l.kind == "transmission" {
                 String::new()
             } else {
@@ -234,8 +243,8 @@ impl ClusterReport {
             };
             out.push_str(&format!(
                 "  {} -> {} [label={label}{style}];\n",
-                quote(&l.from),
-                quote(&l.to)
+                dot_quote(&l.from),
+                dot_quote(&l.to)
             ));
         }
         out.push_str("}\n");
@@ -522,5 +531,15 @@ mod tests {
         assert!(dot.contains("\"B\" -> \"C\" [label="), "{dot}");
         assert!(dot.contains("\"A\" -> \"C\" [style=dotted"), "{dot}");
         assert!(!dot.contains("\"A\" -> \"B\" [style"), "{dot}");
+        // Labels break lines with GraphViz's one-backslash escape, in both graphs.
+        for graph in [dot, report.dot(chrono_tz::Asia::Shanghai)] {
+            assert!(graph.contains("[label=\"B\\n"), "{graph}");
+            assert!(!graph.contains("\\\\n"), "double-escaped: {graph}");
+        }
+    }
+
+    #[test]
+    fn dot_strings_escape_quotes_backslashes_and_line_breaks() {
+        assert_eq!(dot_quote("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
     }
 }
