@@ -97,6 +97,8 @@ pub enum Command {
     Audit(crate::closed_loop::AuditArgs),
     /// Users of the web console and the API, and their API tokens / 用户与API令牌
     User(crate::users::UserArgs),
+    /// The facility register with occupancy against capacity / 隔离场所和收治机构
+    Facilities(crate::facilities::FacilitiesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +138,8 @@ pub enum ImportKind {
     Checkins,
     /// person_id,trip_id,carriage,seat_row
     Trips,
+    /// facility_id,name,kind,region_code,address,capacity (the facility register)
+    Facilities,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +173,8 @@ pub struct PurgeArgs {
 pub enum ExportKind {
     Persons,
     Cases,
+    /// The facility register (by the facility's region with --region)
+    Facilities,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -271,6 +277,7 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
         }
         Command::Audit(args) => crate::closed_loop::run_audit(args, &config).await,
         Command::User(args) => crate::users::run(args, &config).await,
+        Command::Facilities(args) => crate::facilities::run(args, &config).await,
         Command::Export(args) => crate::exchange::export(args, &config).await,
         Command::Bulletin(args) => {
             let lang = config.lang;

@@ -53,6 +53,12 @@ pub enum LoopCommand {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Check the loop's counters against the records, and rebuild them (unless --check) / 核对并重建闭环计数
+    Recount {
+        /// Only compare; exit non-zero when they differ
+        #[arg(long)]
+        check: bool,
+    },
     /// Release in bulk everyone whose home health monitoring has ended / 批量解除健康监测期满人员
     Release {
         /// The day of release (default today)
@@ -381,6 +387,46 @@ pub async fn run_loop(args: LoopArgs, config: &Config) -> Result<()> {
                     &format!("enrolled: {} cases ({} of them contacts converted), {} contacts, {} tests scheduled, {} tasks created", cases.enrolled, cases.converted, contacts.enrolled, contacts.tests_scheduled, cases.tasks_created + contacts.tasks_created),
                 )
             );
+        }
+        LoopCommand::Recount { check } => {
+            let found = if check {
+                store.check_loop_counts().await
+            } else {
+                store.recount_loop(&Actor("cli".into())).await
+            }
+            .map_err(|e| fail(&e))?;
+            let summary = lang
+                .pick(
+                &format!(
+                    "闭环计数：{}条记录的阴性数、{}个分类状态计数、{}个待检计数与记录不符",
+                    found.negatives_off, found.record_keys_off, found.test_keys_off
+                ),
+                &format!(
+                    "loop counters: {} records' negatives, {} category/state counts, {} due-test counts differed from the records",
+                    found.negatives_off, found.record_keys_off, found.test_keys_off
+                ),
+            )
+                .to_string();
+            println!(
+                "{summary}{}",
+                match (check, found.is_consistent()) {
+                    (true, _) => "",
+                    (false, true) => lang.pick("；无需重建", "; nothing to rebuild"),
+                    (false, false) => lang.pick("；已重建", "; rebuilt"),
+                }
+            );
+            if check && !found.is_consistent() {
+                return Err(Failure::Coded {
+                    code: "loop_counts_differ",
+                    message: lang
+                        .pick(
+                            "闭环计数与记录不符，请运行 loop recount",
+                            "the loop's counters differ from the records: run loop recount",
+                        )
+                        .to_string(),
+                }
+                .into());
+            }
         }
         LoopCommand::Release { date } => {
             let now = chrono::Utc::now().timestamp();

@@ -52,8 +52,32 @@ pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<P
             capacity: f.capacity,
         })
         .collect();
+    // Through the same path as `closedloop import facilities FILE`: the
+    // register written as a facilities CSV, read back under the contract, imported.
+    let mut csv = Vec::new();
+    closedloop_ingest::write_csv(
+        &mut csv,
+        closedloop_ingest::Contract::Facilities,
+        facilities.iter().map(closedloop_ingest::facility_record),
+    )
+    .map_err(|e| fail(&e))?;
+    let table = closedloop_ingest::read_table_from(
+        csv.as_slice(),
+        closedloop_ingest::FileFormat::Csv,
+        "demo-facilities.csv",
+    )
+    .map_err(|e| fail(&e))?;
+    let parsed = closedloop_ingest::parse_facilities(&table).map_err(|e| fail(&e))?;
+    if let Some(e) = parsed.errors.first() {
+        return Err(fail(e));
+    }
     store
-        .upsert_facilities(&facilities, &actor)
+        .import_facilities(
+            &parsed.records,
+            closedloop_store::ImportMode::default(),
+            &table.source,
+            &actor,
+        )
         .await
         .map_err(|e| fail(&e))?;
     for c in &script.commands {

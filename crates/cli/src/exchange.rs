@@ -94,6 +94,15 @@ pub async fn import(args: ImportArgs, config: &Config) -> Result<()> {
                 .await
                 .map(|s| (s, parsed.errors))
         }
+        ImportKind::Facilities => {
+            let parsed = closedloop_ingest::parse_facilities(&table)
+                .map_err(|e| Failure::coded(&e, lang))?;
+            let records = usable(&parsed, mode, lang)?;
+            store
+                .import_facilities(records, mode, &source, &actor)
+                .await
+                .map(|s| (s, parsed.errors))
+        }
         ImportKind::Trips => {
             let parsed =
                 closedloop_ingest::parse_trips(&table).map_err(|e| Failure::coded(&e, lang))?;
@@ -284,7 +293,11 @@ pub fn write_atomically(
 }
 
 /// The codes of `region` and below, or `None` for everything.
-async fn scope(store: &Store, region: Option<&str>, lang: Lang) -> Result<Option<Vec<String>>> {
+pub(crate) async fn scope(
+    store: &Store,
+    region: Option<&str>,
+    lang: Lang,
+) -> Result<Option<Vec<String>>> {
     let Some(code) = region else { return Ok(None) };
     let tree = store
         .region_tree()
@@ -332,6 +345,19 @@ pub async fn export(args: ExportArgs, config: &Config) -> Result<()> {
                 cases
                     .iter()
                     .map(|c| closedloop_ingest::case_record(&c.case, config.time_zone))
+                    .collect(),
+            )
+        }
+        ExportKind::Facilities => {
+            let facilities = store
+                .facility_occupancy_for(scope.as_deref())
+                .await
+                .map_err(|e| Failure::coded(&e, lang))?;
+            (
+                Contract::Facilities,
+                facilities
+                    .iter()
+                    .map(|f| closedloop_ingest::facility_record(&f.facility))
                     .collect(),
             )
         }

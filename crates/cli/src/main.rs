@@ -9,6 +9,7 @@ mod contacts;
 mod demo;
 mod demo_loop;
 mod exchange;
+mod facilities;
 mod report;
 mod trace;
 mod users;

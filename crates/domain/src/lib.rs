@@ -9,6 +9,7 @@ pub mod bulletin;
 pub mod case;
 pub mod contact;
 pub mod error;
+pub mod facility;
 pub mod i18n;
 pub mod lifecycle;
 pub mod movement;

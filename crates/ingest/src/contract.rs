@@ -7,6 +7,8 @@ use chrono_tz::Tz;
 use closedloop_domain::case::{
     CaseDraft, Classification, ClinicalType, DiscoveryChannel, Origin, Outcome,
 };
+use closedloop_domain::facility::{parse_capacity, Facility};
+use closedloop_domain::lifecycle::FacilityKind;
 use closedloop_domain::movement::{parse_place_id, CheckinDraft, TripSeat, Venue, VenueType};
 use closedloop_domain::person::{parse_phone, Document, DocumentType, PersonDraft, Sex};
 use closedloop_domain::region::{parse_region_code, Region, RegionLevel};
@@ -25,7 +27,18 @@ pub enum Contract {
     Venues,
     Trips,
     Checkins,
+    Facilities,
 }
+
+const FACILITY_COLUMNS: &[&str] = &[
+    "facility_id",
+    "name",
+    "kind",
+    "region_code",
+    "address",
+    "capacity",
+];
+const FACILITY_REQUIRED: &[&str] = &["facility_id", "name", "kind", "capacity"];
 
 const CHECKIN_COLUMNS: &[&str] = &["person_id", "venue_id", "check_in", "check_out"];
 const CHECKIN_REQUIRED: &[&str] = &["person_id", "venue_id", "check_in"];
@@ -101,6 +114,7 @@ impl Contract {
             Contract::Venues => VENUE_COLUMNS,
             Contract::Trips => TRIP_COLUMNS,
             Contract::Checkins => CHECKIN_COLUMNS,
+            Contract::Facilities => FACILITY_COLUMNS,
         }
     }
 
@@ -113,6 +127,7 @@ impl Contract {
             Contract::Venues => VENUE_REQUIRED,
             Contract::Trips => TRIP_REQUIRED,
             Contract::Checkins => CHECKIN_REQUIRED,
+            Contract::Facilities => FACILITY_REQUIRED,
         }
     }
 
@@ -125,6 +140,7 @@ impl Contract {
             Contract::Venues => "venues",
             Contract::Trips => "trips",
             Contract::Checkins => "checkins",
+            Contract::Facilities => "facilities",
         }
     }
 }
@@ -509,6 +525,35 @@ pub fn parse_venues(table: &Table) -> Result<Parsed<Venue>, FileError> {
         };
         match venue.check() {
             Ok(()) => Some(venue),
+            Err((column, e)) => {
+                c.fail(column, e);
+                None
+            }
+        }
+    })
+}
+
+/// Reads the facility register:
+/// `facility_id,name,kind,region_code,address,capacity` (kind: the facility
+/// kinds' wire names or labels; checked by [`Facility::check`]).
+pub fn parse_facilities(table: &Table) -> Result<Parsed<Facility>, FileError> {
+    parse_all(table, Contract::Facilities, |c| {
+        let facility_id = c.required("facility_id", parse_place_id);
+        let name = c.required("name", |s| Ok(s.trim().to_string()));
+        let kind = c.required("kind", FacilityKind::parse);
+        let region_code = c.optional("region_code", parse_region_code);
+        let address = c.text("address");
+        let capacity = c.required("capacity", parse_capacity);
+        let facility = Facility {
+            facility_id: facility_id?,
+            name: name?,
+            kind: kind?,
+            region_code: region_code?,
+            address: address?.unwrap_or_default(),
+            capacity: capacity?,
+        };
+        match facility.check() {
+            Ok(()) => Some(facility),
             Err((column, e)) => {
                 c.fail(column, e);
                 None

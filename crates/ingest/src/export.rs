@@ -6,6 +6,7 @@ use crate::table::{display_name, Table};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use closedloop_domain::case::CaseDraft;
+use closedloop_domain::facility::Facility;
 use closedloop_domain::person::PersonDraft;
 use closedloop_domain::region::Region;
 use closedloop_domain::time::format_instant;
@@ -37,6 +38,18 @@ pub fn region_record(r: &Region) -> Vec<String> {
         r.name_zh.clone(),
         r.name_en.clone(),
         r.population.to_string(),
+    ]
+}
+
+/// A facility as a row of [`Contract::Facilities`].
+pub fn facility_record(f: &Facility) -> Vec<String> {
+    vec![
+        f.facility_id.clone(),
+        f.name.clone(),
+        f.kind.as_str().to_string(),
+        opt(f.region_code.as_deref()),
+        f.address.clone(),
+        f.capacity.to_string(),
     ]
 }
 

@@ -12,13 +12,13 @@ pub mod movement;
 mod table;
 
 pub use contract::{
-    parse_cases, parse_checkins, parse_persons, parse_regions, parse_trips, parse_venues, Contract,
-    Parsed, CASE_ID_MAX,
+    parse_cases, parse_checkins, parse_facilities, parse_persons, parse_regions, parse_trips,
+    parse_venues, Contract, Parsed, CASE_ID_MAX,
 };
 pub use error::{FileError, RowError, ValueError, RAW_LIMIT};
 pub use export::{
-    case_record, person_record, region_record, write_csv, write_rejects, write_row_errors,
-    write_xlsx, write_xlsx_to, Rejection,
+    case_record, facility_record, person_record, region_record, write_csv, write_rejects,
+    write_row_errors, write_xlsx, write_xlsx_to, Rejection,
 };
 pub use table::{
     display_name, read_table, read_table_from, CellProblem, FileFormat, Row, Table, MAX_LINE_BYTES,

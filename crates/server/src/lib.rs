@@ -7,6 +7,7 @@ pub mod auth;
 mod console;
 mod error;
 mod extract;
+mod facility_api;
 mod handlers;
 mod lang;
 mod loop_api;
@@ -139,6 +140,7 @@ or the console's session cookie (whose changes also carry the X-CSRF-Token heade
         loop_api::post_test_result,
         loop_api::accountability,
         loop_api::audit_verify,
+        facility_api::list_facilities,
     ),
     components(schemas(ErrorBody, loop_api::TransitionBody, loop_api::TestResultBody)),
     tags(
@@ -293,6 +295,7 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         .route("/api/audit/verify", get(loop_api::audit_verify))
         .merge(console::routes())
         .merge(accounts::routes())
+        .route("/api/facilities", get(facility_api::list_facilities))
         .fallback(handlers::fallback)
         // Who is asking (session cookie or API token, CSRF), inside the
         // language layer so errors leave in the user's language.

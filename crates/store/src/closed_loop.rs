@@ -3,6 +3,7 @@
 //! machine and writes the audit record in the same transaction), scheduled
 //! tests, and the set-based steps: enrol contacts, enrol cases, bulk release.
 
+use crate::loop_counts::{self, Tally};
 use crate::{audit, get_i64, get_opt_i64, get_opt_str, get_str, Actor, Store, StoreError};
 use chrono::{NaiveDate, Utc};
 use closedloop_domain::case::{Classification, DiscoveryChannel, Origin};
@@ -26,16 +27,8 @@ pub fn profile_tag(p: &Profile) -> String {
     format!("{}@{}", p.name, p.version)
 }
 
-/// A place in the facility register.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Facility {
-    pub facility_id: String,
-    pub name: String,
-    pub kind: FacilityKind,
-    pub region_code: Option<String>,
-    pub address: String,
-    pub capacity: i64,
-}
+/// A place in the facility register (the domain's, validated there).
+pub use closedloop_domain::facility::Facility;
 
 /// A person managed in the loop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -484,6 +477,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<EnrolSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
+        loop_counts::lock(&mut tx).await?;
         let rows = sqlx::query(&format!(
             "SELECT k.person_id,
                     CAST(MIN(CASE k.category WHEN 'close_contact' THEN 1 WHEN 'venue_exposed' THEN 2 ELSE 3 END) AS BIGINT) AS rank,
@@ -536,6 +530,7 @@ impl Store {
             });
         }
         let mut summary = EnrolSummary::default();
+        let mut new_ids = Vec::with_capacity(new.len());
         for chunk in new.chunks(CHUNK) {
             let mut sql = String::from("INSERT INTO managed (person_id, category, state, setting, region_code, profile, last_exposure, quarantine_end, monitoring_end, source_case_pk, source_person, identified_at, control_due, state_since, created_at, updated_at) VALUES ");
             const COLS: usize = 14;
@@ -573,6 +568,7 @@ impl Store {
             let mut by_person = std::collections::HashMap::new();
             for r in &ids {
                 by_person.insert(get_i64(r, "person_id")?, get_i64(r, "id")?);
+                new_ids.push(get_i64(r, "id")?);
             }
             summary.enrolled += ids.len() as u64;
             let mut tests: Vec<(i64, &closedloop_domain::protocol::ScheduledTest)> = Vec::new();
@@ -614,6 +610,9 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let mut tally = Tally::default();
+        tally.add(&mut tx, &new_ids, 1).await?;
+        tally.apply(&mut tx).await?;
         if summary.enrolled > 0 {
             audit::record(
                 &mut tx,
@@ -654,6 +653,7 @@ impl Store {
             None => String::new(),
         };
         let mut tx = self.pool.begin().await?;
+        loop_counts::lock(&mut tx).await?;
         let tag = profile_tag(profile);
         let now = crate::now();
         let d = &profile.deadlines;
@@ -661,7 +661,8 @@ impl Store {
             "INSERT INTO managed (person_id, category, state, region_code, profile, case_pk, identified_at, control_due, state_since, created_at, updated_at)
              SELECT c.person_id, 'case', 'reported', COALESCE(c.residence_region, c.reporting_region), $1, c.id, c.report_time, c.report_time + $2, c.report_time, $3, $3
              FROM cases c WHERE c.outcome IS NULL AND NOT EXISTS (SELECT 1 FROM managed m WHERE m.case_pk = c.id)
-               AND NOT EXISTS (SELECT 1 FROM managed m WHERE m.person_id = c.person_id AND m.category = 'case' AND m.state NOT IN ('released', 'died')){only_sql}"
+               AND NOT EXISTS (SELECT 1 FROM managed m WHERE m.person_id = c.person_id AND m.category = 'case' AND m.state NOT IN ('released', 'died')){only_sql}
+             RETURNING id"
         );
         let mut q = sqlx::query(&sql)
             .bind(&tag)
@@ -670,11 +671,29 @@ impl Store {
         for id in only.unwrap_or_default() {
             q = q.bind(id.clone());
         }
-        let enrolled = q.execute(&mut *tx).await?.rows_affected();
+        let new_ids: Vec<i64> = q
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| get_i64(r, "id"))
+            .collect::<Result<_, _>>()?;
         let mut summary = EnrolSummary {
-            enrolled,
+            enrolled: new_ids.len() as u64,
             ..Default::default()
         };
+        // The contact records this enrolment ends, counted before and after.
+        let converting: Vec<i64> = sqlx::query(&format!(
+            "SELECT m.id FROM managed m WHERE m.category <> 'case' AND m.state NOT IN {TERMINAL}
+               AND EXISTS (SELECT 1 FROM managed n WHERE n.person_id = m.person_id AND n.category = 'case' AND n.created_at = $1)"
+        ))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| get_i64(r, "id"))
+        .collect::<Result<_, _>>()?;
+        let mut tally = Tally::default();
+        tally.add(&mut tx, &converting, -1).await?;
         // Contacts who became cases: the contact record ends, pointing to the case record.
         sqlx::query(&format!(
             "INSERT INTO transitions (managed_id, from_state, to_state, at, actor, reason)
@@ -737,6 +756,9 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        tally.add(&mut tx, &converting, 1).await?;
+        tally.add(&mut tx, &new_ids, 1).await?;
+        tally.apply(&mut tx).await?;
         if summary.enrolled > 0 {
             audit::record(
                 &mut tx,
@@ -765,6 +787,9 @@ impl Store {
         actor: &Actor,
     ) -> Result<ManagedRecord, TransitionError> {
         let mut tx = self.pool.begin().await?;
+        loop_counts::lock(&mut tx).await?;
+        let mut tally = Tally::default();
+        tally.add(&mut tx, &[req.managed_id], -1).await?;
         let row = sqlx::query(&format!(
             "SELECT {MANAGED_COLUMNS} FROM managed WHERE id = $1"
         ))
@@ -925,6 +950,8 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let updated = managed_from_row(&row)?;
+        tally.add(&mut tx, &[m.id], 1).await?;
+        tally.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -976,6 +1003,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Option<ManagedRecord>, TransitionError> {
         let mut tx = self.pool.begin().await?;
+        loop_counts::lock(&mut tx).await?;
         let row = sqlx::query(&format!("SELECT {CONVERT_COLUMNS} FROM loop_tests t JOIN managed m ON m.id = t.managed_id JOIN persons p ON p.id = m.person_id WHERE t.id = $1"))
             .bind(test_id)
             .fetch_optional(&mut *tx)
@@ -992,6 +1020,8 @@ impl Store {
         if state.is_terminal() {
             return Err(LoopError::Closed(state).into());
         }
+        let mut tally = Tally::default();
+        tally.add(&mut tx, &[managed_id], -1).await?;
         let result = if positive { "positive" } else { "negative" };
         sqlx::query("UPDATE loop_tests SET sampled_at = $1, result = $2 WHERE id = $3")
             .bind(sampled_at)
@@ -999,6 +1029,7 @@ impl Store {
             .bind(test_id)
             .execute(&mut *tx)
             .await?;
+        loop_counts::refresh_negatives(&mut tx, managed_id).await?;
         audit::record(
             &mut tx,
             actor,
@@ -1009,6 +1040,8 @@ impl Store {
         )
         .await?;
         if !positive {
+            tally.add(&mut tx, &[managed_id], 1).await?;
+            tally.apply(&mut tx).await?;
             tx.commit().await?;
             return Ok(None);
         }
@@ -1024,6 +1057,8 @@ impl Store {
             actor,
         )
         .await?;
+        tally.add(&mut tx, &[managed_id, record.id], 1).await?;
+        tally.apply(&mut tx).await?;
         self.assign_task_units_in(&mut tx).await?;
         tx.commit().await?;
         Ok(Some(record))
@@ -1040,16 +1075,18 @@ impl Store {
         actor: &Actor,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        loop_counts::lock(&mut tx).await?;
         let only = match ids {
             Some(ids) if !ids.is_empty() => format!(
-                " AND id IN ({})",
+                " AND managed.id IN ({})",
                 ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
             ),
             Some(_) => return Ok(0),
             None => String::new(),
         };
+        // Qualified, so that it also reads inside a join with the tests.
         let filter = format!(
-            "category <> 'case' AND state = 'home_health_monitoring' AND monitoring_end < $1{only}"
+            "managed.category <> 'case' AND managed.state = 'home_health_monitoring' AND managed.monitoring_end < $1{only}"
         );
         let released: Vec<i64> = sqlx::query(&format!("SELECT id FROM managed WHERE {filter}"))
             .bind(today.to_string())
@@ -1062,6 +1099,10 @@ impl Store {
             tx.rollback().await?;
             return Ok(0);
         }
+        let mut tally = Tally::default();
+        tally
+            .add_move(&mut tx, &filter, &today.to_string(), "released")
+            .await?;
         sqlx::query(&format!(
             "INSERT INTO transitions (managed_id, from_state, to_state, at, actor, reason)
              SELECT id, state, 'released', $2, $3, 'monitoring ended' FROM managed WHERE {filter}"
@@ -1079,6 +1120,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        tally.apply(&mut tx).await?;
         audit::record(
             &mut tx,
             actor,
@@ -1190,6 +1232,9 @@ impl Store {
                     return Err(LoopError::CategoryNotManaged(category).into());
                 };
                 let mut tx = self.pool.begin().await?;
+                loop_counts::lock(&mut tx).await?;
+                let mut tally = Tally::default();
+                tally.add(&mut tx, &[managed_id], -1).await?;
                 sqlx::query("UPDATE managed SET category = $1, setting = $2, quarantine_end = $3, monitoring_end = $4, updated_at = $5 WHERE id = $6")
                     .bind(category.as_str())
                     .bind(rules.setting.as_str())
@@ -1233,6 +1278,8 @@ impl Store {
                     }),
                 )
                 .await?;
+                tally.add(&mut tx, &[managed_id], 1).await?;
+                tally.apply(&mut tx).await?;
                 tx.commit().await?;
                 Ok(SecondaryOutcome::Upgraded)
             }
@@ -1262,7 +1309,12 @@ impl Store {
             });
         };
         let mut tx = self.pool.begin().await?;
+        loop_counts::lock(&mut tx).await?;
+        let mut tally = Tally::default();
+        tally.add(&mut tx, &[managed_id], -1).await?;
         let test = insert_unscheduled(&mut tx, &m, sampled_at, positive, tz, actor).await?;
+        tally.add(&mut tx, &[managed_id], 1).await?;
+        tally.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(test)
     }
@@ -1295,9 +1347,14 @@ impl Store {
             return Err(LoopError::Closed(m.state).into());
         }
         let mut tx = self.pool.begin().await?;
+        loop_counts::lock(&mut tx).await?;
+        let mut tally = Tally::default();
+        tally.add(&mut tx, &[managed_id], -1).await?;
         let test =
             insert_unscheduled(&mut tx, &m, sampled_at, positive.is_some(), tz, actor).await?;
         let Some(conv) = conv else {
+            tally.add(&mut tx, &[managed_id], 1).await?;
+            tally.apply(&mut tx).await?;
             tx.commit().await?;
             return Ok((test, None));
         };
@@ -1317,6 +1374,8 @@ impl Store {
             actor,
         )
         .await?;
+        tally.add(&mut tx, &[managed_id, record.id], 1).await?;
+        tally.apply(&mut tx).await?;
         self.assign_task_units_in(&mut tx).await?;
         tx.commit().await?;
         Ok((test, Some(record)))
@@ -1355,6 +1414,7 @@ async fn insert_unscheduled(
     .fetch_one(&mut **tx)
     .await?;
     let test = test_from_row(&row)?;
+    loop_counts::refresh_negatives(tx, managed_id).await?;
     audit::record(
         tx,
         actor,

@@ -18,6 +18,8 @@ pub mod contact_tracing;
 mod contacts;
 mod dashboard;
 mod error;
+mod facilities;
+mod loop_counts;
 mod movements;
 mod persons;
 mod regions;
@@ -32,6 +34,8 @@ pub use command::*;
 pub use contacts::{ContactChanges, ContactDraft, ContactRecord};
 pub use dashboard::{AuditPageFilter, CapacityRow, EpiDay, ManagedInRegion};
 pub use error::{RowRejection, StoreError, StoreRowError};
+pub use facilities::FacilityOccupancy;
+pub use loop_counts::LoopCountCheck;
 pub use movements::{CheckinRecord, PurgeSummary, TracingSnapshot};
 pub use persons::{
     DuplicateGroup, MergeOutcome, PersonFilter, PersonRecord, TransitionRecord, HOUSEHOLD_LIMIT,
@@ -116,6 +120,19 @@ impl Actor {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL connected to, for the backend's own driver where `Any` is too
+    /// slow (reading the whole audit chain).
+    url: String,
+    /// A small pool of the backend's own driver, opened on first use, for
+    /// reads of thousands of rows (`Any` converts every value of every row).
+    native: std::sync::Arc<tokio::sync::OnceCell<Native>>,
+}
+
+/// The backend's own pool.
+#[derive(Debug)]
+pub(crate) enum Native {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 pub(crate) fn now() -> i64 {
@@ -166,7 +183,12 @@ impl Store {
             url.to_string()
         };
         let pool = options.connect(&url).await.map_err(StoreError::connect)?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url,
+            native: Default::default(),
+        })
     }
 
     /// Connects and applies pending migrations.
@@ -220,7 +242,41 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        match self.native.get() {
+            Some(Native::Sqlite(p)) => p.close().await,
+            Some(Native::Postgres(p)) => p.close().await,
+            None => {}
+        }
         self.pool.close().await;
+    }
+
+    /// The backend's own pool (two connections), opened on first use.
+    pub(crate) async fn native(&self) -> Result<&Native, StoreError> {
+        self.native
+            .get_or_try_init(|| async {
+                Ok(match self.backend {
+                    Backend::Sqlite => {
+                        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)
+                            .map_err(StoreError::connect)?
+                            .busy_timeout(std::time::Duration::from_secs(10));
+                        Native::Sqlite(
+                            sqlx::sqlite::SqlitePoolOptions::new()
+                                .max_connections(2)
+                                .connect_with(options)
+                                .await
+                                .map_err(StoreError::connect)?,
+                        )
+                    }
+                    Backend::Postgres => Native::Postgres(
+                        sqlx::postgres::PgPoolOptions::new()
+                            .max_connections(2)
+                            .connect(&self.url)
+                            .await
+                            .map_err(StoreError::connect)?,
+                    ),
+                })
+            })
+            .await
     }
 
     /// Whether the database answers.

@@ -235,6 +235,50 @@ async fn go(
         .map_err(|e| e.code().to_string())
 }
 
+/// The loop's counters equal a recount, and loop status read from them equals
+/// the status computed by scanning, at `now`, everywhere and per district.
+async fn counters_agree(w: &World, now: i64) {
+    let counts = w.store.check_loop_counts().await.unwrap();
+    assert!(counts.is_consistent(), "{counts:?}");
+    let today = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap()
+        .with_timezone(&TZ)
+        .date_naive();
+    for scope in [None, Some("220000"), Some("220102")] {
+        assert_eq!(
+            w.store
+                .loop_status(&w.profile, now, today, scope)
+                .await
+                .unwrap(),
+            w.store
+                .loop_status_by_scan(&w.profile, now, today, scope)
+                .await
+                .unwrap(),
+            "scope {scope:?}"
+        );
+    }
+    // The overdue list walks the scope in SQL: the same as filtering everything by the tree.
+    let tree = w.store.region_tree().await.unwrap();
+    let all = w.store.overdue(&w.profile, now, None).await.unwrap();
+    for scope in ["220000", "220100", "220102"] {
+        let want: Vec<_> = all
+            .iter()
+            .filter(|o| {
+                o.task
+                    .region_code
+                    .as_deref()
+                    .is_some_and(|c| tree.is_within(c, scope))
+            })
+            .cloned()
+            .collect();
+        assert_eq!(
+            w.store.overdue(&w.profile, now, Some(scope)).await.unwrap(),
+            want,
+            "overdue in {scope}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn contacts_go_round_the_loop_and_a_positive_becomes_a_case() {
     for db in TestDatabase::each("loop").await {
@@ -418,6 +462,7 @@ async fn contacts_go_round_the_loop_and_a_positive_becomes_a_case() {
             LoopState::Released
         );
 
+        counters_agree(&w, ts(31, 12)).await;
         let report = w.store.verify_audit_chain().await.unwrap();
         assert_eq!(report.first_break, None);
         assert!(report.records > 20, "{report:?}");
@@ -640,6 +685,7 @@ async fn deadlines_escalate_and_the_accountability_record_names_who_was_responsi
             go(&w, k1, LoopState::Released, ts(25, 12), None).await,
             Err("invalid_transition".into())
         );
+        counters_agree(&w, ts(20, 13)).await;
         assert_eq!(s.verify_audit_chain().await.unwrap().first_break, None);
         db.cleanup().await;
     }
@@ -896,5 +942,453 @@ async fn a_positive_in_quarantine_registers_a_case_that_is_traced() {
             w.store.managed_of_person(w.ids[&44]).await.unwrap().len(),
             2
         );
+        counters_agree(&w, ts(11, 12)).await;
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so a failing seed can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// The loop's counters (loop status's fast path) against a recount and
+/// against the status computed by scanning the records, after every step of
+/// random sequences of transitions, test results, unscheduled tests,
+/// conversions, enrolments, bulk releases and the secondary rule, in two
+/// jurisdictions, on both backends.
+#[tokio::test]
+async fn loop_counters_equal_a_recount_after_random_changes() {
+    use closedloop_domain::lifecycle::is_edge;
+    for db in TestDatabase::each("loopcounts").await {
+        let w = world(&db).await;
+        let a = Actor::system();
+        w.store
+            .import_regions(
+                &[region(
+                    "220104",
+                    Some("220100"),
+                    RegionLevel::District,
+                    "朝阳区",
+                )],
+                STRICT,
+                "r2.csv",
+                &a,
+            )
+            .await
+            .unwrap();
+        // Twenty more contacts of K1: close, secondary and venue-exposed, half in another district.
+        let mut more = Vec::new();
+        for seq in 50..70u32 {
+            let mut p = person(seq);
+            if seq % 2 == 0 {
+                p.region_code = Some("220104".into());
+            }
+            more.push((u64::from(seq), p));
+        }
+        w.store
+            .import_persons(&more, STRICT, "p2.csv", &a)
+            .await
+            .unwrap();
+        let k1 = w.store.case("K1").await.unwrap().unwrap().id;
+        let k1_person = w.ids[&41];
+        let mut drafts = Vec::new();
+        for (i, (_, p)) in more.iter().enumerate() {
+            let id = w
+                .store
+                .person_by_document(&p.document)
+                .await
+                .unwrap()
+                .unwrap()
+                .id;
+            let (category, degree) = match i % 3 {
+                0 => (ContactCategory::CloseContact, 1),
+                1 => (ContactCategory::SecondaryContact, 2),
+                _ => (ContactCategory::VenueExposed, 1),
+            };
+            drafts.push(ContactDraft {
+                person_id: id,
+                category,
+                degree,
+                first_exposure: ts(8, 10 + (i as u32 % 10)),
+                via_person: k1_person,
+                explanations: vec![Explanation::at(ExposureKind::Household, k1_person, "H")],
+            });
+        }
+        w.store
+            .record_contacts(k1, &drafts, "china-8th@1", &a)
+            .await
+            .unwrap();
+        w.store.enrol_cases(&w.profile, None, &a).await.unwrap();
+        w.store
+            .enrol_contacts(&w.profile, TZ, ts(9, 12), &a)
+            .await
+            .unwrap();
+        let check = |w: &World, step: String, clock: i64| {
+            let store = w.store.clone();
+            let profile = w.profile.clone();
+            async move {
+                let counts = store.check_loop_counts().await.unwrap();
+                assert!(counts.is_consistent(), "{step}: {counts:?}");
+                for now in [clock, clock + 86_400 * 3, ts(31, 23)] {
+                    let today = chrono::DateTime::from_timestamp(now, 0)
+                        .unwrap()
+                        .with_timezone(&TZ)
+                        .date_naive();
+                    for scope in [None, Some("220000"), Some("220102"), Some("220104")] {
+                        let fast = store
+                            .loop_status(&profile, now, today, scope)
+                            .await
+                            .unwrap();
+                        let scan = store
+                            .loop_status_by_scan(&profile, now, today, scope)
+                            .await
+                            .unwrap();
+                        assert_eq!(fast, scan, "{step}, now {now}, scope {scope:?}");
+                    }
+                }
+                let codes = vec!["220104".to_string()];
+                let today = chrono::DateTime::from_timestamp(clock, 0)
+                    .unwrap()
+                    .with_timezone(&TZ)
+                    .date_naive();
+                let listed = store
+                    .loop_status_for(&profile, clock, today, Some(&codes))
+                    .await
+                    .unwrap();
+                let mut subtree = store
+                    .loop_status(&profile, clock, today, Some("220104"))
+                    .await
+                    .unwrap();
+                subtree.scope = None;
+                assert_eq!(listed, subtree, "{step}: a list of codes");
+            }
+        };
+        check(&w, "enrolled".into(), ts(9, 12)).await;
+        for seed in 1..=4u64 {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed);
+            let mut clock = ts(9, 13);
+            for step in 0..50 {
+                clock += 3600 * (1 + rng.below(30) as i64);
+                let ids: Vec<i64> = {
+                    let mut v = Vec::new();
+                    for seq in (41..=45).chain(50..70) {
+                        let pid = match w.ids.get(&seq) {
+                            Some(id) => *id,
+                            None => {
+                                w.store
+                                    .person_by_document(&person(seq).document)
+                                    .await
+                                    .unwrap()
+                                    .unwrap()
+                                    .id
+                            }
+                        };
+                        v.extend(
+                            w.store
+                                .managed_of_person(pid)
+                                .await
+                                .unwrap()
+                                .into_iter()
+                                .map(|m| m.id),
+                        );
+                    }
+                    v
+                };
+                let mut open = Vec::new();
+                for id in &ids {
+                    if !w
+                        .store
+                        .managed(*id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .state
+                        .is_terminal()
+                    {
+                        open.push(*id);
+                    }
+                }
+                // Mostly records still in the loop.
+                let pool = if open.is_empty() || rng.below(5) == 0 {
+                    &ids
+                } else {
+                    &open
+                };
+                let id = pool[rng.below(pool.len() as u64) as usize];
+                let m = w.store.managed(id).await.unwrap().unwrap();
+                let op = rng.below(12);
+                let what = match op {
+                    0..=5 => {
+                        // Mostly forward: an exit (lost, converted, died) one time in six.
+                        let exits = rng.below(6) == 0;
+                        let next: Vec<LoopState> = LoopState::ALL
+                            .iter()
+                            .copied()
+                            .filter(|to| is_edge(m.category, m.state, *to))
+                            .filter(|to| {
+                                exits
+                                    || !matches!(
+                                        to,
+                                        LoopState::Lost
+                                            | LoopState::ConvertedToCase
+                                            | LoopState::Died
+                                    )
+                            })
+                            .collect();
+                        if next.is_empty() {
+                            continue;
+                        }
+                        let to = next[rng.below(next.len() as u64) as usize];
+                        let facility = match to {
+                            LoopState::UnderQuarantine
+                                if m.setting
+                                    != Some(closedloop_domain::protocol::Setting::Home) =>
+                            {
+                                Some("H1")
+                            }
+                            LoopState::Admitted => Some("D1"),
+                            _ => None,
+                        };
+                        let r = go(&w, id, to, clock, facility).await;
+                        format!("transition {id} {} -> {to}: {r:?}", m.state)
+                    }
+                    6 | 7 => {
+                        let open: Vec<_> = w
+                            .store
+                            .loop_tests(id)
+                            .await
+                            .unwrap()
+                            .into_iter()
+                            .filter(|t| t.sampled_at.is_none())
+                            .collect();
+                        if open.is_empty() {
+                            continue;
+                        }
+                        let t = &open[rng.below(open.len() as u64) as usize];
+                        let positive = rng.below(8) == 0;
+                        let r = w
+                            .store
+                            .record_test_result(&w.profile, t.id, clock, positive, &a)
+                            .await
+                            .map(|c| c.map(|c| c.id))
+                            .map_err(|e| e.code());
+                        format!("result of test {} of {id} positive {positive}: {r:?}", t.id)
+                    }
+                    8 => {
+                        let positive = rng.below(6) == 0;
+                        let conv = closedloop_store::Conversion {
+                            classification: Classification::Asymptomatic,
+                            reported_at: clock,
+                        };
+                        let r = w
+                            .store
+                            .record_unscheduled_test_as(
+                                &w.profile,
+                                id,
+                                clock,
+                                positive.then_some(&conv),
+                                TZ,
+                                &a,
+                            )
+                            .await
+                            .map(|(t, c)| (t.id, c.map(|c| c.id)))
+                            .map_err(|e| e.code());
+                        format!("unscheduled test of {id} positive {positive}: {r:?}")
+                    }
+                    9 => {
+                        let today = chrono::DateTime::from_timestamp(clock, 0)
+                            .unwrap()
+                            .with_timezone(&TZ)
+                            .date_naive()
+                            + chrono::Days::new(rng.below(25));
+                        let n = w.store.release_due(today, clock, None, &a).await.unwrap();
+                        format!("bulk release before {today}: {n}")
+                    }
+                    10 => {
+                        let r = w
+                            .store
+                            .apply_secondary_rule(&w.profile, TZ, id, clock, &a)
+                            .await
+                            .map_err(|e| e.code());
+                        format!("secondary rule on {id}: {r:?}")
+                    }
+                    _ => {
+                        let c = w.store.enrol_cases(&w.profile, None, &a).await.unwrap();
+                        let k = w
+                            .store
+                            .enrol_contacts(&w.profile, TZ, clock, &a)
+                            .await
+                            .unwrap();
+                        format!("enrol: {c:?} {k:?}")
+                    }
+                };
+                check(&w, format!("seed {seed} step {step}: {what}"), clock).await;
+            }
+        }
+        // Counters damaged by hand are found, and rebuilt by the recount.
+        assert!(w.store.recount_loop(&a).await.unwrap().is_consistent());
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        for sql in [
+            "UPDATE loop_counts SET n = n + 1 WHERE state = 'identified' OR state = 'released'",
+            "INSERT INTO loop_due_tests (region_code, due_date, n) VALUES ('220102', '2000-01-01', 2)",
+            "UPDATE managed SET negatives = negatives + 1 WHERE id = (SELECT MIN(id) FROM managed)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let damaged = w.store.check_loop_counts().await.unwrap();
+        assert_eq!(damaged.negatives_off, 1, "{damaged:?}");
+        assert!(
+            damaged.record_keys_off > 0 && damaged.test_keys_off > 0,
+            "{damaged:?}"
+        );
+        assert_eq!(w.store.recount_loop(&a).await.unwrap(), damaged);
+        check(&w, "after the recount".into(), ts(31, 12)).await;
+        assert!(w
+            .store
+            .verify_audit_chain()
+            .await
+            .unwrap()
+            .first_break
+            .is_none());
+        db.cleanup().await;
+    }
+}
+
+/// The facility register imports in one transaction, idempotently, refusing
+/// unknown regions and contradictions (unless `update`), and lists occupancy
+/// against capacity per jurisdiction.
+#[tokio::test]
+async fn facilities_import_idempotently_and_show_their_occupancy() {
+    for db in TestDatabase::each("facilities").await {
+        let w = world(&db).await;
+        let a = Actor::system();
+        let f = |id: &str, kind, region: &str, capacity| Facility {
+            facility_id: id.into(),
+            name: format!("场所{id}"),
+            kind,
+            region_code: Some(region.into()),
+            address: String::new(),
+            capacity,
+        };
+        let file = vec![
+            (2, f("H2", FacilityKind::QuarantineHotel, "220102", 2)),
+            (3, f("F2", FacilityKind::Fangcang, "220100", 500)),
+        ];
+        let first = w
+            .store
+            .import_facilities(&file, STRICT, "f.csv", &a)
+            .await
+            .unwrap();
+        assert_eq!((first.created, first.unchanged), (2, 0));
+        let again = w
+            .store
+            .import_facilities(&file, STRICT, "f.csv", &a)
+            .await
+            .unwrap();
+        assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 2));
+        // A contradiction and an unknown region refuse the whole file.
+        let bad = vec![
+            (2, f("H9", FacilityKind::QuarantineHotel, "220102", 5)),
+            (3, f("H2", FacilityKind::QuarantineHotel, "220102", 3)),
+            (4, f("H8", FacilityKind::QuarantineHotel, "999999", 5)),
+        ];
+        let err = w
+            .store
+            .import_facilities(&bad, STRICT, "bad.csv", &a)
+            .await
+            .unwrap_err();
+        match &err {
+            closedloop_store::StoreError::Rejected(n, rows) => {
+                assert_eq!(*n, 2);
+                assert_eq!(
+                    rows.iter()
+                        .map(|r| (r.line, r.column.as_str(), r.error.code()))
+                        .collect::<Vec<_>>(),
+                    vec![
+                        (3, "facility_id", "conflict"),
+                        (4, "region_code", "unknown_region")
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(w
+            .store
+            .facility_occupancy(None)
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.facility.facility_id != "H9"));
+        let updated = w
+            .store
+            .import_facilities(
+                &bad[1..2],
+                ImportMode {
+                    skip_bad_rows: false,
+                    update: true,
+                },
+                "fix.csv",
+                &a,
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.updated, 1);
+        // Two contacts placed at H2 occupy it.
+        w.store.enrol_cases(&w.profile, None, &a).await.unwrap();
+        w.store
+            .enrol_contacts(&w.profile, TZ, ts(9, 12), &a)
+            .await
+            .unwrap();
+        for seq in [42, 44] {
+            let id = managed_of(&w, seq, ManagedCategory::CloseContact).await;
+            for (to, hour) in [
+                (LoopState::Notified, 13),
+                (LoopState::PlacementOrdered, 14),
+                (LoopState::InTransfer, 15),
+            ] {
+                go(&w, id, to, ts(9, hour), None).await.unwrap();
+            }
+            go(&w, id, LoopState::UnderQuarantine, ts(9, 16), Some("H2"))
+                .await
+                .unwrap();
+        }
+        let all = w.store.facility_occupancy(None).await.unwrap();
+        let h2 = all.iter().find(|o| o.facility.facility_id == "H2").unwrap();
+        assert_eq!((h2.facility.capacity, h2.occupied, h2.free), (3, 2, 1));
+        let district: Vec<String> = w
+            .store
+            .facility_occupancy(Some("220102"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.facility.facility_id)
+            .collect();
+        assert_eq!(district, vec!["H1".to_string(), "H2".to_string()]);
+        let listed = w
+            .store
+            .facility_occupancy_for(Some(&["220100".to_string()]))
+            .await
+            .unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|o| o.facility.facility_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["D1", "F2"]
+        );
+        assert_eq!(
+            w.store.verify_audit_chain().await.unwrap().first_break,
+            None
+        );
+        db.cleanup().await;
     }
 }
