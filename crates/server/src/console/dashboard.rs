@@ -193,21 +193,27 @@ struct DashKey {
 /// audited per row, but the dashboard reads none of their tables.
 #[derive(Clone, Default)]
 pub(crate) struct DashCache {
-    inner: Arc<Mutex<HashMap<DashKey, ((i64, String), Arc<DashData>)>>>,
+    inner: Arc<Mutex<CacheMap>>,
 }
+
+/// The audit chain's head (sequence number, hash) a dashboard was computed at.
+type AuditHead = (i64, String);
+
+/// Each dashboard computed, with the head it was computed at.
+type CacheMap = HashMap<DashKey, (AuditHead, Arc<DashData>)>;
 
 /// Entries kept before the cache starts over (scopes × days × languages).
 const CACHED: usize = 512;
 
 impl DashCache {
-    fn get(&self, key: &DashKey, head: &(i64, String)) -> Option<Arc<DashData>> {
+    fn get(&self, key: &DashKey, head: &AuditHead) -> Option<Arc<DashData>> {
         let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         map.get(key)
             .filter(|(h, _)| h == head)
             .map(|(_, d)| d.clone())
     }
 
-    fn put(&self, key: DashKey, head: (i64, String), data: Arc<DashData>) {
+    fn put(&self, key: DashKey, head: AuditHead, data: Arc<DashData>) {
         let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= CACHED {
             map.retain(|_, (h, _)| *h == head);
