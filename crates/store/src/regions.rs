@@ -47,6 +47,16 @@ impl Store {
         rows.iter().map(region_from_row).collect()
     }
 
+    /// One region by code (`None` when there is none): for a name, without
+    /// reading the whole tree.
+    pub async fn region(&self, code: &str) -> Result<Option<Region>, StoreError> {
+        let row = sqlx::query("SELECT code, parent_code, level, name_zh, name_en, population FROM regions WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(region_from_row).transpose()
+    }
+
     pub async fn region_tree(&self) -> Result<RegionTree, StoreError> {
         Ok(RegionTree::new(self.regions().await?))
     }

@@ -711,6 +711,11 @@ async fn bulletin_figures_equal_a_case_by_case_count() {
             .await
             .unwrap();
         let tree = store.region_tree().await.unwrap();
+        // One region by code is the tree's region; an unknown code is none.
+        for code in ["220000", "220100", "220202"] {
+            assert_eq!(store.region(code).await.unwrap().as_ref(), tree.get(code));
+        }
+        assert_eq!(store.region("999999").await.unwrap(), None);
         for scope in ["220000", "220100", "220202"] {
             for day in 1..=31 {
                 let date = NaiveDate::from_ymd_opt(2022, 3, day).unwrap();
