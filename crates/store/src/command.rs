@@ -197,7 +197,7 @@ struct Appointment {
 }
 
 /// The command structure loaded once per report: small tables.
-struct Structure {
+pub(crate) struct Structure {
     commands: HashMap<i64, Command>,
     units: HashMap<i64, Unit>,
     appointments: Vec<Appointment>,
@@ -216,6 +216,33 @@ impl Structure {
             })
             .max_by_key(|a| a.from)
             .map(|a| a.official.as_str())
+    }
+
+    /// Who hears of a task of `unit` overdue to `level` at `at`: the
+    /// assignee or the unit head in office then (the unit's name when the
+    /// post is empty), or the command one level above the unit's own.
+    pub(crate) fn who_hears(&self, unit: Option<i64>, level: EscalationLevel, at: i64) -> String {
+        let Some(u) = unit.and_then(|u| self.units.get(&u)) else {
+            return "-".to_string();
+        };
+        match level {
+            EscalationLevel::Assignee => self
+                .official(u.id, Role::Assignee, at)
+                .unwrap_or(&u.name)
+                .to_string(),
+            EscalationLevel::UnitHead => self
+                .official(u.id, Role::Head, at)
+                .unwrap_or(&u.name)
+                .to_string(),
+            EscalationLevel::CommandAbove => {
+                let own = self.commands.get(&u.command_id);
+                own.and_then(|c| c.parent_id)
+                    .and_then(|p| self.commands.get(&p))
+                    .or(own)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| "-".into())
+            }
+        }
     }
 
     fn responsible(&self, unit: Option<i64>, at: i64) -> (String, String) {
@@ -278,7 +305,7 @@ where
 
 /// Runs a task query (`$1` = an instant, then text binds) on a pool of the
 /// backend's own driver.
-async fn fetch_tasks<DB>(
+pub(crate) async fn fetch_tasks<DB>(
     pool: &sqlx::Pool<DB>,
     sql: &str,
     first: i64,
@@ -364,7 +391,7 @@ impl Store {
         }
     }
 
-    async fn structure(&self) -> Result<Structure, StoreError> {
+    pub(crate) async fn structure(&self) -> Result<Structure, StoreError> {
         let mut s = Structure {
             commands: HashMap::new(),
             units: HashMap::new(),
@@ -680,25 +707,7 @@ impl Store {
                 continue;
             };
             let unit = task.unit_id.and_then(|u| structure.units.get(&u));
-            let notify = match (level, unit) {
-                (_, None) => "-".to_string(),
-                (EscalationLevel::Assignee, Some(u)) => structure
-                    .official(u.id, Role::Assignee, now)
-                    .unwrap_or(&u.name)
-                    .to_string(),
-                (EscalationLevel::UnitHead, Some(u)) => structure
-                    .official(u.id, Role::Head, now)
-                    .unwrap_or(&u.name)
-                    .to_string(),
-                (EscalationLevel::CommandAbove, Some(u)) => {
-                    let own = structure.commands.get(&u.command_id);
-                    own.and_then(|c| c.parent_id)
-                        .and_then(|p| structure.commands.get(&p))
-                        .or(own)
-                        .map(|c| c.name.clone())
-                        .unwrap_or_else(|| "-".into())
-                }
-            };
+            let notify = structure.who_hears(task.unit_id, level, now);
             out.push(Overdue {
                 unit: unit.map(|u| u.name.clone()),
                 task,
