@@ -2,7 +2,9 @@
 //! `cargo run --release -p loopbench` (PostgreSQL too when
 //! CLOSEDLOOP_TEST_POSTGRES_URL is set; each backend gets a fresh database). Sizes:
 //! CLOSEDLOOP_BENCH_PERSONS (default 1,000,000; half of them managed) and
-//! CLOSEDLOOP_BENCH_AUDIT (default 1,000,000 audit records).
+//! CLOSEDLOOP_BENCH_AUDIT (default 1,000,000 audit records). With
+//! CLOSEDLOOP_BENCH_KEEP=1 the filled databases are kept (their URLs printed)
+//! for `EXPLAIN`, `sqlite3` and `psql`.
 
 use closedloop_domain::profile::Profile;
 use closedloop_domain::region::{Region, RegionLevel};
@@ -186,6 +188,11 @@ async fn main() {
         );
         pool.close().await;
         store.close().await;
-        db.cleanup().await;
+        if env("CLOSEDLOOP_BENCH_KEEP", 0) == 1 {
+            println!("kept: {}", db.url);
+            std::mem::forget(db);
+        } else {
+            db.cleanup().await;
+        }
     }
 }
