@@ -274,6 +274,17 @@ ui_text! {
     RecPageOf => "页，共", "of";
     RecQuarantineEnd => "隔离期至", "Quarantine until";
     RecMonitoringEnd => "健康监测至", "Monitoring until";
+    EscNotices => "上报通知", "Escalation notices";
+    EscNoticesNote => "逾期任务依次通知责任人、单位负责人和上一级指挥部，每条通知均留存；通知对象为升级时在任者。", "An overdue task notifies its assignee, then the unit head, then the command one level up; every notice is kept, naming who was in office when the rung was reached.";
+    EscReachedAt => "升级时点", "Reached at";
+    EscRung => "层级", "Rung";
+    EscTaskStatus => "任务状态", "Task status";
+    EscAcknowledge => "确认收到", "Acknowledge";
+    EscAcknowledged => "已确认", "Acknowledged";
+    EscNotAcknowledged => "未确认", "Not acknowledged";
+    EscAcknowledgedDone => "已确认收到该通知。", "Notice acknowledged.";
+    EscNoNotices => "暂无上报通知。", "No escalation notices.";
+    EscUnacknowledgedCount => "未确认通知", "Unacknowledged notices";
 }
 
 /// A date as people write it: 2022年3月14日, 14 March 2022.
