@@ -1,6 +1,6 @@
 //! Close and secondary contacts by venue, from a [`StayIndex`].
 
-use crate::ids::IdOrder;
+use crate::ids::{IdOrder, Ranks};
 use crate::index::{StayIndex, VenueIndex};
 
 /// The rules of one tracing run, in seconds.
@@ -121,6 +121,65 @@ pub struct Tracer {
     helper: Option<Box<Tracer>>,
     /// Split the close contacts over two threads: `None` decides by size.
     split: Option<bool>,
+    /// How close contacts are reduced; see [`Tracer::spread_by_bucket`].
+    primary: PrimaryMode,
+    /// Working memory of [`Tracer::spread_by_bucket`].
+    buckets: Buckets,
+    /// Whether `slot` points at the entries (the bucketed path leaves it
+    /// untouched unless something needs it).
+    slots_filled: bool,
+    /// Sort keys of [`Tracer::trace`] by rank, and the radix sort's spare.
+    keys: Vec<u64>,
+    spare_keys: Vec<u64>,
+}
+
+/// How close contacts are reduced from the cases' exposures: into per-person
+/// slots, or bucketed by person (see [`Tracer::spread_by_bucket`]). Only
+/// tests and benchmarks force one: both must give the same answer.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrimaryMode {
+    #[default]
+    Auto,
+    Slots,
+    Buckets,
+    /// Buckets of 4 people, so that small test cities span many.
+    TinyBuckets,
+}
+
+/// People per bucket of [`Tracer::spread_by_bucket`], as a shift: 16,384
+/// people's state (16 bytes each, 256 KB) stays in a core's L2 cache.
+const BUCKET_SHIFT: u32 = 14;
+
+/// A person's state within a bucket; `sources == 0` is free, `stamp ==
+/// u32::MAX` a case.
+#[derive(Debug, Clone, Copy)]
+struct Local {
+    first: u32,
+    via: u32,
+    sources: u32,
+    stamp: u32,
+}
+
+const FREE: Local = Local {
+    first: 0,
+    via: 0,
+    sources: 0,
+    stamp: 0,
+};
+
+/// Working memory of [`Tracer::spread_by_bucket`], kept warm between runs.
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    /// Per bucket of people, every qualifying pair `[person, exposure time,
+    /// source rank]` in the order found (so in rank order).
+    hits: Vec<Vec<[u32; 3]>>,
+    /// One bucket's people.
+    local: Vec<Local>,
+    /// One bit per person of the bucket: reached.
+    touched: Vec<u64>,
+    /// The people of the bucket reached, when few.
+    reached: Vec<u32>,
 }
 
 /// How secondary contacts are found; see [`Tracer::secondary`]. Only tests
@@ -144,6 +203,13 @@ impl Tracer {
     #[doc(hidden)]
     pub fn with_split(mut self, split: bool) -> Tracer {
         self.split = Some(split);
+        self
+    }
+
+    /// Forces how close contacts are reduced (tests and benchmarks).
+    #[doc(hidden)]
+    pub fn with_primary(mut self, primary: PrimaryMode) -> Tracer {
+        self.primary = primary;
         self
     }
 
@@ -216,6 +282,11 @@ impl Tracer {
         secondary: bool,
     ) -> Vec<Contact> {
         self.run(index, order, cases, rules, as_of, secondary);
+        if let Some(contacts) = order.ranks().and_then(|ranks| self.contacts_by_rank(ranks)) {
+            self.reset(cases);
+            return contacts;
+        }
+        self.fill_slots();
         let mut persons = std::mem::take(&mut self.persons);
         persons.clear();
         persons.extend(self.entries.iter().map(|e| e.person));
@@ -238,6 +309,55 @@ impl Tracer {
         self.persons = persons;
         self.reset(cases);
         contacts
+    }
+
+    /// The entries as contacts in rank order, or `None` when an entry's id has
+    /// no rank. The ranks are distinct, so a radix sort of `rank << 32 |
+    /// entry` orders them: no comparison sort, no lookup per comparison.
+    fn contacts_by_rank(&mut self, ranks: &Ranks) -> Option<Vec<Contact>> {
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        let mut top = 0u32;
+        for (i, e) in self.entries.iter().enumerate() {
+            let Some(r) = ranks.get(e.person) else {
+                self.keys = keys;
+                return None;
+            };
+            top = top.max(r);
+            keys.push((u64::from(r) << 32) | i as u64);
+        }
+        radix_sort_high(&mut keys, &mut self.spare_keys, top);
+        let close = self.close;
+        let contacts = keys
+            .iter()
+            .filter_map(|&k| {
+                let i = k as u32 as usize;
+                let e = self.entries.get(i)?;
+                Some(Contact {
+                    person: e.person,
+                    degree: if i < close { 1 } else { 2 },
+                    first_exposure: e.first,
+                    via: e.via,
+                    sources: e.sources,
+                })
+            })
+            .collect();
+        self.keys = keys;
+        Some(contacts)
+    }
+
+    /// Points each entry's person's slot at it (the bucketed reduction
+    /// leaves the slots alone).
+    fn fill_slots(&mut self) {
+        if self.slots_filled {
+            return;
+        }
+        for (i, e) in self.entries.iter().enumerate() {
+            if let Some(s) = self.slot.get_mut(e.person as usize) {
+                *s = i as u32;
+            }
+        }
+        self.slots_filled = true;
     }
 
     /// How many contacts [`Tracer::trace`] would list, without sorting or
@@ -320,7 +440,17 @@ impl Tracer {
         // threads were 12-24% slower than one at L in every measured run
         // (BENCHMARKS.md); worth measuring again on a dedicated server.
         let split = self.split.unwrap_or(false);
-        if split && self.crowd_cap.is_none() {
+        // Bucketing pays for itself once the cases reach many people; one
+        // new case (a few dozen stays) is cheaper through the slots.
+        let bucketed = self.crowd_cap.is_none()
+            && match self.primary {
+                PrimaryMode::Auto => case_stays >= 256,
+                PrimaryMode::Slots => false,
+                PrimaryMode::Buckets | PrimaryMode::TinyBuckets => true,
+            };
+        if bucketed {
+            self.spread_by_bucket(index, &windows, &rank_of_case, rules.buffer, min_len);
+        } else if split && self.crowd_cap.is_none() {
             self.spread_split(index, &persons, &windows, rules.buffer, min_len);
         } else {
             self.spread(index, &windows, rules.buffer, min_len, 0);
@@ -331,6 +461,7 @@ impl Tracer {
         }
 
         if secondary {
+            self.fill_slots();
             persons.clear();
             persons.extend(self.entries.iter().map(|e| e.person));
             order.sort(&mut persons);
@@ -655,6 +786,7 @@ impl Tracer {
         min_len: i64,
         first_new: usize,
     ) {
+        self.slots_filled = true;
         let slot = &mut self.slot;
         let entries = &mut self.entries;
         let exposed = &mut self.exposed;
@@ -664,17 +796,7 @@ impl Tracer {
             // Sources go in rank order, so a tie in time keeps the earlier
             // (smaller id) source: only a strictly earlier time replaces it.
             let stamp = rank;
-            for r in index.person_records(w.person) {
-                let (venue, cin, cout) = (r[0], i64::from(r[2]), i64::from(r[3]));
-                let start = cin.max(w.start);
-                let end = cout.min(w.end);
-                if end - start <= 0 {
-                    continue;
-                }
-                let end = end.saturating_add(buffer);
-                if end - start < min_len {
-                    continue;
-                }
+            for_each_exposure(index, &w, buffer, min_len, |venue, start, end| {
                 if let Some(cap) = cap {
                     if crowd_of(index, slot, w.person, venue, start, end, min_len, cap) > cap {
                         index.overlaps(venue, start, end, min_len, |q, _| {
@@ -685,7 +807,7 @@ impl Tracer {
                                 }
                             }
                         });
-                        continue;
+                        return;
                     }
                 }
                 index.overlaps(venue, start, end, min_len, |q, t| {
@@ -714,14 +836,154 @@ impl Tracer {
                         }
                     }
                 });
+            });
+        }
+    }
+
+    /// [`Tracer::spread`] of the cases without a crowd cap, for many cases:
+    /// leaves `entries` in person order and `slot` untouched.
+    ///
+    /// Updating per-person state for every qualifying stay is a random
+    /// access into an array as large as the city (9 million people at L,
+    /// far beyond the caches). Instead each pair `(person, time, source)`
+    /// is appended, in the order found, to the bucket of its person's range
+    /// of 16,384 ids (a few hundred write streams), and each bucket is then
+    /// reduced in a small array that stays in cache. The order within a
+    /// bucket is the sources' rank order, so the tie rules of `spread` hold:
+    /// a source counts once per person (its pairs are consecutive), and only
+    /// a strictly earlier time replaces the first source. `cases` is
+    /// `(person, rank)` sorted by person: they are never contacts.
+    fn spread_by_bucket(
+        &mut self,
+        index: &StayIndex,
+        windows: &[(u32, Window)],
+        cases: &[(u32, u32)],
+        buffer: i64,
+        min_len: i64,
+    ) {
+        self.slots_filled = false;
+        let shift = if self.primary == PrimaryMode::TinyBuckets {
+            2
+        } else {
+            BUCKET_SHIFT
+        };
+        let mask = (1u32 << shift) - 1;
+        let Buckets {
+            hits,
+            local,
+            touched,
+            reached,
+        } = &mut self.buckets;
+        let count = (index.people() >> shift) + 1;
+        if hits.len() < count {
+            hits.resize_with(count, Vec::new);
+        }
+        for h in hits.iter_mut() {
+            h.clear();
+        }
+        for &(rank, w) in windows {
+            for_each_exposure(index, &w, buffer, min_len, |venue, start, end| {
+                index.overlaps(venue, start, end, min_len, |q, t| {
+                    if let Some(h) = hits.get_mut((q >> shift) as usize) {
+                        // An exposure time is a check-in or later: within u32.
+                        h.push([q, t as u32, rank]);
+                    }
+                });
+            });
+        }
+        let size = 1usize << shift;
+        if local.len() != size {
+            local.clear();
+            local.resize(size, FREE);
+            touched.clear();
+            touched.resize(size.div_ceil(64), 0);
+        }
+        for (b, h) in hits.iter().enumerate() {
+            if h.is_empty() {
+                continue;
+            }
+            let base = (b as u32) << shift;
+            let from = cases.partition_point(|&(p, _)| p < base);
+            let to = cases.partition_point(|&(p, _)| (p >> shift) as usize <= b);
+            let mine = cases.get(from..to).unwrap_or_default();
+            for &(p, _) in mine {
+                if let Some(l) = local.get_mut((p & mask) as usize) {
+                    l.stamp = u32::MAX;
+                }
+            }
+            reached.clear();
+            for &[q, t, rank] in h {
+                let i = q & mask;
+                let Some(l) = local.get_mut(i as usize) else {
+                    continue;
+                };
+                if l.sources == 0 {
+                    if l.stamp == u32::MAX {
+                        continue;
+                    }
+                    *l = Local {
+                        first: t,
+                        via: rank,
+                        sources: 1,
+                        stamp: rank,
+                    };
+                    reached.push(i);
+                } else {
+                    if l.stamp != rank {
+                        l.stamp = rank;
+                        l.sources += 1;
+                    }
+                    if t < l.first {
+                        l.first = t;
+                        l.via = rank;
+                    }
+                }
+            }
+            // In person order: a walk of the bucket's bits when many were
+            // reached, a sort of the few otherwise.
+            if reached.len() > size / 64 {
+                for &i in reached.iter() {
+                    if let Some(w) = touched.get_mut(i as usize / 64) {
+                        *w |= 1 << (i % 64);
+                    }
+                }
+                reached.clear();
+                for (k, w) in touched.iter_mut().enumerate() {
+                    let mut x = std::mem::take(w);
+                    while x != 0 {
+                        reached.push(k as u32 * 64 + x.trailing_zeros());
+                        x &= x - 1;
+                    }
+                }
+            } else {
+                reached.sort_unstable();
+            }
+            for &i in reached.iter() {
+                if let Some(l) = local.get_mut(i as usize) {
+                    self.entries.push(Entry {
+                        person: base | i,
+                        first: i64::from(l.first),
+                        via: l.via,
+                        sources: l.sources,
+                        stamp: l.stamp,
+                    });
+                    *l = FREE;
+                }
+            }
+            for &(p, _) in mine {
+                if let Some(l) = local.get_mut((p & mask) as usize) {
+                    *l = FREE;
+                }
             }
         }
     }
 
     fn reset(&mut self, cases: &[CaseInput]) {
-        for e in &self.entries {
-            if let Some(s) = self.slot.get_mut(e.person as usize) {
-                *s = NONE;
+        if self.slots_filled {
+            for e in &self.entries {
+                if let Some(s) = self.slot.get_mut(e.person as usize) {
+                    *s = NONE;
+                }
             }
         }
         for c in cases {
@@ -737,6 +999,65 @@ impl Tracer {
         self.exposed.clear();
         self.entries.clear();
         self.close = 0;
+    }
+}
+
+/// Calls `f(venue, start, end)` for each exposure of the source `w`: each
+/// stay of its person overlapping its window for a positive length, clipped
+/// to the window, extended by the buffer, and long enough for `min_len`.
+#[inline]
+fn for_each_exposure(
+    index: &StayIndex,
+    w: &Window,
+    buffer: i64,
+    min_len: i64,
+    mut f: impl FnMut(u32, i64, i64),
+) {
+    for r in index.person_records(w.person) {
+        let (venue, cin, cout) = (r[0], i64::from(r[2]), i64::from(r[3]));
+        let start = cin.max(w.start);
+        let end = cout.min(w.end);
+        if end - start <= 0 {
+            continue;
+        }
+        let end = end.saturating_add(buffer);
+        if end - start < min_len {
+            continue;
+        }
+        f(venue, start, end);
+    }
+}
+
+/// Sorts `keys` by their high 32 bits, all at most `top`: a stable LSD radix
+/// sort, a byte of the high half per pass (as few passes as `top` needs),
+/// `spare` as the other buffer.
+fn radix_sort_high(keys: &mut Vec<u64>, spare: &mut Vec<u64>, top: u32) {
+    let passes = (32 - top.leading_zeros()).div_ceil(8);
+    for pass in 0..passes {
+        let shift = 32 + 8 * pass;
+        let mut count = [0usize; 256];
+        for &k in keys.iter() {
+            if let Some(c) = count.get_mut((k >> shift) as usize & 0xFF) {
+                *c += 1;
+            }
+        }
+        let mut at = 0;
+        for c in count.iter_mut() {
+            let n = *c;
+            *c = at;
+            at += n;
+        }
+        spare.clear();
+        spare.resize(keys.len(), 0);
+        for &k in keys.iter() {
+            if let Some(c) = count.get_mut((k >> shift) as usize & 0xFF) {
+                if let Some(x) = spare.get_mut(*c) {
+                    *x = k;
+                }
+                *c += 1;
+            }
+        }
+        std::mem::swap(keys, spare);
     }
 }
 

@@ -22,6 +22,12 @@ impl std::error::Error for IdsError {}
 pub trait IdOrder {
     /// Sorts `persons` by the byte order of their identifiers.
     fn sort(&self, persons: &mut [u32]);
+
+    /// The precomputed ranks, when this order is one: a tracer then sorts
+    /// its output by radix instead of by comparison.
+    fn ranks(&self) -> Option<&Ranks> {
+        None
+    }
 }
 
 /// An interner: string → dense `u32` and back.
@@ -438,11 +444,20 @@ impl Ranks {
             .get(id as usize)
             .map_or(u64::from(u32::MAX) + u64::from(id), |&r| u64::from(r))
     }
+
+    /// The rank of `id`, when it has one.
+    pub(crate) fn get(&self, id: u32) -> Option<u32> {
+        self.0.get(id as usize).copied()
+    }
 }
 
 impl IdOrder for Ranks {
     fn sort(&self, persons: &mut [u32]) {
         persons.sort_unstable_by_key(|&p| self.rank(p));
+    }
+
+    fn ranks(&self) -> Option<&Ranks> {
+        Some(self)
     }
 }
 

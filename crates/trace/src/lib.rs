@@ -32,6 +32,8 @@ pub mod explain;
 mod ids;
 mod index;
 
-pub use engine::{count, trace, CaseInput, Contact, Counts, Rules, SecondaryMode, Sizes, Tracer};
+pub use engine::{
+    count, trace, CaseInput, Contact, Counts, PrimaryMode, Rules, SecondaryMode, Sizes, Tracer,
+};
 pub use ids::{IdOrder, Ids, IdsError, Ranks};
 pub use index::{Stay, StayError, StayIndex, Stays, MAX_ITEMS};

@@ -3,8 +3,8 @@
 //! rules that loops over every pair of stays.
 
 use closedloop_trace::{
-    count, trace, CaseInput, Contact, Counts, Ids, Rules, SecondaryMode, Stay, StayIndex, Stays,
-    Tracer,
+    count, trace, CaseInput, Contact, Counts, Ids, PrimaryMode, Rules, SecondaryMode, Stay,
+    StayIndex, Stays, Tracer,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,6 +95,45 @@ fn run(city: &City) -> (Vec<Row>, Counts) {
             city.secondary,
         );
         assert_eq!(rows(&forced, &ids), rows(&contacts, &ids), "{mode:?}");
+    }
+    // Both reductions of the close contacts, each sorted by names and by
+    // precomputed ranks, on one warm tracer (each run must leave it clean).
+    let ranks = ids.ranks();
+    for primary in [
+        PrimaryMode::Buckets,
+        PrimaryMode::Slots,
+        PrimaryMode::TinyBuckets,
+    ] {
+        let mut tracer = Tracer::new().with_primary(primary);
+        for _ in 0..2 {
+            let by_name = tracer.trace(
+                &index,
+                &ids,
+                &cases,
+                &city.rules,
+                city.as_of,
+                city.secondary,
+            );
+            assert_eq!(by_name, contacts, "{primary:?} by name");
+            let by_rank = tracer.trace(
+                &index,
+                &ranks,
+                &cases,
+                &city.rules,
+                city.as_of,
+                city.secondary,
+            );
+            assert_eq!(by_rank, contacts, "{primary:?} by rank");
+            let counted = tracer.count(
+                &index,
+                &ranks,
+                &cases,
+                &city.rules,
+                city.as_of,
+                city.secondary,
+            );
+            assert_eq!(counted, counts, "{primary:?} count");
+        }
     }
     (rows(&contacts, &ids), counts)
 }
