@@ -21,7 +21,7 @@
 //!   so it cannot sign a victim into an account of its choosing.
 //!
 //! The region subtree of a jurisdiction is computed once per region and
-//! cached for a minute ([`SubtreeCache`]), not per request.
+//! cached for a minute ([`RegionCache`]), not per request.
 
 use crate::auth::Viewer;
 use crate::console::{render, Page, T};
@@ -36,6 +36,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use closedloop_domain::access::Jurisdiction;
+use closedloop_domain::region::RegionTree;
 use closedloop_domain::{ErrorCode, Lang};
 use closedloop_store::accounts::{AccountError, UserRecord};
 use closedloop_store::{Store, StoreError};
@@ -56,7 +57,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 /// Most bytes of a multipart upload read to find its CSRF token: an import.
 const MAX_UPLOAD_BYTES: usize = crate::handlers::MAX_IMPORT_BYTES;
-const SUBTREE_TTL: Duration = Duration::from_secs(60);
+const REGION_TTL: Duration = Duration::from_secs(60);
 
 /// Failures of the credential layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,37 +113,63 @@ impl From<AccountError> for ApiError {
     }
 }
 
-/// Region subtrees by the region at their top, shared by every request.
+/// The region tree and the jurisdictions' subtrees, shared by every request
+/// and read again after `REGION_TTL`. Regions change by import, rarely; without
+/// it every page and API call read the whole tree.
 #[derive(Clone, Default)]
-pub struct SubtreeCache(Arc<Mutex<HashMap<String, CachedSubtree>>>);
+pub struct RegionCache(Arc<Mutex<Option<CachedRegions>>>);
 
-/// When a subtree was computed, and its codes (`None`: the whole tree).
-type CachedSubtree = (Instant, Option<Arc<Vec<String>>>);
+struct CachedRegions {
+    at: Instant,
+    tree: Arc<RegionTree>,
+    /// Codes of a region's subtree (`None`: the single root, everywhere).
+    subtrees: HashMap<String, Option<Arc<Vec<String>>>>,
+}
 
-impl SubtreeCache {
+impl RegionCache {
+    fn fresh<T>(&self, read: impl FnOnce(&mut CachedRegions) -> Option<T>) -> Option<T> {
+        let mut slot = self.0.lock().ok()?;
+        slot.as_mut()
+            .filter(|c| c.at.elapsed() < REGION_TTL)
+            .and_then(read)
+    }
+
+    /// The whole region tree.
+    pub async fn tree(&self, store: &Store) -> Result<Arc<RegionTree>, StoreError> {
+        if let Some(tree) = self.fresh(|c| Some(c.tree.clone())) {
+            return Ok(tree);
+        }
+        let tree = Arc::new(store.region_tree().await?);
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(CachedRegions {
+                at: Instant::now(),
+                tree: tree.clone(),
+                subtrees: HashMap::new(),
+            });
+        }
+        Ok(tree)
+    }
+
     /// Every code of `region`'s subtree; `None` when `region` is the single
     /// root of the tree (everywhere: no filter at all).
-    pub async fn get(
+    pub async fn subtree(
         &self,
         store: &Store,
         region: &str,
     ) -> Result<Option<Arc<Vec<String>>>, StoreError> {
-        if let Ok(map) = self.0.lock() {
-            if let Some((at, codes)) = map.get(region) {
-                if at.elapsed() < SUBTREE_TTL {
-                    return Ok(codes.clone());
-                }
-            }
+        if let Some(codes) = self.fresh(|c| c.subtrees.get(region).cloned()) {
+            return Ok(codes);
         }
-        let tree = store.region_tree().await?;
+        let tree = self.tree(store).await?;
         let codes = if tree.single_root().is_some_and(|r| r.code == region) {
             None
         } else {
             Some(Arc::new(tree.subtree_codes(region)))
         };
-        if let Ok(mut map) = self.0.lock() {
-            map.insert(region.to_string(), (Instant::now(), codes.clone()));
-        }
+        self.fresh(|c| {
+            Arc::ptr_eq(&c.tree, &tree)
+                .then(|| c.subtrees.insert(region.to_string(), codes.clone()))
+        });
         Ok(codes)
     }
 }
@@ -162,7 +189,7 @@ pub(crate) async fn viewer_of(
             region: user.region_code.clone(),
             facility: user.facility_id.clone(),
         },
-        regions: s.subtrees.get(&s.store, &user.region_code).await?,
+        regions: s.regions.subtree(&s.store, &user.region_code).await?,
         lang: user.lang,
         csrf_token,
     })

@@ -42,7 +42,7 @@ pub async fn list_facilities(
     let mut scope = viewer.region_scope();
     if let Some(raw) = q.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
         let code = parse_region_code(raw)?;
-        let tree = s.store.region_tree().await?;
+        let tree = s.region_tree().await?;
         if tree.get(&code).is_none() {
             return Err(StoreRowError::UnknownRegion(code).into());
         }

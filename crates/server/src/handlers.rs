@@ -149,7 +149,7 @@ pub async fn get_region(
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<RegionDetail>, ApiError> {
     viewer.require(Capability::ReadPublicBulletin)?;
-    let tree = s.store.region_tree().await?;
+    let tree = s.region_tree().await?;
     let region = tree
         .get(code.trim())
         .ok_or_else(|| ApiError::not_found(Entity::Region, code.trim()))?;
@@ -189,7 +189,7 @@ pub async fn list_persons(
     ApiQuery(q): ApiQuery<PersonsQuery>,
 ) -> Result<Json<PersonPage>, ApiError> {
     viewer.require(Capability::ReadRegistry)?;
-    let tree = s.store.region_tree().await?;
+    let tree = s.region_tree().await?;
     let filter = PersonFilter {
         scope: viewer.narrow(&tree, query_region(&tree, &q.region)?),
         query: short(given(&q.q), MAX_TEXT)?.map(Into::into),
@@ -253,7 +253,7 @@ pub async fn get_person(
         .await?;
     let cases = s.store.cases_of_person(id).await?;
     let merges = s.store.merges_of(id).await?;
-    let tree = s.store.region_tree().await?;
+    let tree = s.region_tree().await?;
     let v = s.view(lang, &tree);
     Ok(Json(PersonDetail {
         person: PersonOut::new(&person, &v),
@@ -306,7 +306,7 @@ pub async fn list_cases(
     ApiQuery(q): ApiQuery<CasesQuery>,
 ) -> Result<Json<CasePage>, ApiError> {
     viewer.require(Capability::ReadRegistry)?;
-    let tree = s.store.region_tree().await?;
+    let tree = s.region_tree().await?;
     let from = given(&q.from).map(date).transpose()?;
     let to = given(&q.to).map(date).transpose()?;
     let filter = CaseFilter {
@@ -375,7 +375,7 @@ pub async fn get_case(
         )
         .await?;
     let history = s.store.classification_history(case.id).await?;
-    let tree = s.store.region_tree().await?;
+    let tree = s.region_tree().await?;
     let v = s.view(lang, &tree);
     Ok(Json(CaseDetail {
         case: CaseOut::new(&case, &v),
@@ -414,7 +414,7 @@ pub async fn list_duplicates(
     ApiQuery(q): ApiQuery<DuplicatesQuery>,
 ) -> Result<Json<DuplicateList>, ApiError> {
     viewer.require(Capability::MergeDuplicates)?;
-    let tree = s.store.region_tree().await?;
+    let tree = s.region_tree().await?;
     let scope = viewer.narrow(&tree, query_region(&tree, &q.region)?);
     let groups = s
         .store
@@ -511,7 +511,7 @@ pub async fn get_bulletin(
     viewer.require(Capability::ReadPublicBulletin)?;
     let day = date(&day)?;
     let format = format(&q.format)?;
-    let tree = s.store.region_tree().await?;
+    let tree = s.region_tree().await?;
     let scope = match query_region(&tree, &q.region)? {
         Some(code) if viewer.covers_region(code) => code.to_string(),
         Some(code) => return Err(ApiError::not_found(Entity::Region, code)),

@@ -211,13 +211,18 @@ pub(crate) struct AppState {
     profile: Arc<Profile>,
     /// Whether cookies are marked `Secure`.
     secure_cookies: bool,
-    /// Jurisdiction subtrees, computed once per region.
-    subtrees: accounts::SubtreeCache,
+    /// The region tree and jurisdiction subtrees, read once a minute.
+    regions: accounts::RegionCache,
     /// Dashboards computed, valid while the audit head is unchanged.
     dashboards: console::dashboard::DashCache,
 }
 
 impl AppState {
+    /// The region tree, from the cache (regions change only by import).
+    pub(crate) async fn region_tree(&self) -> Result<Arc<RegionTree>, StoreError> {
+        self.regions.tree(&self.store).await
+    }
+
     fn view<'a>(&self, lang: Lang, tree: &'a RegionTree) -> wire::View<'a> {
         wire::View {
             tz: self.tz,
@@ -244,7 +249,7 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         tracing: Arc::new(TraceSettings::from_profile(&cfg.profile, cfg.time_zone)),
         profile: Arc::new(cfg.profile.clone()),
         secure_cookies: cfg.secure_cookies,
-        subtrees: accounts::SubtreeCache::default(),
+        regions: accounts::RegionCache::default(),
         dashboards: console::dashboard::DashCache::default(),
     };
     // Spans name the path only: query strings carry names and document numbers.

@@ -160,7 +160,7 @@ async fn build_users(
     page.require(Capability::ManageUsers)?;
     let viewer = page.viewer()?.clone();
     let lang = page.lang;
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let users = s.store.users().await.map_err(|e| page.fail(e))?;
     let users = users
         .iter()

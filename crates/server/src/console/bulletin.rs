@@ -60,7 +60,7 @@ async fn build(s: &AppState, page: Page, q: BulletinQuery) -> PageResult {
     let viewer = page.viewer()?.clone();
     let lang = page.lang;
     let scope = viewer.region_scope();
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let jur = viewer.jurisdiction.region.clone();
     // A region outside the jurisdiction is not there for this reader: 404.
     let region = match non_empty(&q.region) {
@@ -146,7 +146,7 @@ async fn public_bulletin(
 
 async fn build_public(s: &AppState, page: Page, q: BulletinQuery) -> PageResult {
     let lang = page.lang;
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let root = tree.single_root().map(|r| r.code.clone()).ok_or_else(|| {
         page.fail(ApiError::bad_request(
             &crate::error::HttpError::RegionRequired,

@@ -322,7 +322,7 @@ async fn compute(
     let lang = page.lang;
     let scope = viewer.region_scope();
     let scope_ref = scope.as_deref();
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let jur = viewer.jurisdiction.region.clone();
     let region_name = tree
         .get(&jur)

@@ -83,7 +83,7 @@ async fn duplicates_inner(
     .await;
     page.require(Capability::MergeDuplicates)?;
     let lang = page.lang;
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let scope = viewer.region_scope();
     let found = s
         .store

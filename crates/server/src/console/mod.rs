@@ -197,13 +197,17 @@ impl Page {
         // The address's `?lang=`, else the user's own setting (the switch saves it).
         let lang = query_lang(path).unwrap_or(viewer.lang);
         let _ = headers;
-        // The jurisdiction's name (one row, not the whole tree: every page
-        // pays for it); its code if it cannot be read (the page itself will
-        // then report the store's error).
-        let jurisdiction = match s.store.region(&viewer.jurisdiction.region).await {
-            Ok(Some(r)) => r.name(lang).to_string(),
-            Ok(None) | Err(_) => viewer.jurisdiction.region.clone(),
-        };
+        // The jurisdiction's name from the cached tree; its code if it cannot
+        // be read (the page itself will then report the store's error).
+        let jurisdiction = s
+            .region_tree()
+            .await
+            .ok()
+            .and_then(|tree| {
+                tree.get(&viewer.jurisdiction.region)
+                    .map(|r| r.name(lang).to_string())
+            })
+            .unwrap_or_else(|| viewer.jurisdiction.region.clone());
         let current = path.split('?').next().unwrap_or(path);
         let nav = NAV
             .iter()

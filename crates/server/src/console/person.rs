@@ -180,7 +180,7 @@ async fn person_inner(
     let id = parse_id(raw_id).map_err(|e| page.fail(e))?;
     let p = person_in(s, viewer, id).await.map_err(|e| page.fail(e))?;
     let fail = |e: closedloop_store::StoreError| page.fail(e);
-    let tree = s.store.region_tree().await.map_err(fail)?;
+    let tree = s.region_tree().await.map_err(fail)?;
     let household = s.store.household_of(&p).await.map_err(fail)?;
     let cases = s.store.cases_of_person(p.id).await.map_err(fail)?;
     let managed = s.store.managed_of_person(p.id).await.map_err(fail)?;

@@ -486,7 +486,7 @@ async fn cases_inner(
     let page = Page::new(s, viewer, headers, &current_path(uri), T::Cases).await;
     page.require(Capability::ReadRegistry)?;
     let lang = page.lang;
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let (filter, options) = q.parse(s, viewer, &tree).map_err(|e| page.fail(e))?;
     let (cases, total) = s
         .store
@@ -669,7 +669,7 @@ async fn export_inner(
             )))
         }
     };
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let (mut filter, options) = q.parse(s, viewer, &tree).map_err(|e| page.fail(e))?;
     filter.limit = 0;
     filter.offset = 0;
@@ -776,7 +776,7 @@ async fn case_inner(
     let c = case_in(s, viewer, case_id)
         .await
         .map_err(|e| page.fail(e))?;
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let history = s
         .store
         .classification_history(c.id)
@@ -957,7 +957,7 @@ async fn persons_inner(
     let page = Page::new(s, viewer, headers, &current_path(uri), title).await;
     page.require(Capability::ReadRegistry)?;
     let lang = page.lang;
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let text: String = non_empty(&q.q)
         .unwrap_or_default()
         .chars()
