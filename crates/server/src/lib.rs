@@ -52,6 +52,9 @@ pub struct ServerConfig {
     /// How often expired movement data is purged (the first purge is at start);
     /// `None` never (the demo: its data is from March 2022, long expired by the clock).
     pub purge_every: Option<Duration>,
+    /// How often overdue tasks are escalated (notices sent along the profile's
+    /// chain, at the real clock; the first run is at start); `None` never.
+    pub escalate_every: Option<Duration>,
     /// Mark cookies `Secure`: the console is served over TLS (directly or
     /// behind a proxy). Off by default (plain HTTP on localhost).
     pub secure_cookies: bool,
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             profile: Profile::shipped(DEFAULT_PROFILE).expect("the default profile is valid"),
             poll_every: Duration::from_secs(60),
             purge_every: Some(Duration::from_secs(86_400)),
+            escalate_every: Some(Duration::from_secs(60)),
             secure_cookies: false,
         }
     }
@@ -140,9 +144,11 @@ or the console's session cookie (whose changes also carry the X-CSRF-Token heade
         loop_api::post_test_result,
         loop_api::accountability,
         loop_api::audit_verify,
+        loop_api::list_notices,
+        loop_api::acknowledge_notice,
         facility_api::list_facilities,
     ),
-    components(schemas(ErrorBody, loop_api::TransitionBody, loop_api::TestResultBody)),
+    components(schemas(ErrorBody, loop_api::TransitionBody, loop_api::TestResultBody, loop_api::AcknowledgeBody)),
     tags(
         (name = "health"),
         (name = "regions", description = "Administrative divisions"),
@@ -152,7 +158,7 @@ or the console's session cookie (whose changes also carry the X-CSRF-Token heade
         (name = "bulletins", description = "The daily situation report"),
         (name = "audit", description = "Who changed what, when"),
         (name = "meta"),
-        (name = "loop", description = "The closed loop: status, tasks, transitions, accountability"),
+        (name = "loop", description = "The closed loop: status, tasks, escalation notices, transitions, accountability"),
     )
 )]
 struct ApiDoc;
@@ -215,6 +221,8 @@ pub(crate) struct AppState {
     regions: accounts::RegionCache,
     /// Dashboards computed, valid while the audit head is unchanged.
     dashboards: console::dashboard::DashCache,
+    /// Clusters computed, valid while the audit head is unchanged.
+    clusters: trace_handlers::ClusterCache,
 }
 
 impl AppState {
@@ -251,6 +259,7 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         secure_cookies: cfg.secure_cookies,
         regions: accounts::RegionCache::default(),
         dashboards: console::dashboard::DashCache::default(),
+        clusters: trace_handlers::ClusterCache::default(),
     };
     // Spans name the path only: query strings carry names and document numbers.
     let trace = TraceLayer::new_for_http()
@@ -298,6 +307,11 @@ pub fn router_with_index(store: Store, cfg: &ServerConfig, index: SharedIndex) -
         .route("/api/loop/results", post(loop_api::post_test_result))
         .route("/api/accountability", get(loop_api::accountability))
         .route("/api/audit/verify", get(loop_api::audit_verify))
+        .route("/api/loop/notices", get(loop_api::list_notices))
+        .route(
+            "/api/loop/notices/{id}/acknowledge",
+            post(loop_api::acknowledge_notice),
+        )
         .merge(console::routes())
         .merge(accounts::routes())
         .route("/api/facilities", get(facility_api::list_facilities))
@@ -377,12 +391,19 @@ pub async fn purge_expired(
     Ok(purged)
 }
 
-/// The purge (at once, then every `purge_every`) and the index poll (at once,
+/// The purge (at once, then every `purge_every`), the escalation of overdue
+/// tasks (at once, then every `escalate_every`) and the index poll (at once,
 /// which loads it, then every `poll_every`), on one task.
 fn background(store: Store, cfg: &ServerConfig, index: SharedIndex) -> tokio::task::JoinHandle<()> {
     let retention = cfg.profile.retention.movement_days;
     let (poll_every, purge_every) = (cfg.poll_every, cfg.purge_every);
+    let (profile, escalate_every) = (cfg.profile.clone(), cfg.escalate_every);
     tokio::spawn(async move {
+        let escalating = escalate_every.is_some();
+        let mut escalate =
+            tokio::time::interval(escalate_every.unwrap_or(Duration::from_secs(365 * 86_400)));
+        escalate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let escalator = Actor("server:escalation".into());
         let purging = purge_every.is_some();
         // Without purges the interval only ticks once a year, and is ignored.
         let mut purge =
@@ -396,6 +417,13 @@ fn background(store: Store, cfg: &ServerConfig, index: SharedIndex) -> tokio::ta
                 _ = purge.tick(), if purging => {
                     if let Err(e) = purge_expired(&store, retention, &actor).await {
                         tracing::error!(error = %e, "purge of expired movement data failed");
+                    }
+                }
+                _ = escalate.tick(), if escalating => {
+                    match store.escalate(&profile, chrono::Utc::now().timestamp(), &escalator).await {
+                        Ok(s) if s.created > 0 => tracing::info!(created = s.created, "escalation notices sent"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "escalation failed"),
                     }
                 }
                 _ = poll.tick() => {

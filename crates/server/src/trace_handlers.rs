@@ -18,9 +18,10 @@ use closedloop_domain::region::RegionTree;
 use closedloop_domain::time::parse_instant;
 use closedloop_domain::{DomainError, ErrorCode, Lang};
 use closedloop_ingest::{FileFormat, Parsed, Row, Table};
-use closedloop_store::{Actor, ImportMode, RowRejection, StoreError};
+use closedloop_store::{Actor, ClusterReport, ImportMode, RowRejection, StoreError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use utoipa::IntoParams;
 
 /// The largest movement file one request may carry.
@@ -187,7 +188,7 @@ pub async fn register_case(
         .ok_or_else(|| ApiError::not_found(Entity::Case, draft.case_id.clone()))?;
     trace_new_case(&s, &case, &actor).await?;
     let contacts = s.store.contacts_of_case(&case.case.case_id).await?;
-    let tree = s.store.region_tree().await?;
+    let tree = s.region_tree().await?;
     let v = s.view(lang, &tree);
     Ok((
         StatusCode::CREATED,
@@ -367,9 +368,8 @@ pub async fn list_clusters(
 ) -> Result<Json<ClusterList>, ApiError> {
     viewer.require(Capability::ReadTracing)?;
     let at = as_of(&q.as_of, &s)?;
-    let mut clusters = s.store.clusters(s.tz, at).await?;
-    clusters.retain(|c| closedloop_store::access::cluster_in(c, viewer.scope()));
-    let tree = s.store.region_tree().await?;
+    let clusters = clusters_for(&viewer, &clusters_at(&s, at).await?);
+    let tree = s.region_tree().await?;
     let v = s.view(lang, &tree);
     Ok(Json(ClusterList {
         items: clusters.iter().map(|c| ClusterOut::new(c, &v)).collect(),
@@ -394,7 +394,7 @@ pub async fn get_cluster(
     viewer.require(Capability::ReadTracing)?;
     let at = as_of(&q.as_of, &s)?;
     let cluster = cluster_in(&s, &viewer, id.trim(), at).await?;
-    let tree = s.store.region_tree().await?;
+    let tree = s.region_tree().await?;
     let v = s.view(lang, &tree);
     Ok(Json(ClusterOut::new(&cluster, &v)))
 }
@@ -478,20 +478,110 @@ pub(crate) async fn trace_new_case(
     Ok(())
 }
 
-/// A cluster in the viewer's jurisdiction (one of its cases reported there);
-/// one outside is the same 404 as no such cluster.
-async fn cluster_in(
+/// A cluster in the viewer's jurisdiction (one of its cases reported there),
+/// by its id as the viewer reads it ([`clusters_for`]); one outside is the
+/// same 404 as no such cluster.
+pub(crate) async fn cluster_in(
     s: &AppState,
     viewer: &Viewer,
     id: &str,
     at: i64,
-) -> Result<closedloop_store::ClusterReport, ApiError> {
-    let cluster = s.store.cluster(id, s.tz, at).await?;
-    if closedloop_store::access::cluster_in(&cluster, viewer.scope()) {
-        Ok(cluster)
-    } else {
-        Err(ApiError::not_found(Entity::Cluster, id))
+) -> Result<ClusterReport, ApiError> {
+    clusters_for(viewer, &clusters_at(s, at).await?)
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| {
+            ApiError::not_found(Entity::Cluster, id.chars().take(64).collect::<String>())
+        })
+}
+
+/// The clusters the viewer may read (one of their cases reported in the
+/// jurisdiction), each masked for the viewer.
+pub(crate) fn clusters_for(viewer: &Viewer, all: &[ClusterReport]) -> Vec<ClusterReport> {
+    all.iter()
+        .filter(|c| closedloop_store::access::cluster_in(c, viewer.scope()))
+        .map(|c| masked_for(viewer, c))
+        .collect()
+}
+
+/// A cluster as the viewer reads it: their own cases in full, the others
+/// (a cluster can cross regions) under a pseudonym
+/// ([`crate::wire::pseudonymise_case`]), the cluster's id included.
+fn masked_for(viewer: &Viewer, c: &ClusterReport) -> ClusterReport {
+    c.masked(
+        |m| viewer.scope().covers(Some(&m.reporting_region)),
+        |m| pseudonymise_case(&m.case_id, m.person_id),
+    )
+}
+
+/// Clusters computed, each with the audit head it was computed at and the
+/// span of as-of instants it answers for ([`closedloop_store::Store::clusters_span`]).
+/// The mechanism of the dashboard's cache (`console::dashboard::DashCache`):
+/// every write the clusters read (cases, contact records, venues) writes
+/// an audit record in its transaction, so an unchanged head means unchanged
+/// clusters; and with "now" as the cut-off, the report stays the same until
+/// the next report time or exposure after it. A hit costs one read of the
+/// head. Unmasked: each request filters and masks for its viewer.
+#[derive(Clone, Default)]
+pub(crate) struct ClusterCache {
+    inner: Arc<Mutex<Vec<CachedClusters>>>,
+}
+
+/// The audit chain's head (sequence number, hash).
+type AuditHead = (i64, String);
+
+struct CachedClusters {
+    head: AuditHead,
+    /// The as-of instants answered: `[from, until)`.
+    from: i64,
+    until: i64,
+    clusters: Arc<Vec<ClusterReport>>,
+}
+
+/// Spans kept (explicit `as_of`s in the past each take one).
+const CACHED_SPANS: usize = 16;
+
+impl ClusterCache {
+    fn get(&self, head: &AuditHead, at: i64) -> Option<Arc<Vec<ClusterReport>>> {
+        let cached = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        cached
+            .iter()
+            .find(|c| c.head == *head && c.from <= at && at < c.until)
+            .map(|c| c.clusters.clone())
     }
+
+    fn put(&self, entry: CachedClusters) {
+        let mut cached = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        cached.retain(|c| c.head == entry.head);
+        if cached.len() >= CACHED_SPANS {
+            cached.remove(0);
+        }
+        cached.push(entry);
+    }
+}
+
+/// Every cluster as of `at` (unmasked: pass it through [`clusters_for`]),
+/// from the cache when nothing was written since it was computed.
+pub(crate) async fn clusters_at(
+    s: &AppState,
+    at: i64,
+) -> Result<Arc<Vec<ClusterReport>>, StoreError> {
+    let head = s.store.audit_chain_head().await?;
+    if let Some(hit) = s.clusters.get(&head, at) {
+        return Ok(hit);
+    }
+    let clusters = Arc::new(s.store.clusters(s.tz, at).await?);
+    let (from, until) = s.store.clusters_span(at).await?;
+    // Kept only when no write landed while it was computed.
+    if s.store.audit_chain_head().await? == head {
+        s.clusters.put(CachedClusters {
+            head,
+            from,
+            until,
+            clusters: clusters.clone(),
+        });
+    }
+    Ok(clusters)
 }
 
 /// Contacts as the viewer may see them: people outside the jurisdiction are

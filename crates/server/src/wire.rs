@@ -677,6 +677,18 @@ pub fn pseudonymise(name: &str, document: &str) -> (String, String) {
     )
 }
 
+/// The name of a case outside the reader's jurisdiction in a cluster that
+/// crosses into it: `C-` and a hash of the case's person and id, stable and
+/// distinct per case (the chain's nodes stay apart), not reversible without
+/// the registry. Applied by `ClusterReport::masked` to the cluster's id, its
+/// cases and links, so the JSON, DOT and the console's pages and SVG agree.
+pub fn pseudonymise_case(case_id: &str, person_id: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("closedloop-case:{person_id}:{case_id}"));
+    format!("C-{}", &hex::encode(h.finalize())[..10])
+}
+
 impl PersonOut {
     /// This person as a reader outside their jurisdiction sees them linked
     /// from a record inside it: see [`pseudonymise`].
@@ -783,21 +795,26 @@ pub struct ImportOut {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClusterCaseOut {
+    /// A pseudonym (`C-` and a hash) for a case outside the reader's jurisdiction.
     pub case_id: String,
-    pub person_id: i64,
+    /// None for a case outside the reader's jurisdiction.
+    pub person_id: Option<i64>,
     pub reference_time: String,
     pub report_time: String,
     pub reporting_region: String,
+    /// Outside the reader's jurisdiction: named by a pseudonym.
+    pub pseudonymised: bool,
 }
 
 impl ClusterCaseOut {
     fn new(m: &closedloop_store::ClusterMember, v: &View) -> ClusterCaseOut {
         ClusterCaseOut {
             case_id: m.case_id.clone(),
-            person_id: m.person_id,
+            person_id: (!m.pseudonymised).then_some(m.person_id),
             reference_time: v.instant(m.reference_time),
             report_time: v.instant(m.report_time),
             reporting_region: m.reporting_region.clone(),
+            pseudonymised: m.pseudonymised,
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct ClusterMember {
     pub reference_time: i64,
     pub report_time: i64,
     pub reporting_region: String,
+    /// Named by a pseudonym, with a stand-in person id: a case outside the
+    /// reader's jurisdiction (see [`ClusterReport::masked`]).
+    pub pseudonymised: bool,
 }
 
 /// Where cases of a cluster met: a venue, a household or a trip.
@@ -116,6 +119,64 @@ fn dot_quote(s: &str) -> String {
 }
 
 impl ClusterReport {
+    /// This cluster as a reader sees it who may see only the cases `shown`
+    /// accepts: each other case is named `alias(case)` everywhere (the
+    /// cluster's id when it is the first case, the chain's links, the
+    /// tree), and its person id is replaced by a negative stand-in, the same
+    /// for the same person (so the tree, which never links two cases of one
+    /// person, is unchanged). Every view of a cluster (JSON, DOT, the
+    /// console's pages and SVG) is drawn from the masked report, so none can
+    /// show a case id from outside.
+    pub fn masked(
+        &self,
+        shown: impl Fn(&ClusterMember) -> bool,
+        alias: impl Fn(&ClusterMember) -> String,
+    ) -> ClusterReport {
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut stand_in: HashMap<i64, i64> = HashMap::new();
+        let mask = |m: &ClusterMember,
+                    names: &mut HashMap<String, String>,
+                    stand_in: &mut HashMap<i64, i64>| {
+            if shown(m) {
+                return m.clone();
+            }
+            let name = alias(m);
+            names.insert(m.case_id.clone(), name.clone());
+            let next = -(stand_in.len() as i64) - 1;
+            let person_id = *stand_in.entry(m.person_id).or_insert(next);
+            ClusterMember {
+                case_id: name,
+                person_id,
+                pseudonymised: true,
+                ..m.clone()
+            }
+        };
+        let cases: Vec<ClusterMember> = self
+            .cases
+            .iter()
+            .map(|m| mask(m, &mut names, &mut stand_in))
+            .collect();
+        let first_case = mask(&self.first_case, &mut names, &mut stand_in);
+        let last_case = mask(&self.last_case, &mut names, &mut stand_in);
+        let rename = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+        ClusterReport {
+            id: rename(&self.id),
+            first_case,
+            last_case,
+            cases,
+            chain: self
+                .chain
+                .iter()
+                .map(|l| ChainLink {
+                    from: rename(&l.from),
+                    to: rename(&l.to),
+                    ..l.clone()
+                })
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// The transmission tree: each case of the cluster (by reference time)
     /// with its likely infector among the sources of its transmission edges
     /// (`closedloop_trace::clusters::likely_infectors`: the earliest
@@ -278,6 +339,7 @@ impl Store {
                     reference_time: reference.timestamp(),
                     report_time: report,
                     reporting_region: get_str(&r, "reporting_region")?,
+                    pseudonymised: false,
                 },
                 get_i64(&r, "id")?,
             ));
@@ -452,6 +514,37 @@ impl Store {
         Ok(out)
     }
 
+    /// The instants between which [`Store::clusters`] gives the same answer
+    /// as at `as_of`, as long as nothing is written: `[from, until)`, from
+    /// the latest report time or close-contact exposure at or before
+    /// `as_of` (or `i64::MIN`) to the next one after it (or `i64::MAX`). A
+    /// server caches the clusters computed "now" for every later "now" in
+    /// this span.
+    pub async fn clusters_span(&self, as_of: i64) -> Result<(i64, i64), StoreError> {
+        let r = sqlx::query(
+            "SELECT (SELECT MAX(report_time) FROM cases WHERE report_time <= $1) AS case_from,
+                    (SELECT MIN(report_time) FROM cases WHERE report_time > $1) AS case_until,
+                    (SELECT MAX(first_exposure) FROM contacts
+                      WHERE degree = 1 AND category = 'close_contact' AND first_exposure <= $1) AS contact_from,
+                    (SELECT MIN(first_exposure) FROM contacts
+                      WHERE degree = 1 AND category = 'close_contact' AND first_exposure > $1) AS contact_until",
+        )
+        .bind(as_of)
+        .fetch_one(&self.pool)
+        .await?;
+        let from = get_opt_i64(&r, "case_from")?
+            .into_iter()
+            .chain(get_opt_i64(&r, "contact_from")?)
+            .max()
+            .unwrap_or(i64::MIN);
+        let until = get_opt_i64(&r, "case_until")?
+            .into_iter()
+            .chain(get_opt_i64(&r, "contact_until")?)
+            .min()
+            .unwrap_or(i64::MAX);
+        Ok((from, until))
+    }
+
     /// The cluster named by its first case, as of `as_of`.
     pub async fn cluster(&self, id: &str, tz: Tz, as_of: i64) -> Result<ClusterReport, StoreError> {
         self.clusters(tz, as_of)
@@ -476,6 +569,7 @@ mod tests {
             reference_time,
             report_time: reference_time + 10,
             reporting_region: "220102".into(),
+            pseudonymised: false,
         }
     }
 

@@ -180,6 +180,7 @@ mod tests {
             reference_time: t,
             report_time: t,
             reporting_region: "220102".into(),
+            pseudonymised: false,
         }
     }
 

@@ -8,6 +8,7 @@ use super::records::{case_in, enc, person_links, region_name, when, PersonLink};
 use super::{current_path, finish, render, Page, PageResult, PageViewer, T};
 use crate::auth::Viewer;
 use crate::error::{ApiError, Entity};
+use crate::trace_handlers::{clusters_at, clusters_for};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -15,10 +16,9 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use closedloop_domain::access::{mask_document, Capability};
+use closedloop_domain::access::Capability;
 use closedloop_domain::contact::ContactCategory;
 use closedloop_store::ClusterReport;
-use std::collections::HashMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -126,24 +126,12 @@ async fn contacts_inner(
     render(&tpl, &tpl.page)
 }
 
-/// Whether any case of the cluster was reported in the viewer's jurisdiction.
-fn cluster_visible(viewer: &Viewer, c: &ClusterReport) -> bool {
-    closedloop_store::access::cluster_in(c, viewer.scope())
-}
-
-/// A case id as the viewer may read it: masked outside the jurisdiction.
-fn case_label(viewer: &Viewer, region_of: &HashMap<&str, &str>, id: &str) -> NodeLabel {
-    let inside = region_of.get(id).is_some_and(|r| viewer.covers_region(r));
-    if inside {
-        NodeLabel {
-            text: id.to_string(),
-            outside: false,
-        }
-    } else {
-        NodeLabel {
-            text: mask_document(id),
-            outside: true,
-        }
+/// A case id of a cluster masked for the viewer
+/// ([`crate::trace_handlers::clusters_for`]), marked when it is a pseudonym.
+fn case_label(c: &ClusterReport, id: &str) -> NodeLabel {
+    NodeLabel {
+        text: id.to_string(),
+        outside: c.cases.iter().any(|m| m.pseudonymised && m.case_id == id),
     }
 }
 
@@ -183,38 +171,28 @@ async fn clusters_inner(
     let page = Page::new(s, viewer, headers, &current_path(uri), T::Clusters).await;
     page.require(Capability::ReadTracing)?;
     let lang = page.lang;
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
-    let clusters = s
-        .store
-        .clusters(s.tz, chrono::Utc::now().timestamp())
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
+    let all = clusters_at(s, chrono::Utc::now().timestamp())
         .await
         .map_err(|e| page.fail(e))?;
-    let rows = clusters
+    let rows = clusters_for(viewer, &all)
         .iter()
-        .filter(|c| cluster_visible(viewer, c))
-        .map(|c| {
-            let region_of: HashMap<&str, &str> = c
-                .cases
+        .map(|c| ClusterRow {
+            id: c.id.clone(),
+            href: format!("/clusters/{}", enc(&c.id)),
+            size: page.int(c.size as i64),
+            first: when(&page, c.first_case.reference_time),
+            last: when(&page, c.last_case.reference_time),
+            edges: page.int(c.transmission_edges as i64),
+            shared: page.int(c.shared_exposures as i64),
+            regions: c
+                .regions
                 .iter()
-                .map(|m| (m.case_id.as_str(), m.reporting_region.as_str()))
-                .collect();
-            ClusterRow {
-                id: case_label(viewer, &region_of, &c.id).text,
-                href: format!("/clusters/{}", enc(&c.id)),
-                size: page.int(c.size as i64),
-                first: when(&page, c.first_case.reference_time),
-                last: when(&page, c.last_case.reference_time),
-                edges: page.int(c.transmission_edges as i64),
-                shared: page.int(c.shared_exposures as i64),
-                regions: c
-                    .regions
-                    .iter()
-                    .map(|(code, n)| {
-                        format!("{} {}", region_name(&tree, code, lang), page.int(*n as i64))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(lang.pick("、", ", ")),
-            }
+                .map(|(code, n)| {
+                    format!("{} {}", region_name(&tree, code, lang), page.int(*n as i64))
+                })
+                .collect::<Vec<_>>()
+                .join(lang.pick("、", ", ")),
         })
         .collect();
     let tpl = ClustersTpl { rows, page };
@@ -267,25 +245,17 @@ async fn cluster_inner(
     page.require(Capability::ReadTracing)?;
     let lang = page.lang;
     let missing = || ApiError::not_found(Entity::Cluster, id.chars().take(64).collect::<String>());
-    let cluster = match s
-        .store
-        .cluster(id.trim(), s.tz, chrono::Utc::now().timestamp())
+    let all = clusters_at(s, chrono::Utc::now().timestamp())
         .await
-    {
-        Ok(c) => c,
-        Err(closedloop_store::StoreError::NotFound { .. }) => return Err(page.fail(missing())),
-        Err(e) => return Err(page.fail(e)),
-    };
-    if !cluster_visible(viewer, &cluster) {
+        .map_err(|e| page.fail(e))?;
+    let Some(cluster) = clusters_for(viewer, &all)
+        .into_iter()
+        .find(|c| c.id == id.trim())
+    else {
         return Err(page.fail(missing()));
-    }
-    let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
-    let region_of: HashMap<&str, &str> = cluster
-        .cases
-        .iter()
-        .map(|m| (m.case_id.as_str(), m.reporting_region.as_str()))
-        .collect();
-    let label = |cid: &str| case_label(viewer, &region_of, cid);
+    };
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
+    let label = |cid: &str| case_label(&cluster, cid);
     let drawn = chain_svg::draw(
         &cluster,
         s.tz,
