@@ -4,7 +4,9 @@
 //! CLOSEDLOOP_BENCH_PERSONS (default 1,000,000; half of them managed) and
 //! CLOSEDLOOP_BENCH_AUDIT (default 1,000,000 audit records). With
 //! CLOSEDLOOP_BENCH_KEEP=1 the filled databases are kept (their URLs printed)
-//! for `EXPLAIN`, `sqlite3` and `psql`.
+//! for `EXPLAIN`, `sqlite3` and `psql`; CLOSEDLOOP_BENCH_REUSE=<url> times
+//! the reads again (overdue list, audit verify; 7 and 3 runs) on such a kept
+//! database without filling one (CLOSEDLOOP_BENCH_VERIFY=0: the list only).
 
 use closedloop_domain::profile::Profile;
 use closedloop_domain::region::{Region, RegionLevel};
@@ -29,8 +31,48 @@ fn min(v: &[f64]) -> f64 {
     v.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
+/// The reads again on a kept database: the overdue list and audit verify.
+async fn reuse(url: &str) {
+    let store = closedloop_store::Store::open(url).await.unwrap();
+    let profile = Profile::shipped("china-8th").unwrap();
+    let now = 1648742400;
+    let mut overdue = Vec::new();
+    let mut items = 0;
+    for _ in 0..7 {
+        let t = Instant::now();
+        items = store.overdue(&profile, now, None).await.unwrap().len();
+        overdue.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut verify = Vec::new();
+    let mut records = 0;
+    let runs = if std::env::var("CLOSEDLOOP_BENCH_VERIFY").as_deref() == Ok("0") {
+        0
+    } else {
+        3
+    };
+    for _ in 0..runs {
+        let t = Instant::now();
+        let r = store.verify_audit_chain().await.unwrap();
+        verify.push(t.elapsed().as_secs_f64());
+        assert_eq!(r.first_break, None);
+        records = r.records;
+    }
+    println!(
+        "REUSE {:?}: overdue ({items} items) median {:.1} ms (min {:.1}); audit verify of {records} records: median {:.2} s (min {:.2})",
+        store.backend(),
+        median(&overdue),
+        min(&overdue),
+        if verify.is_empty() { f64::NAN } else { median(&verify) },
+        min(&verify)
+    );
+    store.close().await;
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if let Ok(url) = std::env::var("CLOSEDLOOP_BENCH_REUSE") {
+        return reuse(&url).await;
+    }
     let persons = env("CLOSEDLOOP_BENCH_PERSONS", 1_000_000);
     let managed = persons / 2;
     let audit = env("CLOSEDLOOP_BENCH_AUDIT", 1_000_000);

@@ -23,6 +23,7 @@ mod facilities;
 mod loop_counts;
 mod movements;
 mod persons;
+mod raw_sqlite;
 mod regions;
 pub mod testing;
 
@@ -258,9 +259,13 @@ impl Store {
             .get_or_try_init(|| async {
                 Ok(match self.backend {
                     Backend::Sqlite => {
+                        // Memory-mapped reads: a list of thousands of rows
+                        // touches thousands of pages, each a read() call
+                        // through SQLite's 2 MB page cache otherwise.
                         let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)
                             .map_err(StoreError::connect)?
-                            .busy_timeout(std::time::Duration::from_secs(10));
+                            .busy_timeout(std::time::Duration::from_secs(10))
+                            .pragma("mmap_size", crate::raw_sqlite::MMAP_SIZE.to_string());
                         Native::Sqlite(
                             sqlx::sqlite::SqlitePoolOptions::new()
                                 .max_connections(2)
