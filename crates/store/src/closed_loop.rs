@@ -153,6 +153,9 @@ pub struct EnrolSummary {
     pub converted: u64,
     pub tests_scheduled: u64,
     pub tasks_created: u64,
+    /// Release assessments (`assess_release` tasks) created, due after each
+    /// contact's quarantine ends; not counted in `tasks_created`.
+    pub release_assessments: u64,
 }
 
 /// One scheduled test of a managed record.
@@ -368,6 +371,16 @@ async fn convert(
     Ok(managed_from_row(&row)?)
 }
 
+/// When a release assessment is due: the profile's `release_assessment`
+/// minutes after the stay ends, at the start of its last day (the day a
+/// release or the move to home monitoring becomes possible) in `tz`.
+fn assessment_due(profile: &Profile, tz: chrono_tz::Tz, quarantine_end: NaiveDate) -> i64 {
+    closedloop_domain::time::day_bounds(quarantine_end, tz)
+        .0
+        .timestamp()
+        + 60 * i64::from(profile.deadlines.release_assessment)
+}
+
 /// Terminal states, as an SQL list.
 const TERMINAL: &str = "('released', 'converted_to_case', 'died')";
 
@@ -531,6 +544,8 @@ impl Store {
         }
         let mut summary = EnrolSummary::default();
         let mut new_ids = Vec::with_capacity(new.len());
+        // (record, category, region, due) of each release assessment.
+        let mut assessments: Vec<(i64, &'static str, Option<String>, i64)> = Vec::new();
         for chunk in new.chunks(CHUNK) {
             let mut sql = String::from("INSERT INTO managed (person_id, category, state, setting, region_code, profile, last_exposure, quarantine_end, monitoring_end, source_case_pk, source_person, identified_at, control_due, state_since, created_at, updated_at) VALUES ");
             const COLS: usize = 14;
@@ -575,6 +590,12 @@ impl Store {
             for n in chunk {
                 if let Some(&id) = by_person.get(&n.person) {
                     tests.extend(n.schedule.tests.iter().map(|t| (id, t)));
+                    assessments.push((
+                        id,
+                        n.category.as_str(),
+                        n.region.clone(),
+                        assessment_due(profile, tz, n.schedule.quarantine_end),
+                    ));
                 }
             }
             for part in tests.chunks(CHUNK) {
@@ -610,6 +631,24 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // The release assessment of each new record, due from the end of its quarantine.
+        for part in assessments.chunks(CHUNK) {
+            let values = (0..part.len())
+                .map(|i| {
+                    format!(
+                        "('assess_release', {}, 2, $1, 'open')",
+                        crate::placeholders(2 + i * 4, 4)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO tasks (kind, managed_id, subject, region_code, due_at, priority, created_at, status) VALUES {values}");
+            let mut q = sqlx::query(&sql).bind(now);
+            for (id, category, region, due) in part {
+                q = q.bind(*id).bind(*category).bind(region.clone()).bind(*due);
+            }
+            summary.release_assessments += q.execute(&mut *tx).await?.rows_affected();
+        }
         let mut tally = Tally::default();
         tally.add(&mut tx, &new_ids, 1).await?;
         tally.apply(&mut tx).await?;
@@ -1065,8 +1104,11 @@ impl Store {
     }
 
     /// Releases in bulk every contact in home health monitoring whose
-    /// monitoring ended before `today` (optionally only `ids`): one UPDATE,
-    /// one INSERT of transitions, one audit record listing them.
+    /// monitoring ended before `today` (optionally only `ids`): one INSERT of
+    /// transitions, one UPDATE of the records, one of their open release
+    /// assessments (done), and one audit record that names the batch by its
+    /// transitions (their id range, count and a SHA-256 of the released
+    /// record ids, see [`release_digest`]) rather than listing every id.
     pub async fn release_due(
         &self,
         today: NaiveDate,
@@ -1074,8 +1116,6 @@ impl Store {
         ids: Option<&[i64]>,
         actor: &Actor,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        loop_counts::lock(&mut tx).await?;
         let only = match ids {
             Some(ids) if !ids.is_empty() => format!(
                 " AND managed.id IN ({})",
@@ -1084,32 +1124,45 @@ impl Store {
             Some(_) => return Ok(0),
             None => String::new(),
         };
+        let mut tx = self.pool.begin().await?;
+        loop_counts::lock(&mut tx).await?;
         // Qualified, so that it also reads inside a join with the tests.
         let filter = format!(
             "managed.category <> 'case' AND managed.state = 'home_health_monitoring' AND managed.monitoring_end < $1{only}"
         );
-        let released: Vec<i64> = sqlx::query(&format!("SELECT id FROM managed WHERE {filter}"))
-            .bind(today.to_string())
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| get_i64(r, "id"))
-            .collect::<Result<_, _>>()?;
-        if released.is_empty() {
+        // The transitions first: what they return is the batch (no separate read of the ids).
+        let written = sqlx::query(&format!(
+            "INSERT INTO transitions (managed_id, from_state, to_state, at, actor, reason)
+             SELECT id, state, 'released', $2, $3, '{RELEASE_REASON}' FROM managed WHERE {filter}
+             RETURNING id, managed_id"
+        ))
+        .bind(today.to_string())
+        .bind(at)
+        .bind(&actor.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        if written.is_empty() {
             tx.rollback().await?;
             return Ok(0);
+        }
+        let mut released: Vec<i64> = Vec::with_capacity(written.len());
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        for r in &written {
+            let id = get_i64(r, "id")?;
+            first = first.min(id);
+            last = last.max(id);
+            released.push(get_i64(r, "managed_id")?);
         }
         let mut tally = Tally::default();
         tally
             .add_move(&mut tx, &filter, &today.to_string(), "released")
             .await?;
         sqlx::query(&format!(
-            "INSERT INTO transitions (managed_id, from_state, to_state, at, actor, reason)
-             SELECT id, state, 'released', $2, $3, 'monitoring ended' FROM managed WHERE {filter}"
+            "UPDATE tasks SET status = 'done', done_at = $2, reply = 'home_health_monitoring → released'
+             WHERE kind = 'assess_release' AND status = 'open' AND managed_id IN (SELECT managed.id FROM managed WHERE {filter})"
         ))
         .bind(today.to_string())
         .bind(at)
-        .bind(&actor.0)
         .execute(&mut *tx)
         .await?;
         let n = sqlx::query(&format!(
@@ -1127,12 +1180,67 @@ impl Store {
             "release",
             "managed",
             &format!("{n} records"),
-            serde_json::json!({"before": {"state": "home_health_monitoring"}, "after": {"state": "released"}, "at": at, "ids": released}),
+            serde_json::json!({
+                "before": {"state": "home_health_monitoring"},
+                "after": {"state": "released"},
+                "at": at,
+                "released": n,
+                "transitions": {"first_id": first, "last_id": last, "reason": RELEASE_REASON},
+                "managed_ids_sha256": release_digest(&released),
+            }),
         )
         .await?;
         tx.commit().await?;
         Ok(n)
     }
+}
+
+impl Store {
+    /// Recomputes what a bulk release's audit record says of its batch from
+    /// the transitions it names: how many there are and their
+    /// [`release_digest`], to compare with `released` and `managed_ids_sha256`.
+    pub async fn release_batch_check(
+        &self,
+        first_id: i64,
+        last_id: i64,
+        at: i64,
+    ) -> Result<(u64, String), StoreError> {
+        let ids: Vec<i64> = sqlx::query(
+            "SELECT managed_id FROM transitions WHERE id >= $1 AND id <= $2 AND to_state = 'released' AND reason = $3 AND at = $4",
+        )
+        .bind(first_id)
+        .bind(last_id)
+        .bind(RELEASE_REASON)
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| get_i64(r, "managed_id"))
+        .collect::<Result<_, _>>()?;
+        Ok((ids.len() as u64, release_digest(&ids)))
+    }
+}
+
+/// The reason a bulk release records on each transition.
+pub const RELEASE_REASON: &str = "monitoring ended";
+
+/// The check a bulk release's audit record carries instead of its ids: the
+/// SHA-256 (hex) of the released records' ids, sorted ascending, written in
+/// decimal and joined by commas. It is recomputed from the transitions the
+/// record names (ids `first_id..=last_id` with the release reason and
+/// instant), so an edited, added or removed transition shows.
+pub fn release_digest(managed_ids: &[i64]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted = managed_ids.to_vec();
+    sorted.sort_unstable();
+    let mut h = Sha256::new();
+    for (i, id) in sorted.iter().enumerate() {
+        if i > 0 {
+            h.update(b",");
+        }
+        h.update(id.to_string().as_bytes());
+    }
+    hex::encode(h.finalize())
 }
 
 /// The current instant, for callers without an injected clock.
@@ -1241,6 +1349,12 @@ impl Store {
                     .bind(schedule.quarantine_end.to_string())
                     .bind(schedule.monitoring_end.to_string())
                     .bind(at)
+                    .bind(managed_id)
+                    .execute(&mut *tx)
+                    .await?;
+                // The open release assessment follows the new end of quarantine.
+                sqlx::query("UPDATE tasks SET due_at = $1 WHERE managed_id = $2 AND kind = 'assess_release' AND status = 'open'")
+                    .bind(assessment_due(profile, tz, schedule.quarantine_end))
                     .bind(managed_id)
                     .execute(&mut *tx)
                     .await?;
