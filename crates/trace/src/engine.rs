@@ -171,9 +171,15 @@ const FREE: Local = Local {
 /// Working memory of [`Tracer::spread_by_bucket`], kept warm between runs.
 #[derive(Debug, Clone, Default)]
 struct Buckets {
-    /// Per bucket of people, every qualifying pair `[person, exposure time,
-    /// source rank]` in the order found (so in rank order).
-    hits: Vec<Vec<[u32; 3]>>,
+    /// Per bucket of people, every qualifying pair in the order found (so
+    /// in rank order), packed by [`emit`].
+    hits: Vec<Vec<u64>>,
+    work: BucketWork,
+}
+
+/// Working memory of [`reduce`], one per thread.
+#[derive(Debug, Clone, Default)]
+struct BucketWork {
     /// One bucket's people.
     local: Vec<Local>,
     /// One bit per person of the bucket: reached.
@@ -328,20 +334,20 @@ impl Tracer {
         }
         radix_sort_high(&mut keys, &mut self.spare_keys, top);
         let close = self.close;
-        let contacts = keys
-            .iter()
-            .filter_map(|&k| {
-                let i = k as u32 as usize;
-                let e = self.entries.get(i)?;
-                Some(Contact {
-                    person: e.person,
-                    degree: if i < close { 1 } else { 2 },
-                    first_exposure: e.first,
-                    via: e.via,
-                    sources: e.sources,
-                })
+        // Sized once: growing by doubling would copy and fault in fresh
+        // pages several times.
+        let mut contacts = Vec::with_capacity(keys.len());
+        contacts.extend(keys.iter().filter_map(|&k| {
+            let i = k as u32 as usize;
+            let e = self.entries.get(i)?;
+            Some(Contact {
+                person: e.person,
+                degree: if i < close { 1 } else { 2 },
+                first_exposure: e.first,
+                via: e.via,
+                sources: e.sources,
             })
-            .collect();
+        }));
         self.keys = keys;
         Some(contacts)
     }
@@ -447,7 +453,9 @@ impl Tracer {
                 PrimaryMode::Auto => case_stays >= 256,
                 PrimaryMode::Slots => false,
                 PrimaryMode::Buckets | PrimaryMode::TinyBuckets => true,
-            };
+            }
+            // A pair packs the rank in the bits the bucket leaves.
+            && persons.len() <= 1 << (32 - self.bucket_shift());
         if bucketed {
             self.spread_by_bucket(index, &windows, &rank_of_case, rules.buffer, min_len);
         } else if split && self.crowd_cap.is_none() {
@@ -862,58 +870,202 @@ impl Tracer {
         min_len: i64,
     ) {
         self.slots_filled = false;
-        let shift = if self.primary == PrimaryMode::TinyBuckets {
+        let shift = self.bucket_shift();
+        let count = (index.people() >> shift) + 1;
+        let split = self.split.unwrap_or(false) && windows.len() > 1;
+        if !split {
+            emit(
+                index,
+                windows,
+                shift,
+                buffer,
+                min_len,
+                count,
+                &mut self.buckets.hits,
+            );
+            let sets = [self.buckets.hits.as_slice()];
+            reduce(
+                &sets,
+                0..count,
+                cases,
+                shift,
+                &mut self.buckets.work,
+                &mut self.entries,
+            );
+            return;
+        }
+        // Two threads: each emits the pairs of half the sources (a source's
+        // windows stay together), then each reduces half the buckets, reading
+        // the first half's pairs before the second's (rank order).
+        let mut mid = windows.len() / 2;
+        while mid < windows.len()
+            && windows.get(mid - 1).map(|w| w.0) == windows.get(mid).map(|w| w.0)
+        {
+            mid += 1;
+        }
+        let (first, second) = windows.split_at(mid);
+        let mut helper = self.helper.take().unwrap_or_default();
+        std::thread::scope(|scope| {
+            let other = &mut helper.buckets.hits;
+            let worker =
+                scope.spawn(move || emit(index, second, shift, buffer, min_len, count, other));
+            emit(
+                index,
+                first,
+                shift,
+                buffer,
+                min_len,
+                count,
+                &mut self.buckets.hits,
+            );
+            worker
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        });
+        // Halve the buckets by pairs.
+        let total: usize = self.buckets.hits.iter().map(Vec::len).sum::<usize>()
+            + helper.buckets.hits.iter().map(Vec::len).sum::<usize>();
+        let mut half = 0;
+        let mut seen = 0;
+        while half < count && seen * 2 < total {
+            seen += self.buckets.hits.get(half).map_or(0, Vec::len)
+                + helper.buckets.hits.get(half).map_or(0, Vec::len);
+            half += 1;
+        }
+        let mut theirs = std::mem::take(&mut helper.entries);
+        theirs.clear();
+        let mut work = std::mem::take(&mut helper.buckets.work);
+        {
+            let sets = [self.buckets.hits.as_slice(), helper.buckets.hits.as_slice()];
+            let mine = &mut self.buckets.work;
+            let entries = &mut self.entries;
+            std::thread::scope(|scope| {
+                let worker = scope.spawn(|| {
+                    reduce(&sets, half..count, cases, shift, &mut work, &mut theirs);
+                    (work, theirs)
+                });
+                reduce(&sets, 0..half, cases, shift, mine, entries);
+                let (own, found) = worker
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                entries.extend_from_slice(&found);
+                helper.entries = found;
+                helper.buckets.work = own;
+            });
+        }
+        self.helper = Some(helper);
+    }
+
+    /// People per bucket of [`Tracer::spread_by_bucket`], as a shift.
+    fn bucket_shift(&self) -> u32 {
+        if self.primary == PrimaryMode::TinyBuckets {
             2
         } else {
             BUCKET_SHIFT
-        };
-        let mask = (1u32 << shift) - 1;
-        let Buckets {
-            hits,
-            local,
-            touched,
-            reached,
-        } = &mut self.buckets;
-        let count = (index.people() >> shift) + 1;
-        if hits.len() < count {
-            hits.resize_with(count, Vec::new);
         }
-        for h in hits.iter_mut() {
-            h.clear();
-        }
-        for &(rank, w) in windows {
-            for_each_exposure(index, &w, buffer, min_len, |venue, start, end| {
-                index.overlaps(venue, start, end, min_len, |q, t| {
-                    if let Some(h) = hits.get_mut((q >> shift) as usize) {
-                        // An exposure time is a check-in or later: within u32.
-                        h.push([q, t as u32, rank]);
-                    }
-                });
-            });
-        }
-        let size = 1usize << shift;
-        if local.len() != size {
-            local.clear();
-            local.resize(size, FREE);
-            touched.clear();
-            touched.resize(size.div_ceil(64), 0);
-        }
-        for (b, h) in hits.iter().enumerate() {
-            if h.is_empty() {
-                continue;
-            }
-            let base = (b as u32) << shift;
-            let from = cases.partition_point(|&(p, _)| p < base);
-            let to = cases.partition_point(|&(p, _)| (p >> shift) as usize <= b);
-            let mine = cases.get(from..to).unwrap_or_default();
-            for &(p, _) in mine {
-                if let Some(l) = local.get_mut((p & mask) as usize) {
-                    l.stamp = u32::MAX;
+    }
+
+    fn reset(&mut self, cases: &[CaseInput]) {
+        if self.slots_filled {
+            for e in &self.entries {
+                if let Some(s) = self.slot.get_mut(e.person as usize) {
+                    *s = NONE;
                 }
             }
-            reached.clear();
-            for &[q, t, rank] in h {
-                let i = q & mask;
+        }
+        for c in cases {
+            if let Some(s) = self.slot.get_mut(c.person as usize) {
+                *s = NONE;
+            }
+        }
+        for &q in &self.exposed {
+            if let Some(s) = self.slot.get_mut(q as usize) {
+                *s = NONE;
+            }
+        }
+        self.exposed.clear();
+        self.entries.clear();
+        self.close = 0;
+    }
+}
+
+/// Appends every qualifying pair of the sources' `windows` (in rank order)
+/// to the bucket of its person: `exposure time << 32 | rank << shift |
+/// person's place in the bucket` (the bucket gives the rest of the id).
+fn emit(
+    index: &StayIndex,
+    windows: &[(u32, Window)],
+    shift: u32,
+    buffer: i64,
+    min_len: i64,
+    count: usize,
+    hits: &mut Vec<Vec<u64>>,
+) {
+    if hits.len() < count {
+        hits.resize_with(count, Vec::new);
+    }
+    for h in hits.iter_mut() {
+        h.clear();
+    }
+    let mask = (1u32 << shift) - 1;
+    for &(rank, w) in windows {
+        let low = rank << shift;
+        for_each_exposure(index, &w, buffer, min_len, |venue, start, end| {
+            index.overlaps(venue, start, end, min_len, |q, t| {
+                if let Some(h) = hits.get_mut((q >> shift) as usize) {
+                    // An exposure time is a check-in or later: within u32.
+                    h.push((t as u64) << 32 | u64::from(low | (q & mask)));
+                }
+            });
+        });
+    }
+}
+
+/// Reduces the buckets `range` of the pair sets `sets` (read in that order
+/// for each bucket, so in rank order) into `entries`, in person order; see
+/// [`Tracer::spread_by_bucket`]. `cases` are never contacts.
+fn reduce(
+    sets: &[&[Vec<u64>]],
+    range: std::ops::Range<usize>,
+    cases: &[(u32, u32)],
+    shift: u32,
+    work: &mut BucketWork,
+    entries: &mut Vec<Entry>,
+) {
+    let BucketWork {
+        local,
+        touched,
+        reached,
+    } = work;
+    let mask = (1u32 << shift) - 1;
+    let size = 1usize << shift;
+    if local.len() != size {
+        local.clear();
+        local.resize(size, FREE);
+        touched.clear();
+        touched.resize(size.div_ceil(64), 0);
+    }
+    for b in range {
+        if sets
+            .iter()
+            .all(|set| set.get(b).is_none_or(|h| h.is_empty()))
+        {
+            continue;
+        }
+        let base = (b as u32) << shift;
+        let from = cases.partition_point(|&(p, _)| p < base);
+        let to = cases.partition_point(|&(p, _)| (p >> shift) as usize <= b);
+        let mine = cases.get(from..to).unwrap_or_default();
+        for &(p, _) in mine {
+            if let Some(l) = local.get_mut((p & mask) as usize) {
+                l.stamp = u32::MAX;
+            }
+        }
+        reached.clear();
+        for set in sets {
+            for &h in set.get(b).map(Vec::as_slice).unwrap_or_default() {
+                let (t, low) = ((h >> 32) as u32, h as u32);
+                let (i, rank) = (low & mask, low >> shift);
                 let Some(l) = local.get_mut(i as usize) else {
                     continue;
                 };
@@ -939,66 +1091,43 @@ impl Tracer {
                     }
                 }
             }
-            // In person order: a walk of the bucket's bits when many were
-            // reached, a sort of the few otherwise.
-            if reached.len() > size / 64 {
-                for &i in reached.iter() {
-                    if let Some(w) = touched.get_mut(i as usize / 64) {
-                        *w |= 1 << (i % 64);
-                    }
-                }
-                reached.clear();
-                for (k, w) in touched.iter_mut().enumerate() {
-                    let mut x = std::mem::take(w);
-                    while x != 0 {
-                        reached.push(k as u32 * 64 + x.trailing_zeros());
-                        x &= x - 1;
-                    }
-                }
-            } else {
-                reached.sort_unstable();
-            }
+        }
+        // In person order: a walk of the bucket's bits when many were
+        // reached, a sort of the few otherwise.
+        if reached.len() > size / 64 {
             for &i in reached.iter() {
-                if let Some(l) = local.get_mut(i as usize) {
-                    self.entries.push(Entry {
-                        person: base | i,
-                        first: i64::from(l.first),
-                        via: l.via,
-                        sources: l.sources,
-                        stamp: l.stamp,
-                    });
-                    *l = FREE;
+                if let Some(w) = touched.get_mut(i as usize / 64) {
+                    *w |= 1 << (i % 64);
                 }
             }
-            for &(p, _) in mine {
-                if let Some(l) = local.get_mut((p & mask) as usize) {
-                    *l = FREE;
+            reached.clear();
+            for (k, w) in touched.iter_mut().enumerate() {
+                let mut x = std::mem::take(w);
+                while x != 0 {
+                    reached.push(k as u32 * 64 + x.trailing_zeros());
+                    x &= x - 1;
                 }
             }
+        } else {
+            reached.sort_unstable();
         }
-    }
-
-    fn reset(&mut self, cases: &[CaseInput]) {
-        if self.slots_filled {
-            for e in &self.entries {
-                if let Some(s) = self.slot.get_mut(e.person as usize) {
-                    *s = NONE;
-                }
+        for &i in reached.iter() {
+            if let Some(l) = local.get_mut(i as usize) {
+                entries.push(Entry {
+                    person: base | i,
+                    first: i64::from(l.first),
+                    via: l.via,
+                    sources: l.sources,
+                    stamp: l.stamp,
+                });
+                *l = FREE;
             }
         }
-        for c in cases {
-            if let Some(s) = self.slot.get_mut(c.person as usize) {
-                *s = NONE;
+        for &(p, _) in mine {
+            if let Some(l) = local.get_mut((p & mask) as usize) {
+                *l = FREE;
             }
         }
-        for &q in &self.exposed {
-            if let Some(s) = self.slot.get_mut(q as usize) {
-                *s = NONE;
-            }
-        }
-        self.exposed.clear();
-        self.entries.clear();
-        self.close = 0;
     }
 }
 

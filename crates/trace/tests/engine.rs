@@ -99,12 +99,14 @@ fn run(city: &City) -> (Vec<Row>, Counts) {
     // Both reductions of the close contacts, each sorted by names and by
     // precomputed ranks, on one warm tracer (each run must leave it clean).
     let ranks = ids.ranks();
-    for primary in [
-        PrimaryMode::Buckets,
-        PrimaryMode::Slots,
-        PrimaryMode::TinyBuckets,
+    for (primary, split) in [
+        (PrimaryMode::Buckets, false),
+        (PrimaryMode::Slots, false),
+        (PrimaryMode::TinyBuckets, false),
+        (PrimaryMode::TinyBuckets, true),
+        (PrimaryMode::Buckets, true),
     ] {
-        let mut tracer = Tracer::new().with_primary(primary);
+        let mut tracer = Tracer::new().with_primary(primary).with_split(split);
         for _ in 0..2 {
             let by_name = tracer.trace(
                 &index,

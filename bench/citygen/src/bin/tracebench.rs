@@ -25,7 +25,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use closedloop_ingest::movement;
-use closedloop_trace::{CaseInput, Ids, Rules, StayIndex, Stays, Tracer};
+use closedloop_trace::{CaseInput, Ids, PrimaryMode, Rules, StayIndex, Stays, Tracer};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -197,33 +197,46 @@ fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
     let t = Instant::now();
     let ranks = people.ranks();
     println!("{}", json!({"step": "ranks", "seconds": secs(t)}));
-    let mut tracer = Tracer::new();
-    for (label, by_rank) in [("primary_ranks", true), ("primary_ids", false)] {
-        let mut times = Vec::new();
-        let mut found = 0;
-        for _ in 0..reps {
-            let t = Instant::now();
-            let contacts = if by_rank {
-                tracer.trace(&index, &ranks, &cases, &RULES, as_of, false)
-            } else {
-                tracer.trace(&index, &people, &cases, &RULES, as_of, false)
-            };
-            times.push(secs(t));
-            found = contacts.len();
+    // The default reduction (by person bucket) and the per-person slots it
+    // replaced (session 4), each on its own warm tracer, in turn; their
+    // answers must be equal.
+    let mut answers = Vec::new();
+    for (mode, primary) in [("", PrimaryMode::Auto), ("_slots", PrimaryMode::Slots)] {
+        let mut tracer = Tracer::new().with_primary(primary);
+        for (label, by_rank) in [("primary_ranks", true), ("primary_ids", false)] {
+            let mut times = Vec::new();
+            let mut found = Vec::new();
+            for _ in 0..reps {
+                let t = Instant::now();
+                found = if by_rank {
+                    tracer.trace(&index, &ranks, &cases, &RULES, as_of, false)
+                } else {
+                    tracer.trace(&index, &people, &cases, &RULES, as_of, false)
+                };
+                times.push(secs(t));
+            }
+            println!(
+                "{}",
+                json!({"step": format!("{label}{mode}"), "cases": cases.len(), "contacts": found.len(),
+                       "median_s": median(times.clone()), "first_s": times.first(), "all_s": times})
+            );
+            answers.push(found);
         }
-        println!(
-            "{}",
-            json!({"step": label, "cases": cases.len(), "contacts": found,
-                   "median_s": median(times.clone()), "first_s": times.first(), "all_s": times})
-        );
     }
-    // Counting, with the close contacts on one thread and on two, in turn
-    // (the same load for both).
+    let equal = answers.windows(2).all(|w| w.first() == w.last());
+    println!("{}", json!({"step": "primary_answers_equal", "equal": equal}));
+    if !equal {
+        bail!("the reductions disagree");
+    }
+    drop(answers);
+    // Counting, by bucket (one thread, two) and by slot, in turn (the same
+    // load for each).
     let mut one = Tracer::new().with_split(false);
     let mut two = Tracer::new().with_split(true);
-    let (mut t1, mut t2) = (Vec::new(), Vec::new());
+    let mut slots = Tracer::new().with_primary(PrimaryMode::Slots);
+    let (mut t1, mut t2, mut ts) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
-        for (tracer, times) in [(&mut one, &mut t1), (&mut two, &mut t2)] {
+        for (tracer, times) in [(&mut one, &mut t1), (&mut two, &mut t2), (&mut slots, &mut ts)] {
             let t = Instant::now();
             let c = tracer.count(&index, &ranks, &cases, &RULES, as_of, false);
             times.push(secs(t));
@@ -233,7 +246,8 @@ fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
     println!(
         "{}",
         json!({"step": "primary_count", "one_thread_median_s": median(t1.clone()),
-               "two_threads_median_s": median(t2.clone()), "one_thread_s": t1, "two_threads_s": t2})
+               "two_threads_median_s": median(t2.clone()), "slots_median_s": median(ts.clone()),
+               "one_thread_s": t1, "two_threads_s": t2, "slots_s": ts})
     );
     let (hwm, rss) = memory();
     println!("{}", json!({"step": "end", "peak_rss": hwm, "rss": rss}));
