@@ -287,47 +287,67 @@ impl Tracer {
         as_of: i64,
         secondary: bool,
     ) -> Vec<Contact> {
+        let mut out = Vec::new();
+        self.trace_into(index, order, cases, rules, as_of, secondary, &mut out);
+        out
+    }
+
+    /// [`Tracer::trace`] into `out` (cleared first). A long-lived caller that
+    /// keeps `out` between runs saves allocating, and faulting in, a fresh
+    /// list each time (46 MB for the 1.9 million contacts of 1,000 cases at
+    /// L: about 45 ms).
+    #[allow(clippy::too_many_arguments)]
+    pub fn trace_into(
+        &mut self,
+        index: &StayIndex,
+        order: &impl IdOrder,
+        cases: &[CaseInput],
+        rules: &Rules,
+        as_of: i64,
+        secondary: bool,
+        out: &mut Vec<Contact>,
+    ) {
+        out.clear();
         self.run(index, order, cases, rules, as_of, secondary);
-        if let Some(contacts) = order.ranks().and_then(|ranks| self.contacts_by_rank(ranks)) {
-            self.reset(cases);
-            return contacts;
+        if let Some(ranks) = order.ranks() {
+            if self.contacts_by_rank(ranks, out) {
+                self.reset(cases);
+                return;
+            }
         }
         self.fill_slots();
         let mut persons = std::mem::take(&mut self.persons);
         persons.clear();
         persons.extend(self.entries.iter().map(|e| e.person));
         order.sort(&mut persons);
-        let contacts = persons
-            .iter()
-            .filter_map(|&p| {
-                let s = *self.slot.get(p as usize)? as usize;
-                let e = self.entries.get(s)?;
-                let degree = if s < self.close { 1 } else { 2 };
-                Some(Contact {
-                    person: p,
-                    degree,
-                    first_exposure: e.first,
-                    via: e.via,
-                    sources: e.sources,
-                })
+        out.reserve(persons.len());
+        out.extend(persons.iter().filter_map(|&p| {
+            let s = *self.slot.get(p as usize)? as usize;
+            let e = self.entries.get(s)?;
+            let degree = if s < self.close { 1 } else { 2 };
+            Some(Contact {
+                person: p,
+                degree,
+                first_exposure: e.first,
+                via: e.via,
+                sources: e.sources,
             })
-            .collect();
+        }));
         self.persons = persons;
         self.reset(cases);
-        contacts
     }
 
-    /// The entries as contacts in rank order, or `None` when an entry's id has
-    /// no rank. The ranks are distinct, so a radix sort of `rank << 32 |
+    /// The entries as contacts in rank order into `out`, or false (and
+    /// nothing) when an entry's id has no rank. The ranks are distinct, so a radix sort of `rank << 32 |
     /// entry` orders them: no comparison sort, no lookup per comparison.
-    fn contacts_by_rank(&mut self, ranks: &Ranks) -> Option<Vec<Contact>> {
+    fn contacts_by_rank(&mut self, ranks: &Ranks, out: &mut Vec<Contact>) -> bool {
         let mut keys = std::mem::take(&mut self.keys);
         keys.clear();
         let mut top = 0u32;
         for (i, e) in self.entries.iter().enumerate() {
             let Some(r) = ranks.get(e.person) else {
                 self.keys = keys;
-                return None;
+                return false;
             };
             top = top.max(r);
             keys.push((u64::from(r) << 32) | i as u64);
@@ -336,8 +356,8 @@ impl Tracer {
         let close = self.close;
         // Sized once: growing by doubling would copy and fault in fresh
         // pages several times.
-        let mut contacts = Vec::with_capacity(keys.len());
-        contacts.extend(keys.iter().filter_map(|&k| {
+        out.reserve(keys.len());
+        out.extend(keys.iter().filter_map(|&k| {
             let i = k as u32 as usize;
             let e = self.entries.get(i)?;
             Some(Contact {
@@ -349,7 +369,7 @@ impl Tracer {
             })
         }));
         self.keys = keys;
-        Some(contacts)
+        true
     }
 
     /// Points each entry's person's slot at it (the bucketed reduction

@@ -107,6 +107,8 @@ fn run(city: &City) -> (Vec<Row>, Counts) {
         (PrimaryMode::Buckets, true),
     ] {
         let mut tracer = Tracer::new().with_primary(primary).with_split(split);
+        // Stale content, which a run into it must replace.
+        let mut kept: Vec<Contact> = contacts.iter().rev().chain(&contacts).copied().collect();
         for _ in 0..2 {
             let by_name = tracer.trace(
                 &index,
@@ -126,6 +128,17 @@ fn run(city: &City) -> (Vec<Row>, Counts) {
                 city.secondary,
             );
             assert_eq!(by_rank, contacts, "{primary:?} by rank");
+            // Into a list kept from the run before.
+            tracer.trace_into(
+                &index,
+                &ranks,
+                &cases,
+                &city.rules,
+                city.as_of,
+                city.secondary,
+                &mut kept,
+            );
+            assert_eq!(kept, contacts, "{primary:?} into a kept list");
             let counted = tracer.count(
                 &index,
                 &ranks,

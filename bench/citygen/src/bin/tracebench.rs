@@ -197,12 +197,16 @@ fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
     let t = Instant::now();
     let ranks = people.ranks();
     println!("{}", json!({"step": "ranks", "seconds": secs(t)}));
-    // The default reduction (by person bucket) and the per-person slots it
-    // replaced (session 4), each on its own warm tracer, in turn; their
-    // answers must be equal.
+    // The default reduction (by person bucket; on one thread, and split over
+    // two) and the per-person slots it replaced (session 4), each on its own
+    // warm tracer; their answers must be equal.
     let mut answers = Vec::new();
-    for (mode, primary) in [("", PrimaryMode::Auto), ("_slots", PrimaryMode::Slots)] {
-        let mut tracer = Tracer::new().with_primary(primary);
+    for (mode, primary, split) in [
+        ("", PrimaryMode::Auto, false),
+        ("_two_threads", PrimaryMode::Auto, true),
+        ("_slots", PrimaryMode::Slots, false),
+    ] {
+        let mut tracer = Tracer::new().with_primary(primary).with_split(split);
         for (label, by_rank) in [("primary_ranks", true), ("primary_ids", false)] {
             let mut times = Vec::new();
             let mut found = Vec::new();
@@ -223,8 +227,26 @@ fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
             answers.push(found);
         }
     }
+    // Into a list kept between runs, as a long-lived server can.
+    let mut tracer = Tracer::new();
+    let mut kept = Vec::new();
+    let mut times = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        tracer.trace_into(&index, &ranks, &cases, &RULES, as_of, false, &mut kept);
+        times.push(secs(t));
+    }
+    println!(
+        "{}",
+        json!({"step": "primary_ranks_kept_list", "cases": cases.len(), "contacts": kept.len(),
+               "median_s": median(times.clone()), "first_s": times.first(), "all_s": times})
+    );
+    answers.push(kept);
     let equal = answers.windows(2).all(|w| w.first() == w.last());
-    println!("{}", json!({"step": "primary_answers_equal", "equal": equal}));
+    println!(
+        "{}",
+        json!({"step": "primary_answers_equal", "equal": equal})
+    );
     if !equal {
         bail!("the reductions disagree");
     }
@@ -236,7 +258,11 @@ fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
     let mut slots = Tracer::new().with_primary(PrimaryMode::Slots);
     let (mut t1, mut t2, mut ts) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
-        for (tracer, times) in [(&mut one, &mut t1), (&mut two, &mut t2), (&mut slots, &mut ts)] {
+        for (tracer, times) in [
+            (&mut one, &mut t1),
+            (&mut two, &mut t2),
+            (&mut slots, &mut ts),
+        ] {
             let t = Instant::now();
             let c = tracer.count(&index, &ranks, &cases, &RULES, as_of, false);
             times.push(secs(t));
