@@ -1,5 +1,6 @@
 //! The closed loop on the command line: `loop status|enrol|release|result`,
-//! `tasks list|done`, `transition`, `accountability` and `audit verify`.
+//! `tasks list|done|escalate|notices|acknowledge`, `transition`,
+//! `accountability` and `audit verify`.
 
 use crate::cli::open_store;
 use crate::config::Config;
@@ -8,11 +9,12 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use closedloop_domain::case::Classification;
 use closedloop_domain::lifecycle::LoopState;
+use closedloop_domain::protocol::EscalationLevel;
 use closedloop_domain::time::{day_bounds, format_instant, from_epoch, parse_date, parse_instant};
 use closedloop_domain::{ErrorCode, Lang};
 use closedloop_store::{
-    conversion_case_id, Actor, BreakKind, Conversion, Store, TaskFilter, TaskKind,
-    TransitionRequest,
+    conversion_case_id, Actor, BreakKind, Conversion, Notice, NoticeFilter, Store, TaskFilter,
+    TaskKind, TransitionRequest,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,6 +135,38 @@ pub enum TasksCommand {
         limit: i64,
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
+    },
+    /// Send the escalation notices due: every overdue task notifies its assignee, then the unit head, then the command one level up, along the profile's chain; each notice is kept / 逾期任务逐级上报（责任人、单位负责人、上一级指挥部），通知留存
+    Escalate {
+        /// Judge deadlines at this instant instead of now (RFC 3339 or local YYYY-MM-DD HH:MM)
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Escalation notices kept, those not yet acknowledged first / 上报通知（未确认的在前）
+    Notices {
+        /// Region code: this region and everything below it
+        #[arg(long)]
+        region: Option<String>,
+        /// Only notices not yet acknowledged
+        #[arg(long)]
+        unacknowledged: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
+    /// Acknowledge an escalation notice (recorded in the audit log) / 确认收到上报通知
+    Acknowledge {
+        /// The notice (id)
+        id: i64,
+        /// Only within this region: a notice elsewhere is not found
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        at: Option<String>,
+        /// Who acknowledges (recorded in the audit log)
+        #[arg(long, default_value = "cli")]
+        actor: String,
     },
     /// Mark a task done with a reply / 完成任务并回复
     Done {
@@ -383,8 +417,8 @@ pub async fn run_loop(args: LoopArgs, config: &Config) -> Result<()> {
             println!(
                 "{}",
                 lang.pick(
-                    &format!("纳入闭环：病例{}例（其中{}名原密接转为病例），密接等{}人，排定核酸{}次，新建任务{}项", cases.enrolled, cases.converted, contacts.enrolled, contacts.tests_scheduled, cases.tasks_created + contacts.tasks_created),
-                    &format!("enrolled: {} cases ({} of them contacts converted), {} contacts, {} tests scheduled, {} tasks created", cases.enrolled, cases.converted, contacts.enrolled, contacts.tests_scheduled, cases.tasks_created + contacts.tasks_created),
+                    &format!("纳入闭环：病例{}例（其中{}名原密接转为病例），密接等{}人，排定核酸{}次，新建任务{}项", cases.enrolled, cases.converted, contacts.enrolled, contacts.tests_scheduled, cases.tasks_created + contacts.tasks_created + contacts.release_assessments),
+                    &format!("enrolled: {} cases ({} of them contacts converted), {} contacts, {} tests scheduled, {} tasks created", cases.enrolled, cases.converted, contacts.enrolled, contacts.tests_scheduled, cases.tasks_created + contacts.tasks_created + contacts.release_assessments),
                 )
             );
         }
@@ -649,6 +683,74 @@ pub async fn run_tasks(args: TasksArgs, config: &Config) -> Result<()> {
                 }
             }
         }
+        TasksCommand::Escalate { now } => {
+            let now = instant(now.as_deref(), "--now", config)?;
+            let s = store
+                .escalate(&config.profile, now, &Actor("cli".into()))
+                .await
+                .map_err(|e| fail(&e))?;
+            let level = |l: EscalationLevel| s.by_level.get(l.as_str()).copied().unwrap_or(0);
+            println!(
+                "{}",
+                lang.pick(
+                    &format!(
+                        "逐级上报（截至{}）：新通知{}条（责任人{}，单位负责人{}，上一级指挥部{}）",
+                        time(now, config),
+                        s.created,
+                        level(EscalationLevel::Assignee),
+                        level(EscalationLevel::UnitHead),
+                        level(EscalationLevel::CommandAbove)
+                    ),
+                    &format!(
+                        "escalation at {}: {} new notices ({} to assignees, {} to unit heads, {} to the command above)",
+                        time(now, config),
+                        s.created,
+                        level(EscalationLevel::Assignee),
+                        level(EscalationLevel::UnitHead),
+                        level(EscalationLevel::CommandAbove)
+                    ),
+                )
+            );
+        }
+        TasksCommand::Notices {
+            region: r,
+            unacknowledged,
+            limit,
+            format,
+        } => {
+            let scope = region(&store, &r, lang).await?;
+            let notices = store
+                .notices(
+                    scope.as_deref(),
+                    &NoticeFilter {
+                        unacknowledged,
+                        limit: limit.max(1),
+                    },
+                )
+                .await
+                .map_err(|e| fail(&e))?;
+            if format == TextOrJson::Json {
+                println!("{}", json(&notices)?);
+            } else {
+                for n in &notices {
+                    print_notice(n, config);
+                }
+            }
+        }
+        TasksCommand::Acknowledge {
+            id,
+            region: r,
+            at,
+            actor,
+        } => {
+            let at = instant(at.as_deref(), "--at", config)?;
+            let scope = region(&store, &r, lang).await?;
+            let n = store
+                .acknowledge_notice(id, scope.as_deref(), at, &Actor(actor))
+                .await
+                .map_err(|e| fail(&e))?;
+            print_notice(&n, config);
+        }
         TasksCommand::Done {
             id,
             reply,
@@ -668,6 +770,47 @@ pub async fn run_tasks(args: TasksArgs, config: &Config) -> Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// One notice on a line: who heard of which task at which rung, and whether it was acknowledged.
+fn print_notice(n: &Notice, config: &Config) {
+    let lang = config.lang;
+    let whom = n
+        .recipient_unit
+        .as_deref()
+        .or(n.recipient_command.as_deref())
+        .filter(|w| *w != n.recipient)
+        .map(|w| format!(" ({w})"))
+        .unwrap_or_default();
+    let ack = match (n.acknowledged_at, &n.acknowledged_by) {
+        (Some(t), by) => lang
+            .pick(
+                &format!(
+                    "已确认 {} {}",
+                    time(t, config),
+                    by.as_deref().unwrap_or("-")
+                ),
+                &format!(
+                    "acknowledged {} by {}",
+                    time(t, config),
+                    by.as_deref().unwrap_or("-")
+                ),
+            )
+            .to_string(),
+        (None, _) => lang.pick("未确认", "not acknowledged").to_string(),
+    };
+    println!(
+        "#{} {} {} {} #{} {} {} → {} {}{whom} [{ack}]",
+        n.id,
+        time(n.reached_at, config),
+        n.level.label(lang),
+        lang.pick("任务", "task"),
+        n.task_id,
+        n.task_kind.label(lang),
+        n.task_subject,
+        lang.pick("通知", "notified"),
+        n.recipient,
+    );
 }
 
 pub async fn run_transition(args: TransitionArgs, config: &Config) -> Result<()> {

@@ -1,7 +1,8 @@
 //! Plays the demo's closed-loop script (`closedloop_demo::closed_loop`)
 //! against the store, through the same calls an operator's commands make:
 //! command structure, facilities, contacts, enrolment, transitions, task
-//! replies, test results and the bulk release at the end of March.
+//! replies, test results, the bulk release at the end of March, and the
+//! escalation of what is still overdue then (a few notices acknowledged).
 
 use crate::config::Config;
 use crate::report::Failure;
@@ -26,6 +27,9 @@ pub struct Played {
     pub refused: u64,
     pub conversions: u64,
     pub released: u64,
+    /// Escalation notices kept at the end, and how many were acknowledged.
+    pub notices: u64,
+    pub acknowledged: u64,
 }
 
 pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<Played> {
@@ -324,6 +328,39 @@ pub async fn play(store: &Store, script: &LoopDemo, config: &Config) -> Result<P
         )
         .await
         .map_err(|e| fail(&e))?;
+    // What is still overdue at the end climbs the chain; the assignees
+    // acknowledged the notices that reached them in the month's first weeks.
+    let escalated_at = (end - Duration::hours(1)).timestamp();
+    played.notices = store
+        .escalate(profile, escalated_at, &actor)
+        .await
+        .map_err(|e| fail(&e))?
+        .created;
+    let notices = store
+        .notices(
+            None,
+            &closedloop_store::NoticeFilter {
+                unacknowledged: true,
+                limit: i64::MAX,
+            },
+        )
+        .await
+        .map_err(|e| fail(&e))?;
+    let early = (end - Duration::days(7)).timestamp();
+    for n in notices.iter().filter(|n| {
+        n.level == closedloop_domain::protocol::EscalationLevel::Assignee && n.reached_at < early
+    }) {
+        store
+            .acknowledge_notice(
+                n.id,
+                None,
+                n.reached_at + 30 * 60,
+                &Actor(n.recipient.clone()),
+            )
+            .await
+            .map_err(|e| fail(&e))?;
+        played.acknowledged += 1;
+    }
     crate::contacts::trace_registered(store, config, &converted_cases, &actor).await?;
     Ok(played)
 }

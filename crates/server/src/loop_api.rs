@@ -1,10 +1,11 @@
 //! The closed loop over HTTP: status with overdue items and leaks, tasks,
-//! transitions, the accountability record and the audit chain check. Same
+//! escalation notices (list, acknowledge), transitions, the accountability
+//! record and the audit chain check. Same
 //! store calls as the CLI; errors are `{error, message}` with the same codes.
 
 use crate::auth::Viewer;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::handlers::LangParam;
 use crate::AppState;
 use axum::extract::State;
@@ -17,7 +18,8 @@ use closedloop_domain::region::parse_region_code;
 use closedloop_domain::time::{day_bounds, from_epoch, parse_date, parse_instant};
 use closedloop_domain::DomainError;
 use closedloop_store::{
-    conversion_case_id, Conversion, StoreRowError, TaskFilter, TransitionError, TransitionRequest,
+    conversion_case_id, Conversion, NoticeFilter, StoreRowError, TaskFilter, TransitionError,
+    TransitionRequest,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -381,4 +383,85 @@ pub async fn audit_verify(
         m.insert("intact".into(), Value::Bool(r.first_break.is_none()));
     }
     Ok(Json(v))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoticesQuery {
+    /// Region code: this region and everything below it (within the jurisdiction).
+    pub region: Option<String>,
+    /// true: only notices not yet acknowledged.
+    pub unacknowledged: Option<bool>,
+    /// Most notices to return (default 100).
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(
+    get, path = "/api/loop/notices", tag = "loop",
+    params(NoticesQuery, LangParam),
+    responses(
+        (status = 200, description = "Escalation notices kept (the task, its rung and level, when it was reached, who was notified as in office then, their unit or command, acknowledged when and by whom), those not acknowledged first", content_type = "application/json"),
+        (status = 400, description = "A bad query value", body = ErrorBody),
+        (status = 403, description = "The role does not see escalations", body = ErrorBody),
+    )
+)]
+pub async fn list_notices(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    ApiQuery(q): ApiQuery<NoticesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    viewer.require(Capability::SeeEscalations)?;
+    let scope = region(&s, &viewer, &q.region).await?;
+    let notices = s
+        .store
+        .notices(
+            scope.as_deref(),
+            &NoticeFilter {
+                unacknowledged: q.unacknowledged.unwrap_or(false),
+                limit: q.limit.unwrap_or(100).clamp(1, 10_000),
+            },
+        )
+        .await?;
+    Ok(Json(to_value(&notices)))
+}
+
+/// Acknowledging an escalation notice.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AcknowledgeBody {
+    /// When (RFC 3339); default now.
+    pub at: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/loop/notices/{id}/acknowledge", tag = "loop",
+    params(("id" = i64, Path, description = "Notice id"), LangParam),
+    request_body(content = AcknowledgeBody, description = "`{}` acknowledges now"),
+    responses(
+        (status = 200, description = "The notice, acknowledged (by this user, unless it already was: then as it was)", content_type = "application/json"),
+        (status = 403, description = "The role does not see escalations", body = ErrorBody),
+        (status = 404, description = "No such notice in the jurisdiction", body = ErrorBody),
+    )
+)]
+pub async fn acknowledge_notice(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    ApiPath(raw): ApiPath<String>,
+    ApiJson(b): ApiJson<AcknowledgeBody>,
+) -> Result<Json<Value>, ApiError> {
+    viewer.require(Capability::SeeEscalations)?;
+    let not_found = || {
+        ApiError::not_found(
+            crate::error::Entity::Other("escalation notice"),
+            raw.chars().take(40).collect::<String>(),
+        )
+    };
+    let id: i64 = raw.trim().parse().map_err(|_| not_found())?;
+    let at = instant(&s, &b.at)?;
+    // Outside the jurisdiction it is the same 404 as an unknown notice.
+    let regions = viewer.region_scope();
+    let n = s
+        .store
+        .acknowledge_notice_for(id, regions.as_deref(), at, &viewer.actor())
+        .await?;
+    Ok(Json(to_value(&n)))
 }

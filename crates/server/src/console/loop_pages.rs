@@ -1,6 +1,8 @@
 //! The loop's pages: `/loop` (tasks by responsible unit with their due
-//! times, overdue first), `/loop/overdue` and `/loop/leaks` (what the
-//! dashboard links to) and `/loop/accountability?from=&to=`. All in the
+//! times, overdue first), `/loop/overdue` (with the escalation notices kept,
+//! unacknowledged first, each with its acknowledge button: `POST
+//! /loop/notices/{id}/acknowledge`) and `/loop/leaks` (what the dashboard
+//! links to) and `/loop/accountability?from=&to=`. All in the
 //! viewer's jurisdiction. `?at=` (epoch seconds) judges deadlines at that
 //! instant; without it, at the end of the last day with a report (now, in a
 //! live outbreak).
@@ -10,17 +12,17 @@ use super::text::{self, T};
 use super::{current_path, non_empty, opt_date, render, Page, PageResult, PageViewer};
 use crate::error::{ApiError, Entity};
 use crate::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
-use axum::routing::get;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
 use closedloop_domain::access::Capability;
 use closedloop_domain::lifecycle::ManagedCategory;
 use closedloop_domain::region::{parse_region_code, RegionTree};
 use closedloop_domain::time::{day_bounds, from_epoch};
 use closedloop_domain::{DomainError, Lang};
-use closedloop_store::{TaskFilter, TaskRecord};
+use closedloop_store::{Notice, NoticeFilter, TaskFilter, TaskRecord};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -28,6 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/loop", get(tasks_page))
         .route("/loop/overdue", get(overdue_page))
+        .route("/loop/notices/{id}/acknowledge", post(acknowledge))
         .route("/loop/leaks", get(leaks_page))
         .route("/loop/accountability", get(accountability_page))
 }
@@ -40,6 +43,8 @@ pub(crate) struct LoopQuery {
     at: Option<String>,
     status: Option<String>,
     unit: Option<String>,
+    /// Set after an acknowledgement (Post/Redirect/Get).
+    ack: Option<String>,
     overdue: Option<String>,
     region: Option<String>,
     from: Option<String>,
@@ -303,12 +308,67 @@ pub(crate) struct OverdueRow {
     pub person_href: Option<String>,
 }
 
+pub(crate) struct NoticeRow {
+    pub id: i64,
+    pub reached: String,
+    pub level: &'static str,
+    pub rung: i64,
+    pub kind: &'static str,
+    pub subject: String,
+    pub region: String,
+    pub recipient: String,
+    /// The recipient's unit or command, when it is not the recipient's own name.
+    pub whom: Option<String>,
+    pub task_status: String,
+    /// "Acknowledged <when> <by whom>"; `None` shows the button.
+    pub acknowledged: Option<String>,
+    pub person_href: Option<String>,
+}
+
+/// Most notices shown on the page.
+const NOTICE_LIMIT: i64 = 500;
+
 #[derive(askama::Template)]
 #[template(path = "loop/overdue.html")]
 struct OverduePage {
     page: Page,
     at_label: String,
     rows: Vec<OverdueRow>,
+    notices: Vec<NoticeRow>,
+    unacknowledged: String,
+    acknowledged_now: bool,
+}
+
+fn notice_row(n: &Notice, tree: &RegionTree, page: &Page, can_open: bool) -> NoticeRow {
+    let lang = page.lang;
+    NoticeRow {
+        id: n.id,
+        reached: page.datetime(from_epoch(n.reached_at)),
+        level: n.level.label(lang),
+        rung: n.rung,
+        kind: n.task_kind.label(lang),
+        subject: subject(&n.task_subject, lang),
+        region: region_name(tree, n.region_code.as_deref(), lang),
+        recipient: n.recipient.clone(),
+        whom: n
+            .recipient_unit
+            .clone()
+            .or_else(|| n.recipient_command.clone())
+            .filter(|w| *w != n.recipient),
+        task_status: status_label(&n.task_status, lang),
+        acknowledged: n.acknowledged_at.map(|t| {
+            format!(
+                "{} {} {}",
+                T::EscAcknowledged.get(lang),
+                page.datetime(from_epoch(t)),
+                n.acknowledged_by.as_deref().unwrap_or("-")
+            )
+        }),
+        person_href: n
+            .person_id
+            .filter(|_| can_open)
+            .map(|p| format!("/persons/{p}")),
+    }
 }
 
 async fn overdue_page(
@@ -358,12 +418,79 @@ async fn build_overdue(s: &AppState, page: Page, q: LoopQuery) -> PageResult {
                 .map(|p| format!("/persons/{p}")),
         })
         .collect();
+    let notices = s
+        .store
+        .notices(
+            Some(&viewer.jurisdiction.region),
+            &NoticeFilter {
+                unacknowledged: false,
+                limit: NOTICE_LIMIT,
+            },
+        )
+        .await
+        .map_err(|e| page.fail(e))?;
+    let open = notices
+        .iter()
+        .filter(|n| n.acknowledged_at.is_none())
+        .count();
     let tpl = OverduePage {
         at_label: page.datetime(from_epoch(now)),
         rows,
+        notices: notices
+            .iter()
+            .map(|n| notice_row(n, &tree, &page, can_open))
+            .collect(),
+        unacknowledged: page.int(open as i64),
+        acknowledged_now: non_empty(&q.ack).is_some(),
         page,
     };
     render(&tpl, &tpl.page)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AcknowledgeForm {
+    #[serde(default, alias = "csrf_token")]
+    csrf: String,
+}
+
+/// `POST /loop/notices/{id}/acknowledge`: the viewer acknowledges a notice
+/// of their jurisdiction (one elsewhere is not found), then back to the
+/// overdue page (Post/Redirect/Get).
+async fn acknowledge(
+    State(s): State<AppState>,
+    PageViewer(viewer): PageViewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<AcknowledgeForm>,
+) -> Response {
+    let page = Page::new(&s, &viewer, &headers, "/loop/overdue", T::Overdue).await;
+    if let Err(r) = page.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Err(r) = page.require(Capability::SeeEscalations) {
+        return r;
+    }
+    let Ok(notice) = id.trim().parse::<i64>() else {
+        let shown: String = id.chars().take(20).collect();
+        return page.fail(ApiError::not_found(
+            Entity::Other("escalation notice"),
+            shown,
+        ));
+    };
+    let regions = viewer.region_scope();
+    match s
+        .store
+        .acknowledge_notice_for(
+            notice,
+            regions.as_deref(),
+            chrono::Utc::now().timestamp(),
+            &viewer.actor(),
+        )
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/loop/overdue?ack=1#notice-{notice}")).into_response(),
+        Err(e) => page.fail(e),
+    }
 }
 
 pub(crate) struct LeakRow {
