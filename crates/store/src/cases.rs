@@ -392,19 +392,25 @@ impl Store {
                 .await?,
             "n",
         )?;
-        let paging = if filter.limit > 0 {
+        let order = options.sort.order_by(options.descending);
+        let sql = if filter.limit > 0 {
+            // The page's keys first, from the filter and sort columns alone, so
+            // an index holding them answers without visiting the table; then
+            // only the page's rows are read. Reading whole rows in sort order
+            // made PostgreSQL walk the sort index and visit every row to test
+            // the region (6,800 rows for 150 in a district).
             format!(
-                " LIMIT {} OFFSET {}",
+                "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM (SELECT c.case_id AS page_case FROM cases c WHERE {where_} ORDER BY {order} LIMIT {} OFFSET {}) page
+                 JOIN cases c ON c.case_id = page.page_case JOIN persons p ON p.id = c.person_id ORDER BY {order}",
                 filter.limit.min(10_000),
                 filter.offset.max(0)
             )
         } else {
-            String::new()
+            // Every match (exports): one pass.
+            format!(
+                "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM cases c JOIN persons p ON p.id = c.person_id WHERE {where_} ORDER BY {order}"
+            )
         };
-        let order = options.sort.order_by(options.descending);
-        let sql = format!(
-            "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM cases c JOIN persons p ON p.id = c.person_id WHERE {where_} ORDER BY {order}{paging}"
-        );
         let rows = bind_filters(&sql, &text, &ints)
             .fetch_all(&self.pool)
             .await?;
