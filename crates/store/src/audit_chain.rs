@@ -517,7 +517,7 @@ mod raw_sqlite {
                 stop.broke(part.index);
                 break;
             }
-            if walk.records % STOP_CHECK == 0 && stop.earlier_broke(part.index) {
+            if walk.records.is_multiple_of(STOP_CHECK) && stop.earlier_broke(part.index) {
                 break;
             }
         }
@@ -721,7 +721,9 @@ mod pg_copy {
                                 stop.broke(part.index);
                                 return Ok(walk);
                             }
-                            if walk.records % STOP_CHECK == 0 && stop.earlier_broke(part.index) {
+                            if walk.records.is_multiple_of(STOP_CHECK)
+                                && stop.earlier_broke(part.index)
+                            {
                                 return Ok(walk);
                             }
                             consumed = next;
