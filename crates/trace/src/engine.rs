@@ -128,9 +128,19 @@ pub struct Tracer {
     /// Whether `slot` points at the entries (the bucketed path leaves it
     /// untouched unless something needs it).
     slots_filled: bool,
-    /// Sort keys of [`Tracer::trace`] by rank, and the radix sort's spare.
-    keys: Vec<u64>,
-    spare_keys: Vec<u64>,
+    /// Working memory of the list by rank.
+    by_rank: RankBuckets,
+}
+
+/// Working memory of [`Tracer::contacts_by_rank`], kept warm between runs.
+#[derive(Debug, Clone, Default)]
+struct RankBuckets {
+    /// Per range of ranks, its contacts with their rank within the range.
+    buckets: Vec<Vec<(u32, Contact)>>,
+    /// One range's contacts, by rank.
+    slots: Vec<Contact>,
+    /// One bit per rank of the range: a contact there.
+    taken: Vec<u64>,
 }
 
 /// How close contacts are reduced from the cases' exposures: into per-person
@@ -338,37 +348,84 @@ impl Tracer {
     }
 
     /// The entries as contacts in rank order into `out`, or false (and
-    /// nothing) when an entry's id has no rank. The ranks are distinct, so a radix sort of `rank << 32 |
-    /// entry` orders them: no comparison sort, no lookup per comparison.
+    /// nothing) when an entry's id has no rank.
+    ///
+    /// Like the reduction, without random access into memory larger than
+    /// the cache: each contact is appended to the bucket of its rank's
+    /// range (16,384 ranks), then each bucket is laid out by rank in a small
+    /// array and read back through a bitmap (ranks are distinct), so the
+    /// list comes out sorted with no comparison sort.
     fn contacts_by_rank(&mut self, ranks: &Ranks, out: &mut Vec<Contact>) -> bool {
-        let mut keys = std::mem::take(&mut self.keys);
-        keys.clear();
-        let mut top = 0u32;
+        let shift = self.bucket_shift();
+        let mask = (1u32 << shift) - 1;
+        let size = 1usize << shift;
+        let RankBuckets {
+            buckets,
+            slots,
+            taken,
+        } = &mut self.by_rank;
+        for b in buckets.iter_mut() {
+            b.clear();
+        }
+        let close = self.close;
         for (i, e) in self.entries.iter().enumerate() {
             let Some(r) = ranks.get(e.person) else {
-                self.keys = keys;
                 return false;
             };
-            top = top.max(r);
-            keys.push((u64::from(r) << 32) | i as u64);
+            let b = (r >> shift) as usize;
+            if buckets.len() <= b {
+                buckets.resize_with(b + 1, Vec::new);
+            }
+            if let Some(bucket) = buckets.get_mut(b) {
+                bucket.push((
+                    r & mask,
+                    Contact {
+                        person: e.person,
+                        degree: if i < close { 1 } else { 2 },
+                        first_exposure: e.first,
+                        via: e.via,
+                        sources: e.sources,
+                    },
+                ));
+            }
         }
-        radix_sort_high(&mut keys, &mut self.spare_keys, top);
-        let close = self.close;
+        if slots.len() != size {
+            slots.clear();
+            slots.resize(
+                size,
+                Contact {
+                    person: 0,
+                    degree: 0,
+                    first_exposure: 0,
+                    via: 0,
+                    sources: 0,
+                },
+            );
+            taken.clear();
+            taken.resize(size.div_ceil(64), 0);
+        }
         // Sized once: growing by doubling would copy and fault in fresh
         // pages several times.
-        out.reserve(keys.len());
-        out.extend(keys.iter().filter_map(|&k| {
-            let i = k as u32 as usize;
-            let e = self.entries.get(i)?;
-            Some(Contact {
-                person: e.person,
-                degree: if i < close { 1 } else { 2 },
-                first_exposure: e.first,
-                via: e.via,
-                sources: e.sources,
-            })
-        }));
-        self.keys = keys;
+        out.reserve(self.entries.len());
+        for bucket in buckets.iter() {
+            for &(r, c) in bucket {
+                if let (Some(slot), Some(w)) =
+                    (slots.get_mut(r as usize), taken.get_mut(r as usize / 64))
+                {
+                    *slot = c;
+                    *w |= 1 << (r % 64);
+                }
+            }
+            for (k, w) in taken.iter_mut().enumerate() {
+                let mut x = std::mem::take(w);
+                while x != 0 {
+                    if let Some(c) = slots.get(k * 64 + x.trailing_zeros() as usize) {
+                        out.push(*c);
+                    }
+                    x &= x - 1;
+                }
+            }
+        }
         true
     }
 
@@ -1174,39 +1231,6 @@ fn for_each_exposure(
             continue;
         }
         f(venue, start, end);
-    }
-}
-
-/// Sorts `keys` by their high 32 bits, all at most `top`: a stable LSD radix
-/// sort, a byte of the high half per pass (as few passes as `top` needs),
-/// `spare` as the other buffer.
-fn radix_sort_high(keys: &mut Vec<u64>, spare: &mut Vec<u64>, top: u32) {
-    let passes = (32 - top.leading_zeros()).div_ceil(8);
-    for pass in 0..passes {
-        let shift = 32 + 8 * pass;
-        let mut count = [0usize; 256];
-        for &k in keys.iter() {
-            if let Some(c) = count.get_mut((k >> shift) as usize & 0xFF) {
-                *c += 1;
-            }
-        }
-        let mut at = 0;
-        for c in count.iter_mut() {
-            let n = *c;
-            *c = at;
-            at += n;
-        }
-        spare.clear();
-        spare.resize(keys.len(), 0);
-        for &k in keys.iter() {
-            if let Some(c) = count.get_mut((k >> shift) as usize & 0xFF) {
-                if let Some(x) = spare.get_mut(*c) {
-                    *x = k;
-                }
-                *c += 1;
-            }
-        }
-        std::mem::swap(keys, spare);
     }
 }
 
