@@ -348,8 +348,9 @@ pub async fn serve(store: Store, config: &Config, secure_cookies: bool) -> Resul
     serve_with(store, config, true, secure_cookies).await
 }
 
-/// Serves; `purge` runs the daily retention purge (not for the demo, whose
-/// movements are from March 2022 and would all go at once).
+/// Serves; `purge` runs the daily retention purge and the escalation of
+/// overdue tasks (not for the demo, whose movements and loop are from March
+/// 2022 and would all go or escalate at once).
 async fn serve_with(
     store: Store,
     config: &Config,
@@ -375,6 +376,9 @@ async fn serve_with(
     };
     let server_config = closedloop_server::ServerConfig {
         purge_every: server_config.purge_every.filter(|_| purge),
+        // The demo's loop is March 2022: escalating it against today's clock
+        // would send every open task's notices at all rungs at once.
+        escalate_every: server_config.escalate_every.filter(|_| purge),
         secure_cookies,
         ..server_config
     };

@@ -117,9 +117,48 @@ impl ErrorCode for StoreError {
             (Lang::Zh, StoreError::Corrupt(v)) => {
                 format!("库中值“{v}”无效，数据库是否被手工修改？")
             }
-            (Lang::Zh, StoreError::NotFound { entity, id }) => format!("未找到{entity} {id}"),
+            (Lang::Zh, StoreError::NotFound { entity, id }) => {
+                format!("未找到{} {id}", entity_zh(entity))
+            }
             (Lang::Zh, StoreError::Rejected(n, _)) => format!("{n}行被拒绝，未写入任何数据"),
             (Lang::Zh, StoreError::Invalid(e)) => format!("请求无效：{e}"),
         }
+    }
+}
+
+/// The Chinese name of an entity a `NotFound` names (its English name when unknown).
+fn entity_zh(entity: &str) -> &str {
+    match entity {
+        "case" => "病例",
+        "cluster" => "聚集性疫情",
+        "command" => "指挥部",
+        "escalation notice" => "升级通知",
+        "facility" => "场所",
+        "managed" => "管控记录",
+        "open task" => "未完成任务",
+        "person" => "人员",
+        "region" => "地区",
+        "test" => "检测",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_names_the_entity_in_each_language() {
+        let e = StoreError::NotFound {
+            entity: "escalation notice",
+            id: "7".into(),
+        };
+        assert_eq!(e.message(Lang::Zh), "未找到升级通知 7");
+        assert!(e.message(Lang::En).contains("escalation notice"));
+        let unknown = StoreError::NotFound {
+            entity: "widget",
+            id: "1".into(),
+        };
+        assert_eq!(unknown.message(Lang::Zh), "未找到widget 1");
     }
 }
