@@ -36,6 +36,10 @@ TOKEN=$("$BIN" user token add bench-commander-$$ --label bench --database-url "$
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -sf "127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.5; done
+# Measure the steady state: the server loads the tracing index (persons,
+# households, stays) in the background after it starts listening, which takes
+# both cores for 10-20 s at this size.
+for _ in $(seq 1 240); do grep -q 'trace index loaded' /tmp/console-bench-serve.log && break; sleep 0.5; done
 
 # Pages: the dashboard, and list pages with the filters a command centre uses.
 # Each line is a label, then the paths its requests cycle through (wrk with
