@@ -209,6 +209,58 @@ async fn the_loop_is_served_with_stable_error_codes() {
             (StatusCode::BAD_REQUEST, Some("unknown_region"))
         );
 
+        // Escalation notices: kept at each rung reached (12:00 is past the
+        // unit head's rung for the admission due at 10:00), listed not yet
+        // acknowledged first, acknowledged once; an unknown id is a 404.
+        let noon = chrono::DateTime::parse_from_rfc3339("2022-03-09T12:00:00+08:00")
+            .unwrap()
+            .timestamp();
+        let sent = store
+            .escalate(&Profile::shipped("china-8th").unwrap(), noon, &a)
+            .await
+            .unwrap();
+        assert!(sent.by_level.contains_key("unit_head"), "{sent:?}");
+        let (st, v) = call(
+            &app,
+            Method::GET,
+            "/api/loop/notices?unacknowledged=true",
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let listed = v.as_array().unwrap();
+        assert_eq!(listed.len() as u64, sent.created, "{v}");
+        let first = listed[0]["id"].as_i64().unwrap();
+        let (st, v) = call(
+            &app,
+            Method::POST,
+            &format!("/api/loop/notices/{first}/acknowledge"),
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["acknowledged_by"], "user:commander", "{v}");
+        let (_, v) = call(
+            &app,
+            Method::GET,
+            "/api/loop/notices?unacknowledged=true",
+            None,
+        )
+        .await;
+        assert_eq!(v.as_array().unwrap().len() as u64, sent.created - 1);
+        let (st, v) = call(
+            &app,
+            Method::POST,
+            "/api/loop/notices/987654/acknowledge?lang=en",
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{v}"
+        );
+
         let body = |to: &str, at: &str, facility: Option<&str>| {
             Some(
                 json!({"managed_id": 1, "to": to, "at": at, "facility_id": facility, "reason": "api test"}),
@@ -301,6 +353,8 @@ async fn the_loop_is_served_with_stable_error_codes() {
             "/api/loop/status",
             "/api/loop/tasks",
             "/api/loop/transitions",
+            "/api/loop/notices",
+            "/api/loop/notices/{id}/acknowledge",
             "/api/accountability",
             "/api/audit/verify",
         ] {
