@@ -255,7 +255,6 @@ async fn every_view(w: &World, login: &str, own: &str, foreign: &str) -> String 
         format!("/api/clusters/{id}/chain"),
         format!("/api/clusters/{id}/chain?format=dot"),
         format!("/api/clusters/{id}/chain?format=dot&tree=true"),
-        "/clusters".to_string(),
         format!("/clusters/{id}"),
     ];
     for path in &paths {
@@ -274,6 +273,14 @@ async fn every_view(w: &World, login: &str, own: &str, foreign: &str) -> String 
             "{login} {path} leaks {foreign}: {body}"
         );
     }
+    // The console's list names clusters only, by their id as read here.
+    let (status, body) = w.get(login, "/clusters").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(&format!("/clusters/{id}\"")), "{body}");
+    assert!(
+        !body.contains(foreign),
+        "{login} /clusters leaks {foreign}: {body}"
+    );
     // The chain links the two under the same names.
     let chain = w.json(login, &format!("/api/clusters/{id}/chain")).await;
     let link = &chain["links"][0];
@@ -352,7 +359,11 @@ async fn a_new_case_or_contact_is_in_the_next_clusters_read() {
         let grown = w.json("province", "/api/clusters").await;
         assert_eq!(size(&grown), Some(3), "{grown}");
         assert!(grown.to_string().contains(LATE_CASE));
-        let (status, page) = w.get("kuancheng", "/clusters").await;
+        let id = w.json("kuancheng", "/api/clusters").await["items"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, page) = w.get("kuancheng", &format!("/clusters/{id}")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(page.contains(LATE_CASE), "{page}");
         let chain = w
