@@ -18,7 +18,7 @@ use closedloop_domain::region::RegionTree;
 use closedloop_domain::time::parse_instant;
 use closedloop_domain::{DomainError, ErrorCode, Lang};
 use closedloop_ingest::{FileFormat, Parsed, Row, Table};
-use closedloop_store::{Actor, ClusterReport, ImportMode, RowRejection, StoreError};
+use closedloop_store::{Actor, AuditHead, ClusterReport, ImportMode, RowRejection, StoreError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -526,9 +526,6 @@ fn masked_for(viewer: &Viewer, c: &ClusterReport) -> ClusterReport {
 pub(crate) struct ClusterCache {
     inner: Arc<Mutex<Vec<CachedClusters>>>,
 }
-
-/// The audit chain's head (sequence number, hash).
-type AuditHead = (i64, String);
 
 struct CachedClusters {
     head: AuditHead,

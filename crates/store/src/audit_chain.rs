@@ -279,9 +279,13 @@ fn join(head_seq: i64, head_hash: String, walks: Vec<Walk>) -> ChainReport {
     }
 }
 
+/// The audit chain's head: its sequence number and hash. Every audited write
+/// moves it, so caches of what the data says are valid while it is unchanged.
+pub type AuditHead = (i64, String);
+
 impl Store {
     /// The head of the audit chain: its sequence number and hash.
-    pub async fn audit_chain_head(&self) -> Result<(i64, String), StoreError> {
+    pub async fn audit_chain_head(&self) -> Result<AuditHead, StoreError> {
         let row =
             sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_head WHERE id = 1")
                 .fetch_one(&self.pool)

@@ -28,7 +28,7 @@ mod regions;
 pub mod testing;
 
 pub use audit::{AuditEntry, AuditFilter};
-pub use audit_chain::{link_hash, BreakKind, ChainBreak, ChainReport, Link};
+pub use audit_chain::{link_hash, AuditHead, BreakKind, ChainBreak, ChainReport, Link};
 pub use cases::{CaseFilter, CaseListOptions, CaseRecord, CaseSort};
 pub use closed_loop::*;
 pub use clusters::{Candidate, ChainLink, ClusterMember, ClusterPlace, ClusterReport, TreeNode};

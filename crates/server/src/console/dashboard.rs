@@ -18,7 +18,7 @@ use closedloop_domain::bulletin::{self, Bulletin};
 use closedloop_domain::lifecycle::{FacilityKind, LoopState};
 use closedloop_domain::time::day_bounds;
 use closedloop_domain::Lang;
-use closedloop_store::LeakKind;
+use closedloop_store::{AuditHead, LeakKind};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -195,9 +195,6 @@ struct DashKey {
 pub(crate) struct DashCache {
     inner: Arc<Mutex<CacheMap>>,
 }
-
-/// The audit chain's head (sequence number, hash) a dashboard was computed at.
-type AuditHead = (i64, String);
 
 /// Each dashboard computed, with the head it was computed at.
 type CacheMap = HashMap<DashKey, (AuditHead, Arc<DashData>)>;
