@@ -1,5 +1,7 @@
 //! Close and secondary contacts by venue, from a [`StayIndex`].
 
+use std::time::{Duration, Instant};
+
 use crate::ids::{IdOrder, Ranks};
 use crate::index::{StayIndex, VenueIndex};
 
@@ -130,6 +132,31 @@ pub struct Tracer {
     slots_filled: bool,
     /// Working memory of the list by rank.
     by_rank: RankBuckets,
+    /// Where the last run's time went.
+    profile: Profile,
+}
+
+/// Where the last run of a [`Tracer`] spent its time, for benchmarks: a
+/// few clock reads per run, nothing per stay. Phases a run skipped are zero.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// Cases sorted and ranked, their windows.
+    pub setup: Duration,
+    /// Close contacts found: the cases' stays looked up, the venues'
+    /// overlapping stays scanned, and each qualifying pair written (the
+    /// bucketed path), or reduced at once (the slots).
+    pub emit: Duration,
+    /// The bucketed pairs reduced per person.
+    pub reduce: Duration,
+    /// Secondary contacts.
+    pub secondary: Duration,
+    /// The sorted list materialised.
+    pub list: Duration,
+    /// Working state cleared for the next run.
+    pub reset: Duration,
+    /// Qualifying pairs written by the bucketed path.
+    pub pairs: u64,
 }
 
 /// Working memory of [`Tracer::contacts_by_rank`], kept warm between runs.
@@ -319,8 +346,10 @@ impl Tracer {
     ) {
         out.clear();
         self.run(index, order, cases, rules, as_of, secondary);
+        let clock = Instant::now();
         if let Some(ranks) = order.ranks() {
             if self.contacts_by_rank(ranks, out) {
+                self.profile.list = clock.elapsed();
                 self.reset(cases);
                 return;
             }
@@ -344,6 +373,7 @@ impl Tracer {
             })
         }));
         self.persons = persons;
+        self.profile.list = clock.elapsed();
         self.reset(cases);
     }
 
@@ -474,6 +504,8 @@ impl Tracer {
         as_of: i64,
         secondary: bool,
     ) {
+        self.profile = Profile::default();
+        let clock = Instant::now();
         let people = index.people();
         if self.slot.len() < people {
             self.slot.resize(people, NONE);
@@ -533,19 +565,27 @@ impl Tracer {
             }
             // A pair packs the rank in the bits the bucket leaves.
             && persons.len() <= 1 << (32 - self.bucket_shift());
+        self.profile.setup = clock.elapsed();
         if bucketed {
             self.spread_by_bucket(index, &windows, &rank_of_case, rules.buffer, min_len);
-        } else if split && self.crowd_cap.is_none() {
-            self.spread_split(index, &persons, &windows, rules.buffer, min_len);
         } else {
-            self.spread(index, &windows, rules.buffer, min_len, 0);
+            let clock = Instant::now();
+            if split && self.crowd_cap.is_none() {
+                self.spread_split(index, &persons, &windows, rules.buffer, min_len);
+            } else {
+                self.spread(index, &windows, rules.buffer, min_len, 0);
+            }
+            self.profile.emit = clock.elapsed();
         }
+        let clock = Instant::now();
         self.close = self.entries.len();
         for e in self.entries.iter_mut() {
             e.via = persons.get(e.via as usize).copied().unwrap_or(e.via);
         }
+        self.profile.reduce += clock.elapsed();
 
         if secondary {
+            let clock = Instant::now();
             self.fill_slots();
             persons.clear();
             persons.extend(self.entries.iter().map(|e| e.person));
@@ -561,6 +601,7 @@ impl Tracer {
                     e.via = persons.get(e.via as usize).copied().unwrap_or(e.via);
                 }
             }
+            self.profile.secondary = clock.elapsed();
         }
         self.persons = persons;
         self.windows = windows;
@@ -950,6 +991,7 @@ impl Tracer {
         let shift = self.bucket_shift();
         let count = (index.people() >> shift) + 1;
         let split = self.split.unwrap_or(false) && windows.len() > 1;
+        let clock = Instant::now();
         if !split {
             emit(
                 index,
@@ -960,6 +1002,9 @@ impl Tracer {
                 count,
                 &mut self.buckets.hits,
             );
+            self.profile.emit = clock.elapsed();
+            self.profile.pairs = self.buckets.hits.iter().map(|h| h.len() as u64).sum();
+            let clock = Instant::now();
             let sets = [self.buckets.hits.as_slice()];
             reduce(
                 &sets,
@@ -969,6 +1014,7 @@ impl Tracer {
                 &mut self.buckets.work,
                 &mut self.entries,
             );
+            self.profile.reduce = clock.elapsed();
             return;
         }
         // Two threads: each emits the pairs of half the sources (a source's
@@ -999,9 +1045,12 @@ impl Tracer {
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
         });
+        self.profile.emit = clock.elapsed();
+        let clock = Instant::now();
         // Halve the buckets by pairs.
         let total: usize = self.buckets.hits.iter().map(Vec::len).sum::<usize>()
             + helper.buckets.hits.iter().map(Vec::len).sum::<usize>();
+        self.profile.pairs = total as u64;
         let mut half = 0;
         let mut seen = 0;
         while half < count && seen * 2 < total {
@@ -1031,6 +1080,7 @@ impl Tracer {
             });
         }
         self.helper = Some(helper);
+        self.profile.reduce = clock.elapsed();
     }
 
     /// People per bucket of [`Tracer::spread_by_bucket`], as a shift.
@@ -1043,6 +1093,7 @@ impl Tracer {
     }
 
     fn reset(&mut self, cases: &[CaseInput]) {
+        let clock = Instant::now();
         if self.slots_filled {
             for e in &self.entries {
                 if let Some(s) = self.slot.get_mut(e.person as usize) {
@@ -1063,6 +1114,13 @@ impl Tracer {
         self.exposed.clear();
         self.entries.clear();
         self.close = 0;
+        self.profile.reset = clock.elapsed();
+    }
+
+    /// Where the last run's time went.
+    #[doc(hidden)]
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 }
 

@@ -33,7 +33,8 @@ mod ids;
 mod index;
 
 pub use engine::{
-    count, trace, CaseInput, Contact, Counts, PrimaryMode, Rules, SecondaryMode, Sizes, Tracer,
+    count, trace, CaseInput, Contact, Counts, PrimaryMode, Profile, Rules, SecondaryMode, Sizes,
+    Tracer,
 };
 pub use ids::{IdOrder, Ids, IdsError, Ranks};
 pub use index::{Stay, StayError, StayIndex, Stays, MAX_ITEMS};

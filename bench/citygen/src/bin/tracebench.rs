@@ -5,7 +5,13 @@
 //! tracebench scale  --checkins F --cases F [--reps 5]
 //! tracebench extend --checkins F --cases F [--batch 100000] [--reps 5]
 //! tracebench serve  --checkins F             # queries on stdin, see below
+//! tracebench primary --checkins F --cases F --cache DIR [--reps 9]
 //! ```
+//!
+//! `primary` times the 1,000 cases' close contacts alone, phase by phase
+//! (`Tracer::profile`), each path in turn on the same index; it keeps the
+//! stays and the person names in DIR after the first run, so later runs
+//! skip the Parquet read.
 //!
 //! `serve` reads the check-ins, builds the index and computes the id ranks
 //! (a warm server), prints `ready`, then answers lines
@@ -79,6 +85,25 @@ enum Cmd {
         raw: PathBuf,
         #[arg(long, default_value_t = 3)]
         reps: usize,
+    },
+    /// The cases' close contacts alone, by phase, each path in turn (the
+    /// stays and names cached in CACHE, which must not hold other data).
+    Primary {
+        #[arg(long)]
+        checkins: PathBuf,
+        #[arg(long)]
+        cases: PathBuf,
+        #[arg(long)]
+        cache: PathBuf,
+        #[arg(long, default_value_t = 9)]
+        reps: usize,
+        /// The paths to time, by name (buckets, buckets_two_threads, slots).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "buckets,buckets_two_threads,slots"
+        )]
+        paths: Vec<String>,
     },
     /// A warm index answering one case at a time from stdin.
     Serve {
@@ -154,6 +179,13 @@ fn main() -> Result<()> {
             reps,
         } => extend(&checkins, &case_file, batch, reps),
         Cmd::Serve { checkins } => serve(&checkins),
+        Cmd::Primary {
+            checkins,
+            cases: case_file,
+            cache,
+            reps,
+            paths,
+        } => primary(&checkins, &case_file, &cache, reps, &paths),
         Cmd::Build {
             checkins,
             raw,
@@ -275,6 +307,151 @@ fn scale(checkins: &Path, case_file: &Path, reps: usize) -> Result<()> {
                "two_threads_median_s": median(t2.clone()), "slots_median_s": median(ts.clone()),
                "one_thread_s": t1, "two_threads_s": t2, "slots_s": ts})
     );
+    let (hwm, rss) = memory();
+    println!("{}", json!({"step": "end", "peak_rss": hwm, "rss": rss}));
+    Ok(())
+}
+
+/// Stays from raw little-endian records `[venue, person, in, out]`.
+fn load_raw(raw: &Path) -> Result<Stays> {
+    use std::io::Read;
+    let file = std::fs::File::open(raw).with_context(|| format!("opening {}", raw.display()))?;
+    let len = file.metadata()?.len() as usize;
+    let mut input = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut stays = Stays::with_capacity(len / 16);
+    let mut r = [0u8; 16];
+    for _ in 0..len / 16 {
+        input.read_exact(&mut r)?;
+        let x = |i: usize| {
+            r.get(4 * i..4 * i + 4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, u32::from_le_bytes)
+        };
+        stays.push(closedloop_trace::Stay {
+            venue: x(0),
+            person: x(1),
+            check_in: i64::from(x(2)),
+            check_out: i64::from(x(3)),
+        })?;
+    }
+    Ok(stays)
+}
+
+/// The stays and person ids of `checkins` (cases interned first, as `scale`
+/// does), read once and then from `cache`.
+fn cached(checkins: &Path, case_file: &Path, cache: &Path) -> Result<(Stays, Ids)> {
+    let (raw, names) = (cache.join("stays.raw"), cache.join("people.txt"));
+    if raw.exists() && names.exists() {
+        let mut people = Ids::new();
+        for name in std::fs::read_to_string(&names)?.lines() {
+            people.intern(name)?;
+        }
+        return Ok((load_raw(&raw)?, people));
+    }
+    std::fs::create_dir_all(cache)?;
+    let mut people = Ids::new();
+    cases(case_file, &mut people)?;
+    let (stays, _venues, _) = read(checkins, &mut people)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&raw)?);
+    for r in stays.as_records() {
+        for x in r {
+            out.write_all(&x.to_le_bytes())?;
+        }
+    }
+    out.flush()?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&names)?);
+    for p in 0..people.len() as u32 {
+        writeln!(out, "{}", people.name(p))?;
+    }
+    out.flush()?;
+    Ok((stays, people))
+}
+
+/// The close contacts of the cases, by phase: the bucketed reduction on one
+/// thread and on two, and the per-person slots, in turn (so each sees the
+/// same load), counted and listed by rank into a kept list.
+fn primary(
+    checkins: &Path,
+    case_file: &Path,
+    cache: &Path,
+    reps: usize,
+    names: &[String],
+) -> Result<()> {
+    let t = Instant::now();
+    let (stays, mut people) = cached(checkins, case_file, cache)?;
+    let cases = cases(case_file, &mut people)?;
+    people.freeze();
+    let ranks = people.ranks();
+    let index = StayIndex::build(stays);
+    let as_of = index.latest_check_out().unwrap_or(0);
+    println!(
+        "{}",
+        json!({"step": "ready", "stays": index.len(), "cases": cases.len(), "seconds": secs(t)})
+    );
+    let paths: Vec<_> = [
+        ("buckets", PrimaryMode::Auto, false),
+        ("buckets_two_threads", PrimaryMode::Auto, true),
+        ("slots", PrimaryMode::Slots, false),
+    ]
+    .into_iter()
+    .filter(|p| names.iter().any(|n| n == p.0))
+    .collect();
+    let mut tracers: Vec<Tracer> = paths
+        .iter()
+        .map(|&(_, primary, split)| Tracer::new().with_primary(primary).with_split(split))
+        .collect();
+    let mut kept: Vec<Vec<closedloop_trace::Contact>> = vec![Vec::new(); paths.len()];
+    // Per path and kind (count, list): wall, CPU, and the profiles.
+    type Runs = Vec<(f64, f64, closedloop_trace::Profile)>;
+    let mut runs: Vec<[Runs; 2]> = vec![[Vec::new(), Vec::new()]; paths.len()];
+    let mut counts = vec![0; paths.len()];
+    for _ in 0..reps {
+        for (k, tracer) in tracers.iter_mut().enumerate() {
+            for (list, done) in runs.get_mut(k).into_iter().flatten().enumerate() {
+                let cpu = cpu_seconds();
+                let t = Instant::now();
+                if list == 1 {
+                    if let Some(out) = kept.get_mut(k) {
+                        tracer.trace_into(&index, &ranks, &cases, &RULES, as_of, false, out);
+                    }
+                } else if let Some(c) = counts.get_mut(k) {
+                    *c = tracer
+                        .count(&index, &ranks, &cases, &RULES, as_of, false)
+                        .close;
+                }
+                done.push((secs(t), cpu_seconds() - cpu, tracer.profile()));
+            }
+        }
+    }
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    for ((name, _, _), (kinds, count)) in paths.iter().zip(runs.iter().zip(&counts)) {
+        for (kind, done) in ["count", "list"].iter().zip(kinds) {
+            let med = |f: &dyn Fn(&(f64, f64, closedloop_trace::Profile)) -> f64| {
+                median(done.iter().map(f).collect())
+            };
+            println!(
+                "{}",
+                json!({"step": format!("primary_{kind}_{name}"), "contacts": count,
+                       "median_ms": med(&|r| r.0 * 1e3), "cpu_median_ms": med(&|r| r.1 * 1e3),
+                       "setup_ms": med(&|r| ms(r.2.setup)), "emit_ms": med(&|r| ms(r.2.emit)),
+                       "reduce_ms": med(&|r| ms(r.2.reduce)), "list_ms": med(&|r| ms(r.2.list)),
+                       "reset_ms": med(&|r| ms(r.2.reset)),
+                       "pairs": done.last().map(|r| r.2.pairs),
+                       "all_ms": done.iter().map(|r| (r.0 * 1e3).round()).collect::<Vec<_>>()})
+            );
+        }
+    }
+    let equal = kept.windows(2).all(|w| w.first() == w.last())
+        && counts.iter().zip(&kept).all(|(&c, k)| c == k.len());
+    println!(
+        "{}",
+        json!({"step": "primary_answers_equal", "equal": equal,
+               "contacts": kept.first().map(Vec::len),
+               "contact_sources": kept.first().map(|k| k.iter().map(|c| u64::from(c.sources)).sum::<u64>())})
+    );
+    if !equal {
+        bail!("the reductions disagree");
+    }
     let (hwm, rss) = memory();
     println!("{}", json!({"step": "end", "peak_rss": hwm, "rss": rss}));
     Ok(())
