@@ -266,20 +266,69 @@ pub struct CaseListOptions {
     pub count_cap: Option<i64>,
 }
 
-/// The WHERE of the case list and its binds (text first, then integers).
-fn case_where(filter: &CaseFilter, options: &CaseListOptions) -> (String, Vec<String>, Vec<i64>) {
+/// Up to this many reporting regions, a case list page sorted by report time
+/// reads its keys region by region (see [`case_page_keys`]); a city has 44
+/// codes, a district 17.
+const REGION_BRANCHES: usize = 64;
+
+/// The WHERE of the case list: the reporting regions (the scope and the
+/// chosen subtree intersected, so one set of codes), the other conditions,
+/// and the binds (the region codes first, then the other texts, then integers).
+struct CaseWhere {
+    /// The placeholder numbers of the region codes; `None` is everywhere.
+    regions: Option<std::ops::Range<usize>>,
+    /// Every condition but the regions.
+    rest: String,
+    text: Vec<String>,
+    ints: Vec<i64>,
+}
+
+impl CaseWhere {
+    /// The whole WHERE.
+    fn all(&self) -> String {
+        match &self.regions {
+            None => self.rest.clone(),
+            Some(r) => format!(
+                "c.reporting_region IN ({}) AND {}",
+                placeholders(r.start, r.len()),
+                self.rest
+            ),
+        }
+    }
+}
+
+fn case_where(filter: &CaseFilter, options: &CaseListOptions) -> CaseWhere {
     let mut conditions = vec!["1 = 1".to_string()];
     let mut text: Vec<String> = Vec::new();
     let mut next = 1;
-    for set in [&filter.scope, &options.regions].into_iter().flatten() {
-        let n = set.len().max(1);
-        conditions.push(format!("c.reporting_region IN ({})", placeholders(next, n)));
-        next += n;
-        text.extend(set.iter().cloned());
-        if set.is_empty() {
-            text.push(String::new());
+    // A case must be in both sets: their intersection, one list of codes
+    // (which a page may read region by region, see `case_page_keys`).
+    let set = match (&filter.scope, &options.regions) {
+        (None, None) => None,
+        (Some(s), None) | (None, Some(s)) => Some(s.clone()),
+        (Some(scope), Some(chosen)) => {
+            let scope: std::collections::HashSet<&String> = scope.iter().collect();
+            Some(
+                chosen
+                    .iter()
+                    .filter(|c| scope.contains(c))
+                    .cloned()
+                    .collect(),
+            )
         }
-    }
+    };
+    let regions = set.map(|mut set| {
+        set.sort();
+        set.dedup();
+        if set.is_empty() {
+            // Matches nothing: no case is reported in the empty region.
+            set.push(String::new());
+        }
+        let range = next..next + set.len();
+        next += set.len();
+        text.extend(set);
+        range
+    });
     for (col, v) in [
         ("classification", filter.classification.map(|x| x.as_str())),
         ("origin", filter.origin.map(|x| x.as_str())),
@@ -318,7 +367,52 @@ fn case_where(filter: &CaseFilter, options: &CaseListOptions) -> (String, Vec<St
         conditions.push(format!("c.report_time < ${next}"));
         ints.push(to_epoch(to));
     }
-    (conditions.join(" AND "), text, ints)
+    CaseWhere {
+        regions,
+        rest: conditions.join(" AND "),
+        text,
+        ints,
+    }
+}
+
+/// The query of a page's case ids in the list's order.
+///
+/// In report order over a few regions, each region's first cases up to the
+/// page's end are read in that order from an index led by the region
+/// (`cases_region_report_time`, or with a channel
+/// `cases_channel_region_report_case`), then merged: a page reads about its
+/// own rows and the pages before it. PostgreSQL cannot walk an index in order
+/// under an IN list on its leading column: it read all of a district's 5,783
+/// entries and sorted them for each page. Each region's read carries its own
+/// ORDER BY and LIMIT because PostgreSQL merges a UNION ALL's branches in
+/// order only when each is sorted itself (it does not see that a branch's
+/// region is fixed, and sorted everything again).
+fn case_page_keys(w: &CaseWhere, options: &CaseListOptions, limit: i64, offset: i64) -> String {
+    let order = options.sort.order_by(options.descending);
+    match &w.regions {
+        Some(r) if options.sort == CaseSort::ReportTime && r.len() <= REGION_BRANCHES => {
+            let dir = if options.descending { "DESC" } else { "ASC" };
+            let branches = r
+                .clone()
+                .map(|n| {
+                    format!(
+                        "SELECT * FROM (SELECT c.case_id AS page_case, c.report_time AS page_time FROM cases c
+                         WHERE c.reporting_region = ${n} AND {} ORDER BY {order} LIMIT {}) b{n}",
+                        w.rest,
+                        limit.saturating_add(offset)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            format!(
+                "SELECT page_case FROM ({branches}) branches ORDER BY page_time {dir}, page_case {dir} LIMIT {limit} OFFSET {offset}"
+            )
+        }
+        _ => format!(
+            "SELECT c.case_id AS page_case FROM cases c WHERE {} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+            w.all()
+        ),
+    }
 }
 
 fn bind_filters<'q>(
@@ -378,20 +472,37 @@ impl Store {
         filter: &CaseFilter,
         options: &CaseListOptions,
     ) -> Result<(Vec<CaseRecord>, i64), StoreError> {
-        let (where_, text, ints) = case_where(filter, options);
+        let w = case_where(filter, options);
+        let where_ = w.all();
+        let (text, ints) = (&w.text, &w.ints);
+        // Filtered by equality alone (regions, classification, channel,
+        // origin), the count is the sum of the counters kept for those
+        // columns (migration 0016), which carry the same names: a few rows
+        // per region instead of an index entry per case.
+        let counted = options.loop_state.is_none()
+            && options.facility.is_none()
+            && filter.reported_from.is_none()
+            && filter.reported_to.is_none();
         let count_sql = match options.count_cap {
+            _ if counted => format!(
+                "SELECT CAST(COALESCE(SUM(c.n), 0) AS BIGINT) AS n FROM case_counts c WHERE {where_}"
+            ),
             None => format!("SELECT COUNT(*) AS n FROM cases c WHERE {where_}"),
             Some(cap) => format!(
                 "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM cases c WHERE {where_} LIMIT {}) t",
                 cap.max(0) + 1
             ),
         };
-        let total = get_i64(
-            &bind_filters(&count_sql, &text, &ints)
+        let mut total = get_i64(
+            &bind_filters(&count_sql, text, ints)
                 .fetch_one(&self.pool)
                 .await?,
             "n",
         )?;
+        if let Some(cap) = options.count_cap {
+            // Past the cap the answer is the cap plus one, however counted.
+            total = total.min(cap.max(0) + 1);
+        }
         let order = options.sort.order_by(options.descending);
         let sql = if filter.limit > 0 {
             // The page's keys first, from the filter and sort columns alone, so
@@ -400,10 +511,9 @@ impl Store {
             // made PostgreSQL walk the sort index and visit every row to test
             // the region (6,800 rows for 150 in a district).
             format!(
-                "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM (SELECT c.case_id AS page_case FROM cases c WHERE {where_} ORDER BY {order} LIMIT {} OFFSET {}) page
+                "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM ({}) page
                  JOIN cases c ON c.case_id = page.page_case JOIN persons p ON p.id = c.person_id ORDER BY {order}",
-                filter.limit.min(10_000),
-                filter.offset.max(0)
+                case_page_keys(&w, options, filter.limit.min(10_000), filter.offset.max(0))
             )
         } else {
             // Every match (exports): one pass.
@@ -411,9 +521,7 @@ impl Store {
                 "SELECT {CASE_COLUMNS}, {PERSON_COLUMNS} FROM cases c JOIN persons p ON p.id = c.person_id WHERE {where_} ORDER BY {order}"
             )
         };
-        let rows = bind_filters(&sql, &text, &ints)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = bind_filters(&sql, text, ints).fetch_all(&self.pool).await?;
         Ok((
             rows.iter().map(case_from_row).collect::<Result<_, _>>()?,
             total,
