@@ -188,21 +188,23 @@ pub enum PrimaryMode {
 /// people's state (16 bytes each, 256 KB) stays in a core's L2 cache.
 const BUCKET_SHIFT: u32 = 14;
 
-/// A person's state within a bucket; `sources == 0` is free, `stamp ==
-/// u32::MAX` a case.
+/// A person's state within a bucket. `best` is `time << 32 | rank` of the
+/// earliest exposure, the smallest rank on a tie (so a minimum); `stamp` the
+/// rank of the last source counted. Updated without branches: whether a
+/// pair is the person's first, a new source or an earlier time is a coin
+/// toss for the branch predictor.
 #[derive(Debug, Clone, Copy)]
 struct Local {
-    first: u32,
-    via: u32,
-    sources: u32,
+    best: u64,
     stamp: u32,
+    sources: u32,
 }
 
+/// No rank is `u32::MAX` (a pair packs the rank in at most 30 bits).
 const FREE: Local = Local {
-    first: 0,
-    via: 0,
+    best: u64::MAX,
+    stamp: u32::MAX,
     sources: 0,
-    stamp: 0,
 };
 
 /// Working memory of [`Tracer::spread_by_bucket`], kept warm between runs.
@@ -221,8 +223,6 @@ struct BucketWork {
     local: Vec<Local>,
     /// One bit per person of the bucket: reached.
     touched: Vec<u64>,
-    /// The people of the bucket reached, when few.
-    reached: Vec<u32>,
 }
 
 /// How secondary contacts are found; see [`Tracer::secondary`]. Only tests
@@ -1167,11 +1167,7 @@ fn reduce(
     work: &mut BucketWork,
     entries: &mut Vec<Entry>,
 ) {
-    let BucketWork {
-        local,
-        touched,
-        reached,
-    } = work;
+    let BucketWork { local, touched } = work;
     let mask = (1u32 << shift) - 1;
     let size = 1usize << shift;
     if local.len() != size {
@@ -1188,79 +1184,48 @@ fn reduce(
             continue;
         }
         let base = (b as u32) << shift;
-        let from = cases.partition_point(|&(p, _)| p < base);
-        let to = cases.partition_point(|&(p, _)| (p >> shift) as usize <= b);
-        let mine = cases.get(from..to).unwrap_or_default();
-        for &(p, _) in mine {
-            if let Some(l) = local.get_mut((p & mask) as usize) {
-                l.stamp = u32::MAX;
-            }
-        }
-        reached.clear();
         for set in sets {
             for &h in set.get(b).map(Vec::as_slice).unwrap_or_default() {
-                let (t, low) = ((h >> 32) as u32, h as u32);
-                let (i, rank) = (low & mask, low >> shift);
-                let Some(l) = local.get_mut(i as usize) else {
+                let low = h as u32;
+                let (i, rank) = ((low & mask) as usize, low >> shift);
+                let (Some(l), Some(w)) = (local.get_mut(i), touched.get_mut(i / 64)) else {
                     continue;
                 };
-                if l.sources == 0 {
-                    if l.stamp == u32::MAX {
-                        continue;
-                    }
-                    *l = Local {
-                        first: t,
-                        via: rank,
-                        sources: 1,
-                        stamp: rank,
-                    };
-                    reached.push(i);
-                } else {
-                    if l.stamp != rank {
-                        l.stamp = rank;
-                        l.sources += 1;
-                    }
-                    if t < l.first {
-                        l.first = t;
-                        l.via = rank;
-                    }
-                }
+                // A source's pairs are consecutive in a bucket (sources are
+                // emitted one after the other), so a change of rank is a new
+                // source for this person.
+                l.best = l.best.min((h & !u64::from(u32::MAX)) | u64::from(rank));
+                l.sources += u32::from(l.stamp != rank);
+                l.stamp = rank;
+                *w |= 1 << (i % 64);
             }
         }
-        // In person order: a walk of the bucket's bits when many were
-        // reached, a sort of the few otherwise.
-        if reached.len() > size / 64 {
-            for &i in reached.iter() {
-                if let Some(w) = touched.get_mut(i as usize / 64) {
-                    *w |= 1 << (i % 64);
-                }
-            }
-            reached.clear();
-            for (k, w) in touched.iter_mut().enumerate() {
-                let mut x = std::mem::take(w);
-                while x != 0 {
-                    reached.push(k as u32 * 64 + x.trailing_zeros());
-                    x &= x - 1;
-                }
-            }
-        } else {
-            reached.sort_unstable();
-        }
-        for &i in reached.iter() {
-            if let Some(l) = local.get_mut(i as usize) {
-                entries.push(Entry {
-                    person: base | i,
-                    first: i64::from(l.first),
-                    via: l.via,
-                    sources: l.sources,
-                    stamp: l.stamp,
-                });
+        // Cases are never contacts, whatever they overlapped.
+        let from = cases.partition_point(|&(p, _)| p < base);
+        let to = cases.partition_point(|&(p, _)| (p >> shift) as usize <= b);
+        for &(p, _) in cases.get(from..to).unwrap_or_default() {
+            let i = (p & mask) as usize;
+            if let (Some(l), Some(w)) = (local.get_mut(i), touched.get_mut(i / 64)) {
                 *l = FREE;
+                *w &= !(1 << (i % 64));
             }
         }
-        for &(p, _) in mine {
-            if let Some(l) = local.get_mut((p & mask) as usize) {
-                *l = FREE;
+        // In person order, through the bits.
+        for (k, w) in touched.iter_mut().enumerate() {
+            let mut x = std::mem::take(w);
+            while x != 0 {
+                let i = k * 64 + x.trailing_zeros() as usize;
+                x &= x - 1;
+                if let Some(l) = local.get_mut(i) {
+                    entries.push(Entry {
+                        person: base | i as u32,
+                        first: (l.best >> 32) as i64,
+                        via: l.best as u32,
+                        sources: l.sources,
+                        stamp: l.stamp,
+                    });
+                    *l = FREE;
+                }
             }
         }
     }
