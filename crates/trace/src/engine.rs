@@ -134,6 +134,8 @@ pub struct Tracer {
     by_rank: RankBuckets,
     /// Where the last run's time went.
     profile: Profile,
+    /// Where the last run's close contacts are.
+    outcome: Outcome,
 }
 
 /// Where the last run of a [`Tracer`] spent its time, for benchmarks: a
@@ -168,6 +170,46 @@ struct RankBuckets {
     slots: Vec<Contact>,
     /// One bit per rank of the range: a contact there.
     taken: Vec<u64>,
+    /// Per range of ranks, the close contacts the bucketed reduction put
+    /// there, packed by [`Found::ByRank`].
+    packed: Vec<Vec<[u32; 4]>>,
+    /// One range's packed contacts, by rank.
+    packed_slots: Vec<[u32; 4]>,
+}
+
+/// What a run asks of the bucketed reduction, when it lists close contacts
+/// only (no secondary): everything else needs the entries.
+#[derive(Debug, Clone, Copy)]
+enum Want<'a> {
+    Entries,
+    /// How many, without the list ([`Tracer::count`]).
+    Count,
+    /// The list by these ranks, which know every person of the index.
+    ByRank(&'a Ranks),
+}
+
+/// Where the last run's close contacts are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Outcome {
+    #[default]
+    Entries,
+    /// Counted only: `close` says how many.
+    Counted,
+    /// In `by_rank.packed` (and the helper's), for [`Tracer::list_by_rank`].
+    ByRank,
+}
+
+/// Where [`reduce`] puts each close contact it finds.
+enum Found<'a> {
+    /// As an entry, `via` a person id, in person order.
+    Entries(&'a mut Vec<Entry>),
+    Count(&'a mut usize),
+    /// Into the bucket of its rank's range: `[person, first exposure, via's
+    /// case rank << shift | rank within the range, sources]` (a case rank
+    /// fits the bits the shift leaves, as in a pair). Appending there
+    /// costs one more write stream per range, and saves writing the 24-byte
+    /// entries, reading them back and bucketing them by rank again.
+    ByRank(&'a Ranks, &'a mut Vec<Vec<[u32; 4]>>),
 }
 
 /// How close contacts are reduced from the cases' exposures: into per-person
@@ -289,7 +331,7 @@ impl Tracer {
         as_of: i64,
         secondary: bool,
     ) -> Sizes {
-        self.run(index, order, cases, rules, as_of, secondary);
+        self.run(index, order, cases, rules, as_of, secondary, Want::Entries);
         let sizes = Sizes {
             close: self.close,
             secondary: self.entries.len() - self.close,
@@ -345,8 +387,18 @@ impl Tracer {
         out: &mut Vec<Contact>,
     ) {
         out.clear();
-        self.run(index, order, cases, rules, as_of, secondary);
+        let want = match order.ranks() {
+            Some(ranks) if ranks.len() >= index.people() => Want::ByRank(ranks),
+            _ => Want::Entries,
+        };
+        self.run(index, order, cases, rules, as_of, secondary, want);
         let clock = Instant::now();
+        if self.outcome == Outcome::ByRank {
+            self.list_by_rank(out);
+            self.profile.list = clock.elapsed();
+            self.reset(cases);
+            return;
+        }
         if let Some(ranks) = order.ranks() {
             if self.contacts_by_rank(ranks, out) {
                 self.profile.list = clock.elapsed();
@@ -393,6 +445,7 @@ impl Tracer {
             buckets,
             slots,
             taken,
+            ..
         } = &mut self.by_rank;
         for b in buckets.iter_mut() {
             b.clear();
@@ -484,17 +537,23 @@ impl Tracer {
         as_of: i64,
         secondary: bool,
     ) -> Counts {
-        self.run(index, order, cases, rules, as_of, secondary);
+        self.run(index, order, cases, rules, as_of, secondary, Want::Count);
         let counts = Counts {
             close: self.close,
-            secondary: self.entries.len() - self.close,
+            secondary: match self.outcome {
+                Outcome::Entries => self.entries.len() - self.close,
+                Outcome::Counted | Outcome::ByRank => 0,
+            },
         };
         self.reset(cases);
         counts
     }
 
     /// Leaves `entries` filled (close contacts first, `via` as a person id) and
-    /// `slot` pointing at them; [`Tracer::reset`] undoes it.
+    /// `slot` pointing at them; [`Tracer::reset`] undoes it. Without
+    /// secondary contacts, the bucketed reduction may instead count the
+    /// close contacts or put them by rank, as `want` asks: `outcome` says.
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         index: &StayIndex,
@@ -503,6 +562,7 @@ impl Tracer {
         rules: &Rules,
         as_of: i64,
         secondary: bool,
+        want: Want<'_>,
     ) {
         self.profile = Profile::default();
         let clock = Instant::now();
@@ -567,22 +627,32 @@ impl Tracer {
             && persons.len() <= 1 << (32 - self.bucket_shift());
         self.profile.setup = clock.elapsed();
         if bucketed {
-            self.spread_by_bucket(index, &windows, &rank_of_case, rules.buffer, min_len);
+            let want = if secondary { Want::Entries } else { want };
+            self.spread_by_bucket(
+                index,
+                &windows,
+                &rank_of_case,
+                &persons,
+                rules.buffer,
+                min_len,
+                want,
+            );
         } else {
             let clock = Instant::now();
+            self.outcome = Outcome::Entries;
             if split && self.crowd_cap.is_none() {
                 self.spread_split(index, &persons, &windows, rules.buffer, min_len);
             } else {
                 self.spread(index, &windows, rules.buffer, min_len, 0);
             }
             self.profile.emit = clock.elapsed();
+            let clock = Instant::now();
+            self.close = self.entries.len();
+            for e in self.entries.iter_mut() {
+                e.via = persons.get(e.via as usize).copied().unwrap_or(e.via);
+            }
+            self.profile.reduce = clock.elapsed();
         }
-        let clock = Instant::now();
-        self.close = self.entries.len();
-        for e in self.entries.iter_mut() {
-            e.via = persons.get(e.via as usize).copied().unwrap_or(e.via);
-        }
-        self.profile.reduce += clock.elapsed();
 
         if secondary {
             let clock = Instant::now();
@@ -967,7 +1037,9 @@ impl Tracer {
     }
 
     /// [`Tracer::spread`] of the cases without a crowd cap, for many cases:
-    /// leaves `entries` in person order and `slot` untouched.
+    /// leaves the close contacts where `want` asks (`entries` in person
+    /// order, `via` a person id; a count; or bucketed by rank) and `slot`
+    /// untouched; sets `close` and `outcome`.
     ///
     /// Updating per-person state for every qualifying stay is a random
     /// access into an array as large as the city (9 million people at L,
@@ -978,21 +1050,43 @@ impl Tracer {
     /// bucket is the sources' rank order, so the tie rules of `spread` hold:
     /// a source counts once per person (its pairs are consecutive), and only
     /// a strictly earlier time replaces the first source. `cases` is
-    /// `(person, rank)` sorted by person: they are never contacts.
+    /// `(person, rank)` sorted by person: they are never contacts; `persons`
+    /// the cases by rank.
+    #[allow(clippy::too_many_arguments)]
     fn spread_by_bucket(
         &mut self,
         index: &StayIndex,
         windows: &[(u32, Window)],
         cases: &[(u32, u32)],
+        persons: &[u32],
         buffer: i64,
         min_len: i64,
+        want: Want<'_>,
     ) {
         self.slots_filled = false;
         let shift = self.bucket_shift();
         let count = (index.people() >> shift) + 1;
         let split = self.split.unwrap_or(false) && windows.len() > 1;
+        let mut helper = self.helper.take();
+        if let Want::ByRank(_) = want {
+            let theirs = helper.as_deref_mut().map(|h| &mut h.by_rank.packed);
+            for set in [Some(&mut self.by_rank.packed), theirs]
+                .into_iter()
+                .flatten()
+            {
+                for b in set.iter_mut() {
+                    b.clear();
+                }
+            }
+        }
+        self.outcome = match want {
+            Want::Entries => Outcome::Entries,
+            Want::Count => Outcome::Counted,
+            Want::ByRank(_) => Outcome::ByRank,
+        };
         let clock = Instant::now();
         if !split {
+            self.helper = helper;
             emit(
                 index,
                 windows,
@@ -1006,14 +1100,22 @@ impl Tracer {
             self.profile.pairs = self.buckets.hits.iter().map(|h| h.len() as u64).sum();
             let clock = Instant::now();
             let sets = [self.buckets.hits.as_slice()];
+            let mut counted = 0;
+            let mut found = match want {
+                Want::Entries => Found::Entries(&mut self.entries),
+                Want::Count => Found::Count(&mut counted),
+                Want::ByRank(ranks) => Found::ByRank(ranks, &mut self.by_rank.packed),
+            };
             reduce(
                 &sets,
                 0..count,
                 cases,
+                persons,
                 shift,
                 &mut self.buckets.work,
-                &mut self.entries,
+                &mut found,
             );
+            self.close = self.found_count(counted, None);
             self.profile.reduce = clock.elapsed();
             return;
         }
@@ -1027,7 +1129,7 @@ impl Tracer {
             mid += 1;
         }
         let (first, second) = windows.split_at(mid);
-        let mut helper = self.helper.take().unwrap_or_default();
+        let mut helper = helper.unwrap_or_default();
         std::thread::scope(|scope| {
             let other = &mut helper.buckets.hits;
             let worker =
@@ -1060,27 +1162,125 @@ impl Tracer {
         }
         let mut theirs = std::mem::take(&mut helper.entries);
         theirs.clear();
+        let mut their_packed = std::mem::take(&mut helper.by_rank.packed);
         let mut work = std::mem::take(&mut helper.buckets.work);
+        let (mut mine_counted, mut their_counted) = (0, 0);
         {
             let sets = [self.buckets.hits.as_slice(), helper.buckets.hits.as_slice()];
-            let mine = &mut self.buckets.work;
-            let entries = &mut self.entries;
+            let work_mine = &mut self.buckets.work;
+            let (entries, packed) = (&mut self.entries, &mut self.by_rank.packed);
+            let (mine_counted, their_counted) = (&mut mine_counted, &mut their_counted);
+            let (theirs, their_packed) = (&mut theirs, &mut their_packed);
             std::thread::scope(|scope| {
                 let worker = scope.spawn(|| {
-                    reduce(&sets, half..count, cases, shift, &mut work, &mut theirs);
-                    (work, theirs)
+                    let mut found = match want {
+                        Want::Entries => Found::Entries(theirs),
+                        Want::Count => Found::Count(their_counted),
+                        Want::ByRank(ranks) => Found::ByRank(ranks, their_packed),
+                    };
+                    reduce(
+                        &sets,
+                        half..count,
+                        cases,
+                        persons,
+                        shift,
+                        &mut work,
+                        &mut found,
+                    );
+                    work
                 });
-                reduce(&sets, 0..half, cases, shift, mine, entries);
-                let (own, found) = worker
+                let mut found = match want {
+                    Want::Entries => Found::Entries(entries),
+                    Want::Count => Found::Count(mine_counted),
+                    Want::ByRank(ranks) => Found::ByRank(ranks, packed),
+                };
+                reduce(&sets, 0..half, cases, persons, shift, work_mine, &mut found);
+                helper.buckets.work = worker
                     .join()
                     .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                entries.extend_from_slice(&found);
-                helper.entries = found;
-                helper.buckets.work = own;
             });
         }
+        if self.outcome == Outcome::Entries {
+            self.entries.extend_from_slice(&theirs);
+        }
+        helper.entries = theirs;
+        helper.by_rank.packed = their_packed;
+        self.close = self.found_count(mine_counted + their_counted, Some(&helper));
         self.helper = Some(helper);
         self.profile.reduce = clock.elapsed();
+    }
+
+    /// How many close contacts the bucketed reduction found: `counted` when
+    /// it only counted, else what it put in the entries or by rank (here and
+    /// in `helper`'s).
+    fn found_count(&self, counted: usize, helper: Option<&Tracer>) -> usize {
+        match self.outcome {
+            Outcome::Entries => self.entries.len(),
+            Outcome::Counted => counted,
+            Outcome::ByRank => [Some(self), helper]
+                .into_iter()
+                .flatten()
+                .map(|t| t.by_rank.packed.iter().map(Vec::len).sum::<usize>())
+                .sum(),
+        }
+    }
+
+    /// The close contacts the bucketed reduction put by rank, as contacts in
+    /// rank order into `out` (see [`Found::ByRank`]): each range of ranks is
+    /// laid out in a small array and read back through its bits (ranks are
+    /// distinct), so the list comes out sorted with no comparison sort.
+    fn list_by_rank(&mut self, out: &mut Vec<Contact>) {
+        let shift = self.bucket_shift();
+        let mask = (1u32 << shift) - 1;
+        let size = 1usize << shift;
+        let persons = &self.persons;
+        let helper = self.helper.as_deref().map(|h| h.by_rank.packed.as_slice());
+        let RankBuckets {
+            packed,
+            packed_slots: slots,
+            taken,
+            ..
+        } = &mut self.by_rank;
+        let sets = [Some(packed.as_slice()), helper];
+        if slots.len() != size {
+            slots.clear();
+            slots.resize(size, [0; 4]);
+            taken.clear();
+            taken.resize(size.div_ceil(64), 0);
+        }
+        // Sized once: growing by doubling would copy and fault in fresh
+        // pages several times.
+        out.reserve(self.close);
+        let ranges = sets.iter().flatten().map(|s| s.len()).max().unwrap_or(0);
+        for b in 0..ranges {
+            for set in sets.iter().flatten() {
+                for &c in set.get(b).map(Vec::as_slice).unwrap_or_default() {
+                    let r = (c[2] & mask) as usize;
+                    if let (Some(slot), Some(w)) = (slots.get_mut(r), taken.get_mut(r / 64)) {
+                        *slot = c;
+                        *w |= 1 << (r % 64);
+                    }
+                }
+            }
+            for (k, w) in taken.iter_mut().enumerate() {
+                let mut x = std::mem::take(w);
+                while x != 0 {
+                    if let Some(&[person, first, via, sources]) =
+                        slots.get(k * 64 + x.trailing_zeros() as usize)
+                    {
+                        let via = via >> shift;
+                        out.push(Contact {
+                            person,
+                            degree: 1,
+                            first_exposure: i64::from(first),
+                            via: persons.get(via as usize).copied().unwrap_or(via),
+                            sources,
+                        });
+                    }
+                    x &= x - 1;
+                }
+            }
+        }
     }
 
     /// People per bucket of [`Tracer::spread_by_bucket`], as a shift.
@@ -1157,15 +1357,17 @@ fn emit(
 }
 
 /// Reduces the buckets `range` of the pair sets `sets` (read in that order
-/// for each bucket, so in rank order) into `entries`, in person order; see
-/// [`Tracer::spread_by_bucket`]. `cases` are never contacts.
+/// for each bucket, so in rank order) into `found`, in person order; see
+/// [`Tracer::spread_by_bucket`]. `cases` are never contacts; `persons` are
+/// the cases by rank.
 fn reduce(
     sets: &[&[Vec<u64>]],
     range: std::ops::Range<usize>,
     cases: &[(u32, u32)],
+    persons: &[u32],
     shift: u32,
     work: &mut BucketWork,
-    entries: &mut Vec<Entry>,
+    found: &mut Found<'_>,
 ) {
     let BucketWork { local, touched } = work;
     let mask = (1u32 << shift) - 1;
@@ -1216,16 +1418,33 @@ fn reduce(
             while x != 0 {
                 let i = k * 64 + x.trailing_zeros() as usize;
                 x &= x - 1;
-                if let Some(l) = local.get_mut(i) {
-                    entries.push(Entry {
-                        person: base | i as u32,
-                        first: (l.best >> 32) as i64,
-                        via: l.best as u32,
+                let Some(l) = local.get_mut(i) else {
+                    continue;
+                };
+                let (person, first, via) = (base | i as u32, (l.best >> 32) as u32, l.best as u32);
+                match found {
+                    Found::Entries(entries) => entries.push(Entry {
+                        person,
+                        first: i64::from(first),
+                        via: persons.get(via as usize).copied().unwrap_or(via),
                         sources: l.sources,
                         stamp: l.stamp,
-                    });
-                    *l = FREE;
+                    }),
+                    Found::Count(n) => **n += 1,
+                    Found::ByRank(ranks, packed) => {
+                        // Every person has a rank (`Want::ByRank`).
+                        if let Some(r) = ranks.get(person) {
+                            let b = (r >> shift) as usize;
+                            if packed.len() <= b {
+                                packed.resize_with(b + 1, Vec::new);
+                            }
+                            if let Some(p) = packed.get_mut(b) {
+                                p.push([person, first, via << shift | (r & mask), l.sources]);
+                            }
+                        }
+                    }
                 }
+                *l = FREE;
             }
         }
     }

@@ -449,6 +449,11 @@ impl Ranks {
     pub(crate) fn get(&self, id: u32) -> Option<u32> {
         self.0.get(id as usize).copied()
     }
+
+    /// How many ids have a rank (ids `0..len`).
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl IdOrder for Ranks {

@@ -413,7 +413,8 @@ fn primary(
     let mut kept: Vec<Vec<closedloop_trace::Contact>> = vec![Vec::new(); paths.len()];
     // Per path and kind (count, list): wall, CPU (all threads, in ticks),
     // the main thread's CPU, and the profiles.
-    type Runs = Vec<(f64, f64, f64, closedloop_trace::Profile)>;
+    type Run = (f64, f64, f64, closedloop_trace::Profile);
+    type Runs = Vec<Run>;
     let mut runs: Vec<[Runs; 2]> = vec![[Vec::new(), Vec::new()]; paths.len()];
     let mut counts = vec![0; paths.len()];
     for _ in 0..reps {
@@ -444,9 +445,7 @@ fn primary(
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     for ((name, _, _), (kinds, count)) in paths.iter().zip(runs.iter().zip(&counts)) {
         for (kind, done) in ["count", "list"].iter().zip(kinds) {
-            let med = |f: &dyn Fn(&(f64, f64, f64, closedloop_trace::Profile)) -> f64| {
-                median(done.iter().map(f).collect())
-            };
+            let med = |f: &dyn Fn(&Run) -> f64| median(done.iter().map(f).collect());
             println!(
                 "{}",
                 json!({"step": format!("primary_{kind}_{name}"), "contacts": count,
