@@ -117,8 +117,8 @@ async fn main() {
                1646784000, 1646784000 + 28800,
                CASE WHEN id % 100 = 2 THEN NULL ELSE 1646790000 END, 1646790000, 0, 0
              FROM persons WHERE id <= {managed}")).await;
-        run("INSERT INTO tasks (kind, managed_id, subject, region_code, priority, created_at, due_at, status)
-             SELECT 'place', id, '', region_code, 1, identified_at, control_due, CASE WHEN state = 'identified' THEN 'open' ELSE 'done' END
+        run("INSERT INTO tasks (kind, managed_id, person_id, subject, region_code, priority, created_at, due_at, status)
+             SELECT 'place', id, person_id, '', region_code, 1, identified_at, control_due, CASE WHEN state = 'identified' THEN 'open' ELSE 'done' END
              FROM managed WHERE category <> 'case'".into()).await;
         run("INSERT INTO loop_tests (managed_id, stage, day, due_date, sampled_at, result)
              SELECT id, 'quarantine', 1, '2022-03-02', 1646870400, 'negative' FROM managed WHERE state = 'under_quarantine'".into()).await;

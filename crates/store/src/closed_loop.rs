@@ -345,7 +345,7 @@ async fn convert(
             .bind(managed_id)
             .execute(&mut **tx)
             .await?;
-    sqlx::query("INSERT INTO tasks (kind, managed_id, subject, region_code, priority, created_at, due_at, status) VALUES ('admit', $1, $5, $2, 1, $3, $4, 'open')")
+    sqlx::query("INSERT INTO tasks (kind, managed_id, person_id, subject, region_code, priority, created_at, due_at, status) VALUES ('admit', $1, (SELECT person_id FROM managed WHERE id = $1), $5, $2, 1, $3, $4, 'open')")
             .bind(case_record)
             .bind(get_opt_str(row, "region_code")?)
             .bind(sampled_at)
@@ -544,8 +544,8 @@ impl Store {
         }
         let mut summary = EnrolSummary::default();
         let mut new_ids = Vec::with_capacity(new.len());
-        // (record, category, region, due) of each release assessment.
-        let mut assessments: Vec<(i64, &'static str, Option<String>, i64)> = Vec::new();
+        // (record, person, category, region, due) of each release assessment.
+        let mut assessments: Vec<(i64, i64, &'static str, Option<String>, i64)> = Vec::new();
         for chunk in new.chunks(CHUNK) {
             let mut sql = String::from("INSERT INTO managed (person_id, category, state, setting, region_code, profile, last_exposure, quarantine_end, monitoring_end, source_case_pk, source_person, identified_at, control_due, state_since, created_at, updated_at) VALUES ");
             const COLS: usize = 14;
@@ -592,6 +592,7 @@ impl Store {
                     tests.extend(n.schedule.tests.iter().map(|t| (id, t)));
                     assessments.push((
                         id,
+                        n.person,
                         n.category.as_str(),
                         n.region.clone(),
                         assessment_due(profile, tz, n.schedule.quarantine_end),
@@ -622,8 +623,8 @@ impl Store {
             }
         }
         summary.tasks_created = sqlx::query(
-            "INSERT INTO tasks (kind, managed_id, subject, region_code, priority, created_at, due_at, status)
-             SELECT 'place', m.id, m.category, m.region_code, CASE m.category WHEN 'close_contact' THEN 1 ELSE 2 END, $1, m.control_due, 'open'
+            "INSERT INTO tasks (kind, managed_id, person_id, subject, region_code, priority, created_at, due_at, status)
+             SELECT 'place', m.id, m.person_id, m.category, m.region_code, CASE m.category WHEN 'close_contact' THEN 1 ELSE 2 END, $1, m.control_due, 'open'
              FROM managed m WHERE m.category <> 'case' AND m.state = 'identified'
                AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.managed_id = m.id AND t.kind = 'place')",
         )
@@ -637,15 +638,20 @@ impl Store {
                 .map(|i| {
                     format!(
                         "('assess_release', {}, 2, $1, 'open')",
-                        crate::placeholders(2 + i * 4, 4)
+                        crate::placeholders(2 + i * 5, 5)
                     )
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let sql = format!("INSERT INTO tasks (kind, managed_id, subject, region_code, due_at, priority, created_at, status) VALUES {values}");
+            let sql = format!("INSERT INTO tasks (kind, managed_id, person_id, subject, region_code, due_at, priority, created_at, status) VALUES {values}");
             let mut q = sqlx::query(&sql).bind(now);
-            for (id, category, region, due) in part {
-                q = q.bind(*id).bind(*category).bind(region.clone()).bind(*due);
+            for (id, person, category, region, due) in part {
+                q = q
+                    .bind(*id)
+                    .bind(*person)
+                    .bind(*category)
+                    .bind(region.clone())
+                    .bind(*due);
             }
             summary.release_assessments += q.execute(&mut *tx).await?.rows_affected();
         }
@@ -762,8 +768,8 @@ impl Store {
             ("disinfect", d.terminal_disinfection, 2),
         ] {
             summary.tasks_created += sqlx::query(
-                "INSERT INTO tasks (kind, managed_id, subject, region_code, priority, created_at, due_at, status)
-                 SELECT $1, m.id, COALESCE(c.case_id, ''), m.region_code, $2, $3, m.identified_at + $4, 'open'
+                "INSERT INTO tasks (kind, managed_id, person_id, subject, region_code, priority, created_at, due_at, status)
+                 SELECT $1, m.id, m.person_id, COALESCE(c.case_id, ''), m.region_code, $2, $3, m.identified_at + $4, 'open'
                  FROM managed m LEFT JOIN cases c ON c.id = m.case_pk
                  WHERE m.category = 'case' AND m.created_at = $3
                    AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.managed_id = m.id AND t.kind = $1)",
@@ -780,8 +786,8 @@ impl Store {
         // in its window too: from the look-back before its sample (or report)
         // to its isolation (or report); one task per venue.
         summary.tasks_created += sqlx::query(
-            "INSERT INTO tasks (kind, managed_id, subject, region_code, priority, created_at, due_at, status)
-             SELECT 'disinfect', m.id, 'venue:' || v.venue_id, COALESCE(v.region_code, m.region_code), 2, $1, m.identified_at + $2, 'open'
+            "INSERT INTO tasks (kind, managed_id, person_id, subject, region_code, priority, created_at, due_at, status)
+             SELECT 'disinfect', m.id, m.person_id, 'venue:' || v.venue_id, COALESCE(v.region_code, m.region_code), 2, $1, m.identified_at + $2, 'open'
              FROM managed m JOIN cases c ON c.id = m.case_pk JOIN venues v ON v.venue_id IN (
                  SELECT k.venue_id FROM checkins k WHERE k.person_id = m.person_id
                    AND k.check_out >= COALESCE(c.sample_time, c.report_time) - $3

@@ -70,10 +70,9 @@ pub struct NoticeFilter {
     pub limit: i64,
 }
 
-const NOTICE_COLUMNS: &str = "n.id, n.task_id, t.kind, t.subject, t.status, t.due_at, t.managed_id, m.person_id, n.rung, n.level, n.reached_at, n.recipient, n.recipient_unit_id, u.name AS unit_name, n.recipient_command_id, c.name AS command_name, n.region_code, n.created_at, n.acknowledged_at, n.acknowledged_by";
+const NOTICE_COLUMNS: &str = "n.id, n.task_id, t.kind, t.subject, t.status, t.due_at, t.managed_id, t.person_id, n.rung, n.level, n.reached_at, n.recipient, n.recipient_unit_id, u.name AS unit_name, n.recipient_command_id, c.name AS command_name, n.region_code, n.created_at, n.acknowledged_at, n.acknowledged_by";
 
 const NOTICE_FROM: &str = "escalation_notices n JOIN tasks t ON t.id = n.task_id
-     LEFT JOIN managed m ON m.id = t.managed_id
      LEFT JOIN units u ON u.id = n.recipient_unit_id
      LEFT JOIN commands c ON c.id = n.recipient_command_id";
 

@@ -257,6 +257,24 @@ async fn counters_agree(w: &World, now: i64) {
             "scope {scope:?}"
         );
     }
+    // Every task about a managed record names that record's person (the
+    // writers copy it; the overdue list reads it from the task alone).
+    let tasks = w
+        .store
+        .tasks(&closedloop_store::TaskFilter {
+            limit: i64::MAX,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(tasks.iter().any(|t| t.managed_id.is_some()));
+    for task in &tasks {
+        let person = match task.managed_id {
+            Some(id) => Some(w.store.managed(id).await.unwrap().unwrap().person_id),
+            None => None,
+        };
+        assert_eq!(task.person_id, person, "{task:?}");
+    }
     // The overdue list walks the scope in SQL: the same as filtering everything by the tree.
     let tree = w.store.region_tree().await.unwrap();
     let all = w.store.overdue(&w.profile, now, None).await.unwrap();
