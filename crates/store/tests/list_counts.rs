@@ -63,7 +63,7 @@ fn case(i: u32) -> CaseDraft {
             Classification::Asymptomatic
         },
         clinical_type: confirmed.then_some(ClinicalType::Mild),
-        origin: if i % 5 == 0 {
+        origin: if i.is_multiple_of(5) {
             Origin::Imported
         } else {
             Origin::Local
