@@ -125,6 +125,8 @@ pub struct Tracer {
     split: Option<bool>,
     /// How close contacts are reduced; see [`Tracer::spread_by_bucket`].
     primary: PrimaryMode,
+    /// People per bucket as a shift, when not the default (benchmarks).
+    shift: Option<u32>,
     /// Working memory of [`Tracer::spread_by_bucket`].
     buckets: Buckets,
     /// Whether `slot` points at the entries (the bucketed path leaves it
@@ -295,6 +297,14 @@ impl Tracer {
     #[doc(hidden)]
     pub fn with_primary(mut self, primary: PrimaryMode) -> Tracer {
         self.primary = primary;
+        self
+    }
+
+    /// Sets the people per bucket of the bucketed reduction, as a shift
+    /// (benchmarks; 2 to 20).
+    #[doc(hidden)]
+    pub fn with_bucket_shift(mut self, shift: u32) -> Tracer {
+        self.shift = Some(shift.clamp(2, 20));
         self
     }
 
@@ -1288,7 +1298,7 @@ impl Tracer {
         if self.primary == PrimaryMode::TinyBuckets {
             2
         } else {
-            BUCKET_SHIFT
+            self.shift.unwrap_or(BUCKET_SHIFT)
         }
     }
 

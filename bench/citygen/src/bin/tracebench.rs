@@ -97,7 +97,8 @@ enum Cmd {
         cache: PathBuf,
         #[arg(long, default_value_t = 9)]
         reps: usize,
-        /// The paths to time, by name (buckets, buckets_two_threads, slots).
+        /// The paths to time, by name (buckets, buckets_two_threads, slots;
+        /// buckets_15, _16, _17: buckets of 2^15.. people).
         #[arg(
             long,
             value_delimiter = ',',
@@ -398,17 +399,27 @@ fn primary(
         "{}",
         json!({"step": "ready", "stays": index.len(), "cases": cases.len(), "seconds": secs(t)})
     );
+    // Name, reduction, two threads, people per bucket as a shift.
     let paths: Vec<_> = [
-        ("buckets", PrimaryMode::Auto, false),
-        ("buckets_two_threads", PrimaryMode::Auto, true),
-        ("slots", PrimaryMode::Slots, false),
+        ("buckets", PrimaryMode::Auto, false, None),
+        ("buckets_two_threads", PrimaryMode::Auto, true, None),
+        ("slots", PrimaryMode::Slots, false, None),
+        ("buckets_15", PrimaryMode::Auto, false, Some(15)),
+        ("buckets_16", PrimaryMode::Auto, false, Some(16)),
+        ("buckets_17", PrimaryMode::Auto, false, Some(17)),
     ]
     .into_iter()
     .filter(|p| names.iter().any(|n| n == p.0))
     .collect();
     let mut tracers: Vec<Tracer> = paths
         .iter()
-        .map(|&(_, primary, split)| Tracer::new().with_primary(primary).with_split(split))
+        .map(|&(_, primary, split, shift)| {
+            let tracer = Tracer::new().with_primary(primary).with_split(split);
+            match shift {
+                Some(s) => tracer.with_bucket_shift(s),
+                None => tracer,
+            }
+        })
         .collect();
     let mut kept: Vec<Vec<closedloop_trace::Contact>> = vec![Vec::new(); paths.len()];
     // Per path and kind (count, list): wall, CPU (all threads, in ticks),
@@ -443,7 +454,7 @@ fn primary(
         }
     }
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-    for ((name, _, _), (kinds, count)) in paths.iter().zip(runs.iter().zip(&counts)) {
+    for ((name, ..), (kinds, count)) in paths.iter().zip(runs.iter().zip(&counts)) {
         for (kind, done) in ["count", "list"].iter().zip(kinds) {
             let med = |f: &dyn Fn(&Run) -> f64| median(done.iter().map(f).collect());
             println!(
