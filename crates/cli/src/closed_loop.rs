@@ -645,7 +645,7 @@ pub async fn run_tasks(args: TasksArgs, config: &Config) -> Result<()> {
                             "#{} {} {} {} {} → {} {}",
                             o.task.id,
                             o.task.kind.label(lang),
-                            o.task.subject,
+                            closedloop_store::task_subject_label(&o.task.subject, lang),
                             o.unit.as_deref().unwrap_or("-"),
                             lang.pick(
                                 &format!("逾期{}分钟", o.minutes_late),
@@ -673,11 +673,11 @@ pub async fn run_tasks(args: TasksArgs, config: &Config) -> Result<()> {
                             "#{} {} {} P{} {} {} {}",
                             t.id,
                             t.kind.label(lang),
-                            t.subject,
+                            closedloop_store::task_subject_label(&t.subject, lang),
                             t.priority,
                             lang.pick("截止", "due"),
                             time(t.due_at, config),
-                            t.status
+                            closedloop_store::task_status_label(&t.status, lang)
                         );
                     }
                 }
@@ -807,7 +807,7 @@ fn print_notice(n: &Notice, config: &Config) {
         lang.pick("任务", "task"),
         n.task_id,
         n.task_kind.label(lang),
-        n.task_subject,
+        closedloop_store::task_subject_label(&n.task_subject, lang),
         lang.pick("通知", "notified"),
         n.recipient,
     );

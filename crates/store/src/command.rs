@@ -71,6 +71,25 @@ impl TaskKind {
     }
 }
 
+/// A task's subject as people read it: the label of the category a place or
+/// assess-release task is about, else as stored (a case id, `venue:` and a
+/// venue id).
+pub fn task_subject_label(raw: &str, lang: closedloop_domain::Lang) -> String {
+    ManagedCategory::parse(raw)
+        .map(|c| c.label(lang).to_string())
+        .unwrap_or_else(|_| raw.to_string())
+}
+
+/// A task's status as people read it.
+pub fn task_status_label(status: &str, lang: closedloop_domain::Lang) -> &str {
+    match status {
+        "open" => lang.pick("未完成", "Open"),
+        "done" => lang.pick("已完成", "Done"),
+        "cancelled" => lang.pick("已取消", "Cancelled"),
+        other => other,
+    }
+}
+
 /// A task with its responsible unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskRecord {
@@ -1230,6 +1249,19 @@ mod tests {
     use crate::testing::TestDatabase;
     use crate::{Actor, ImportMode};
     use closedloop_domain::region::{Region, RegionLevel};
+
+    #[test]
+    fn task_subjects_and_statuses_read_in_either_language() {
+        use closedloop_domain::Lang;
+        let place = task_subject_label("close_contact", Lang::Zh);
+        assert_eq!(place, ManagedCategory::CloseContact.label(Lang::Zh));
+        assert_ne!(place, task_subject_label("close_contact", Lang::En));
+        assert_eq!(task_subject_label("venue:V-17", Lang::En), "venue:V-17");
+        for status in ["open", "done", "cancelled"] {
+            assert_ne!(task_status_label(status, Lang::Zh), status);
+            assert_ne!(task_status_label(status, Lang::En), status);
+        }
+    }
 
     fn region(code: &str, parent: Option<&str>, level: RegionLevel) -> (u64, Region) {
         let region = Region {

@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use closedloop_domain::access::Capability;
-use closedloop_domain::lifecycle::ManagedCategory;
 use closedloop_domain::region::{parse_region_code, RegionTree};
 use closedloop_domain::time::{day_bounds, from_epoch};
 use closedloop_domain::{DomainError, Lang};
@@ -84,14 +83,6 @@ fn region_name(tree: &RegionTree, code: Option<&str>, lang: Lang) -> String {
     }
 }
 
-/// A task's subject as people read it: a category's label, else as stored
-/// (a case id, `venue:` and a venue id).
-fn subject(raw: &str, lang: Lang) -> String {
-    ManagedCategory::parse(raw)
-        .map(|c| c.label(lang).to_string())
-        .unwrap_or_else(|_| raw.to_string())
-}
-
 pub(crate) struct TaskRow {
     pub id: i64,
     pub kind: &'static str,
@@ -141,12 +132,7 @@ async fn tasks_page(
 }
 
 fn status_label(status: &str, lang: Lang) -> String {
-    match status {
-        "open" => T::Open.get(lang).to_string(),
-        "done" => T::Done.get(lang).to_string(),
-        "cancelled" => T::Cancelled.get(lang).to_string(),
-        other => other.to_string(),
-    }
+    closedloop_store::task_status_label(status, lang).to_string()
 }
 
 async fn build_tasks(s: &AppState, page: Page, q: LoopQuery) -> PageResult {
@@ -226,7 +212,7 @@ async fn build_tasks(s: &AppState, page: Page, q: LoopQuery) -> PageResult {
                     TaskRow {
                         id: t.id,
                         kind: t.kind.label(lang),
-                        subject: subject(&t.subject, lang),
+                        subject: closedloop_store::task_subject_label(&t.subject, lang),
                         region: region_name(&tree, t.region_code.as_deref(), lang),
                         due: page.datetime(from_epoch(t.due_at)),
                         status: if over {
@@ -347,7 +333,7 @@ fn notice_row(n: &Notice, tree: &RegionTree, page: &Page, can_open: bool) -> Not
         level: n.level.label(lang),
         rung: n.rung,
         kind: n.task_kind.label(lang),
-        subject: subject(&n.task_subject, lang),
+        subject: closedloop_store::task_subject_label(&n.task_subject, lang),
         region: region_name(tree, n.region_code.as_deref(), lang),
         recipient: n.recipient.clone(),
         whom: n
@@ -404,7 +390,7 @@ async fn build_overdue(s: &AppState, page: Page, q: LoopQuery) -> PageResult {
         .map(|o| OverdueRow {
             id: o.task.id,
             kind: o.task.kind.label(lang),
-            subject: subject(&o.task.subject, lang),
+            subject: closedloop_store::task_subject_label(&o.task.subject, lang),
             region: region_name(&tree, o.task.region_code.as_deref(), lang),
             unit: o.unit.clone().unwrap_or_else(|| "-".into()),
             due: page.datetime(from_epoch(o.task.due_at)),

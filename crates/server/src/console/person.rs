@@ -364,11 +364,7 @@ async fn person_inner(
         .map(|t| TaskRow {
             kind: t.kind.label(lang),
             due: when(&page, t.due_at),
-            status: match t.status.as_str() {
-                "open" => page.t(T::Open).to_string(),
-                "done" => page.t(T::Done).to_string(),
-                other => other.to_string(),
-            },
+            status: closedloop_store::task_status_label(&t.status, lang).to_string(),
             overdue: t.status == "open" && t.due_at < now,
         })
         .collect();

@@ -116,9 +116,7 @@ ui_text! {
     OnlyOverdue => "只看超时", "Overdue only";
     AllStatuses => "全部状态", "All statuses";
     AllUnits => "全部单位", "All units";
-    Open => "未完成", "Open";
     Done => "已完成", "Done";
-    Cancelled => "已取消", "Cancelled";
     NoUnit => "未分配责任单位", "No unit assigned";
     NotDone => "未完成", "Not done";
     JudgedAt => "判定时点", "Judged at";
