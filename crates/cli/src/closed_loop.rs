@@ -121,6 +121,7 @@ pub struct TasksArgs {
 pub enum TasksCommand {
     /// Tasks, soonest due first / 任务列表
     List {
+        /// Region code: this region and everything below it
         #[arg(long)]
         region: Option<String>,
         /// open, done or cancelled
@@ -129,6 +130,7 @@ pub enum TasksCommand {
         /// Only open tasks past their due time, with their escalation
         #[arg(long)]
         overdue: bool,
+        /// Judge deadlines at this instant instead of now (RFC 3339 or local YYYY-MM-DD HH:MM)
         #[arg(long)]
         now: Option<String>,
         #[arg(long, default_value_t = 100)]
@@ -211,6 +213,7 @@ pub struct AccountabilityArgs {
     /// Last day, YYYY-MM-DD (included)
     #[arg(long)]
     pub to: String,
+    /// Region code: lapses in this region and everything below it
     #[arg(long)]
     pub region: Option<String>,
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
