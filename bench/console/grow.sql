@@ -4,10 +4,8 @@
 -- by the 'BENCH' document prefix.
 \set ON_ERROR_STOP on
 BEGIN;
--- A bulk load: the list counters' triggers (migration 0016) would queue one
--- event per row and update a counter for each at commit; they are off for
--- this transaction (as for a replica) and the counters recounted at its end.
-SET LOCAL session_replication_role = replica;
+-- The list counters (person_counts, case_counts) are kept by the tables'
+-- statement triggers (migration 0018): each INSERT below counts its rows once.
 CREATE TEMP TABLE districts AS
   SELECT row_number() OVER (ORDER BY code) - 1 AS k, code FROM regions WHERE level = 'district';
 INSERT INTO persons (document_type, document_number, name, sex, birth_date, phone, address,
@@ -38,13 +36,6 @@ LIMIT GREATEST(0, :cases - (SELECT count(*) FROM cases));
 INSERT INTO case_classifications (case_pk, at, classification, clinical_type)
 SELECT c.id, c.report_time, c.classification, c.clinical_type FROM cases c
 WHERE c.case_id LIKE 'BENCH-%';
-DELETE FROM person_counts;
-INSERT INTO person_counts (region_code, n)
-SELECT COALESCE(region_code, ''), COUNT(*) FROM persons WHERE merged_into IS NULL GROUP BY COALESCE(region_code, '');
-DELETE FROM case_counts;
-INSERT INTO case_counts (reporting_region, classification, discovery_channel, origin, n)
-SELECT reporting_region, classification, discovery_channel, origin, COUNT(*) FROM cases
-GROUP BY reporting_region, classification, discovery_channel, origin;
 COMMIT;
 -- What autovacuum would do soon after such a load: statistics, and the
 -- visibility map that lets counts read the indexes only.
