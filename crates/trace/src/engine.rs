@@ -285,12 +285,25 @@ impl Tracer {
         Tracer::default()
     }
 
-    /// Splits (or not) the close contacts over two threads (off by default;
-    /// see [`Tracer::spread_split`]): both must give the same answer.
+    /// Splits (or not) the close contacts over two threads (by default, see
+    /// [`Tracer::splits`]): both must give the same answer.
     #[doc(hidden)]
     pub fn with_split(mut self, split: bool) -> Tracer {
         self.split = Some(split);
         self
+    }
+
+    /// Whether this run splits the close contacts over two threads: as asked
+    /// by [`Tracer::with_split`], else when the bucketed reduction has a
+    /// batch of cases to do and there is a second core to do it. At L on a
+    /// quiet 2-core machine, 1,000 cases took 52 ms counted and 73 ms listed
+    /// on two threads against 96 and 127 ms on one (BENCHMARKS.md); with
+    /// other processes loading both cores two threads were no faster. One new
+    /// case (the slots) stays on one thread: a thread costs more than it.
+    fn splits(&self, bucketed: bool) -> bool {
+        self.split.unwrap_or_else(|| {
+            bucketed && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+        })
     }
 
     /// Forces how close contacts are reduced (tests and benchmarks).
@@ -621,10 +634,7 @@ impl Tracer {
             ))
         }));
         windows.sort_unstable_by_key(|&(r, _)| r);
-        // Off unless asked for: on the project's shared 2-core machine two
-        // threads were 12-24% slower than one at L in every measured run
-        // (BENCHMARKS.md); worth measuring again on a dedicated server.
-        let split = self.split.unwrap_or(false);
+        let split = self.splits(false);
         // Bucketing pays for itself once the cases reach many people; one
         // new case (a few dozen stays) is cheaper through the slots.
         let bucketed = self.crowd_cap.is_none()
@@ -1076,7 +1086,7 @@ impl Tracer {
         self.slots_filled = false;
         let shift = self.bucket_shift();
         let count = (index.people() >> shift) + 1;
-        let split = self.split.unwrap_or(false) && windows.len() > 1;
+        let split = self.splits(true) && windows.len() > 1;
         let mut helper = self.helper.take();
         if let Want::ByRank(_) = want {
             let theirs = helper.as_deref_mut().map(|h| &mut h.by_rank.packed);
