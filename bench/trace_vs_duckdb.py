@@ -442,7 +442,7 @@ def ensure_data(a) -> Path:
         Path("/tmp/closedloop-bench/L") if a.size == "L" else ROOT / "bench" / "data" / a.size)
     if (data / "checkins.parquet").exists() and (data / "cases.csv").exists():
         return data
-    cmd = ["cargo", "run", "--release", "-p", "citygen", "--", "--size", a.size,
+    cmd = ["cargo", "run", "--release", "-p", "citygen", "--bin", "citygen", "--", "--size", a.size,
            "--seed", str(a.seed), "--out", str(data), "--cases", str(a.cases)]
     print(f"generating {data}: {' '.join(cmd)}", flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)
