@@ -369,16 +369,12 @@ impl Store {
             }
         }
         conditions.extend(region_conditions.iter().cloned());
-        let searching = filter
-            .query
-            .as_deref()
-            .is_some_and(|q| !q.trim().is_empty());
-        if let Some(q) = filter
+        let query = filter
             .query
             .as_deref()
             .map(str::trim)
-            .filter(|q| !q.is_empty())
-        {
+            .filter(|q| !q.is_empty());
+        if let Some(q) = query {
             let n = binds.len();
             conditions.push(format!(
                 "(p.name LIKE ${} OR p.document_number = ${} OR p.phone = ${})",
@@ -396,7 +392,7 @@ impl Store {
             // (migration 0016): a few rows instead of an index entry per
             // person (10,001 for a district's page, most of its time). Its
             // binds are the regions', which come first.
-            _ if !searching => format!(
+            _ if query.is_none() => format!(
                 "SELECT CAST(COALESCE(SUM(p.n), 0) AS BIGINT) AS n FROM person_counts p WHERE {}",
                 if region_conditions.is_empty() {
                     "1 = 1".to_string()
