@@ -665,6 +665,7 @@ pub async fn run_tasks(args: TasksArgs, config: &Config) -> Result<()> {
                         scope,
                         status,
                         limit,
+                        ..TaskFilter::default()
                     })
                     .await
                     .map_err(|e| fail(&e))?;

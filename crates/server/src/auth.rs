@@ -7,7 +7,8 @@
 //! anonymous browser to the sign-in page instead of answering 401.
 //!
 //! Capabilities are checked here, before a handler runs; the jurisdiction is
-//! applied by the store in its queries, through [`Viewer::region_scope`].
+//! applied by the store in its queries, through [`Viewer::region_scope`] and
+//! [`Viewer::facility`] (lists) and [`Viewer::scope`] (reads by id).
 
 use crate::error::{ApiError, Entity, HttpError};
 use crate::AppState;
@@ -61,6 +62,12 @@ impl Viewer {
     /// `None` reads everywhere.
     pub fn region_scope(&self) -> Option<Vec<String>> {
         self.regions.as_deref().cloned()
+    }
+
+    /// The facility of a facility operator, as the store's lists take it
+    /// (their `facility` filters): only the people placed there.
+    pub fn facility(&self) -> Option<&str> {
+        self.jurisdiction.facility.as_deref()
     }
 
     /// Whether a record held in `region_code` is in this viewer's jurisdiction.

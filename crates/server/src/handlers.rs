@@ -192,19 +192,13 @@ pub async fn list_persons(
     let tree = s.region_tree().await?;
     let filter = PersonFilter {
         scope: viewer.narrow(&tree, query_region(&tree, &q.region)?),
+        // A facility operator lists the people placed in their facility.
+        facility: viewer.facility().map(str::to_string),
         query: short(given(&q.q), MAX_TEXT)?.map(Into::into),
         limit: limit(&q.limit, DEFAULT_LIMIT)?,
         offset: offset(&q.offset)?,
     };
-    // A facility operator lists the people placed in their facility.
-    let (persons, total) = match viewer.jurisdiction.facility.as_deref() {
-        Some(f) => {
-            s.store
-                .persons_in_facility(f, filter.query.as_deref(), filter.limit, filter.offset)
-                .await?
-        }
-        None => s.store.persons(&filter).await?,
-    };
+    let (persons, total) = s.store.persons(&filter).await?;
     let v = s.view(lang, &tree);
     Ok(Json(PersonPage {
         items: persons.iter().map(|p| PersonOut::new(p, &v)).collect(),
@@ -311,6 +305,8 @@ pub async fn list_cases(
     let to = given(&q.to).map(date).transpose()?;
     let filter = CaseFilter {
         scope: viewer.narrow(&tree, query_region(&tree, &q.region)?),
+        // A facility operator lists the cases of the people placed there.
+        facility: viewer.facility().map(str::to_string),
         classification: given(&q.classification)
             .map(Classification::parse)
             .transpose()?,
@@ -323,20 +319,7 @@ pub async fn list_cases(
         limit: limit(&q.limit, DEFAULT_LIMIT)?,
         offset: offset(&q.offset)?,
     };
-    let (cases, total) = match viewer.jurisdiction.facility.as_deref() {
-        // A facility operator lists the cases of the people placed there.
-        Some(f) => {
-            let ids = s.store.case_ids_in_facility(f).await?;
-            let total = ids.len() as i64;
-            let page: Vec<String> = ids
-                .into_iter()
-                .skip(filter.offset as usize)
-                .take(filter.limit as usize)
-                .collect();
-            (s.store.cases_by_id(&page).await?, total)
-        }
-        None => s.store.cases(&filter).await?,
-    };
+    let (cases, total) = s.store.cases(&filter).await?;
     let v = s.view(lang, &tree);
     Ok(Json(CasePage {
         items: cases.iter().map(|c| CaseOut::new(c, &v)).collect(),

@@ -95,15 +95,19 @@ pub async fn loop_status(
     let p = &*s.profile;
     let status = s
         .store
-        .loop_status(p, now, today(&s, now), scope.as_deref())
+        .loop_status_within(p, now, today(&s, now), scope.as_deref(), viewer.facility())
         .await?;
     // Overdue items and leaks are for the roles that see escalations.
     let (overdue, leaks) = if viewer.can(Capability::SeeEscalations) {
         (
-            to_value(&s.store.overdue(p, now, scope.as_deref()).await?),
             to_value(
                 &s.store
-                    .leaks(p, now, today(&s, now), scope.as_deref())
+                    .overdue_within(p, now, scope.as_deref(), viewer.facility())
+                    .await?,
+            ),
+            to_value(
+                &s.store
+                    .leaks_within(p, now, today(&s, now), scope.as_deref(), viewer.facility())
                     .await?,
             ),
         )
@@ -147,7 +151,10 @@ pub async fn loop_tasks(
     if q.overdue.unwrap_or(false) {
         viewer.require(Capability::SeeEscalations)?;
         let now = instant(&s, &q.now)?;
-        let mut items = s.store.overdue(&s.profile, now, scope.as_deref()).await?;
+        let mut items = s
+            .store
+            .overdue_within(&s.profile, now, scope.as_deref(), viewer.facility())
+            .await?;
         items.truncate(limit as usize);
         return Ok(Json(to_value(&items)));
     }
@@ -155,8 +162,10 @@ pub async fn loop_tasks(
         .store
         .tasks(&TaskFilter {
             scope,
+            facility: viewer.facility().map(str::to_string),
             status: given(&q.status).map(str::to_string),
             limit,
+            ..TaskFilter::default()
         })
         .await?;
     Ok(Json(to_value(&tasks)))

@@ -818,6 +818,24 @@ async fn a_facility_operator_reads_the_people_placed_there_only() {
             )
             .await
             .unwrap();
+        // CC: 己某, a case in Nanguan too, placed nowhere: the region's
+        // lists hold it, the facility's do not.
+        w.store
+            .import_cases(
+                &[(2, case("CC", person(6, "己某", "220102"), "220102"))],
+                ImportMode::default(),
+                "cc.csv",
+                &a,
+            )
+            .await
+            .unwrap();
+        let cc = w
+            .store
+            .person_by_document(&person(6, "己某", "").document)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
         let profile = Profile::shipped("china-8th").unwrap();
         w.store.enrol_cases(&profile, None, &a).await.unwrap();
         // CA's person is admitted to F1.
@@ -861,8 +879,119 @@ async fn a_facility_operator_reads_the_people_placed_there_only() {
         let ward = token(&w.store, "ward").await;
         let persons = w.get_with_token("/api/persons", &ward).await.json();
         assert_eq!(ids(&persons, "id"), [w.a.to_string()], "{persons}");
+        assert_eq!(persons["total"], 1, "{persons}");
         let cases = w.get_with_token("/api/cases", &ward).await.json();
         assert_eq!(ids(&cases, "case_id"), ["CA"], "{cases}");
+        assert_eq!(cases["total"], 1, "{cases}");
+        // The region's commander sees both of Nanguan's cases.
+        let nanguan = token(&w.store, "nanguan").await;
+        let all = w.get_with_token("/api/cases", &nanguan).await.json();
+        assert_eq!(ids(&all, "case_id"), ["CA", "CC"], "{all}");
+        // A search, a region or a filter narrows the facility; never widens it.
+        for (path, want) in [
+            ("/api/persons?q=%E7%94%B2%E6%9F%90", vec![w.a.to_string()]),
+            ("/api/persons?q=%E5%B7%B1%E6%9F%90", vec![]),
+            ("/api/persons?region=220102", vec![w.a.to_string()]),
+            ("/api/persons?region=220103", vec![]),
+        ] {
+            let r = w.get_with_token(path, &ward).await.json();
+            assert_eq!(ids(&r, "id"), want, "{path}: {r}");
+        }
+        let r = w
+            .get_with_token("/api/cases?classification=confirmed", &ward)
+            .await
+            .json();
+        assert_eq!(ids(&r, "case_id"), ["CA"], "{r}");
+        // The loop: the tasks and counts of F1's record only.
+        let tasks = w
+            .get_with_token("/api/loop/tasks?status=open&limit=1000", &ward)
+            .await
+            .json();
+        let tasks = tasks.as_array().unwrap();
+        assert!(!tasks.is_empty());
+        assert!(
+            tasks.iter().all(|t| t["managed_id"] == managed),
+            "{tasks:?}"
+        );
+        let region_tasks = w
+            .get_with_token("/api/loop/tasks?status=open&limit=1000", &nanguan)
+            .await
+            .json();
+        assert!(region_tasks.as_array().unwrap().len() > tasks.len());
+        let status = w.get_with_token("/api/loop/status", &ward).await.json();
+        assert_eq!(
+            status["status"]["by_category"],
+            serde_json::json!({"case": {"admitted": 1}}),
+            "{status}"
+        );
+        let status = w.get_with_token("/api/loop/status", &nanguan).await.json();
+        assert_eq!(
+            status["status"]["by_category"]["case"]["reported"], 1,
+            "CC, in the region: {status}"
+        );
+
+        // The console, signed in: lists, search and the loop's tasks.
+        let (cookie, _) = w.session("ward").await;
+        let link = |id: i64| format!("href=\"/persons/{id}\"");
+        let d_id = w
+            .store
+            .person_by_document(&person(4, "丁某", "").document)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        for path in [
+            "/persons",
+            "/persons?region=220102",
+            "/search?q=%E7%94%B2%E6%9F%90",
+            "/loop?status=all",
+            "/loop",
+        ] {
+            let page = w.get_with_cookie(path, &cookie).await;
+            assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+            assert!(page.body.contains(&link(w.a)), "{path}: {}", page.body);
+            for other in [cc, d_id, w.b] {
+                assert!(!page.body.contains(&link(other)), "{path} shows {other}");
+            }
+        }
+        let page = w
+            .get_with_cookie("/search?q=%E5%B7%B1%E6%9F%90", &cookie)
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.body.contains(&link(cc)), "the search finds 己某");
+        let page = w.get_with_cookie("/cases", &cookie).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("href=\"/cases/CA\""), "{}", page.body);
+        for other in ["CC", "CB", "CB2"] {
+            assert!(
+                !page.body.contains(&format!("href=\"/cases/{other}\"")),
+                "/cases shows {other}"
+            );
+        }
+        // The commander's /loop does show CC's tasks (the test can fail).
+        let (commander, _) = w.session("nanguan").await;
+        let page = w.get_with_cookie("/loop", &commander).await;
+        assert!(page.body.contains(&link(cc)), "{}", page.body);
+        // Pages a facility cannot be limited to are not theirs: the export
+        // of lists and the overdue and leak lists.
+        for path in ["/cases/export?format=csv", "/loop/overdue", "/loop/leaks"] {
+            let page = w.get_with_cookie(path, &cookie).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        }
+        assert_eq!(
+            w.get_with_cookie(&format!("/persons/{d_id}"), &cookie)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            w.get_with_cookie(&format!("/persons/{cc}"), &cookie)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        let dashboard = w.get_with_cookie("/", &cookie).await;
+        assert_eq!(dashboard.status, StatusCode::OK);
         assert_eq!(
             w.get_with_token(&format!("/api/persons/{}", w.a), &ward)
                 .await
@@ -903,7 +1032,6 @@ async fn a_facility_operator_reads_the_people_placed_there_only() {
         assert_ne!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
 
         // A district's commander asking for another district's loop: 404.
-        let nanguan = token(&w.store, "nanguan").await;
         let r = w
             .get_with_token("/api/loop/status?region=220103", &nanguan)
             .await;

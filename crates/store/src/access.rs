@@ -14,8 +14,14 @@
 //!   subtree; with a facility, it is placed there;
 //! - a cluster: at least one of its cases is reported in the subtree.
 //!
-//! The lists (`persons`, `cases`, tasks, loop status) take the same region
-//! codes through their filters' `scope` fields.
+//! The lists take the same scope in SQL, so that a page, a count or an export
+//! holds nothing a read by id would refuse: the region codes through their
+//! filters' `scope` fields (`PersonFilter`, `CaseFilter`, `TaskFilter`; a
+//! subtree's top for the loop's `*_within` reads) and the facility through
+//! their `facility` fields or parameters (`PersonFilter`, `CaseFilter`,
+//! `TaskFilter`; `overdue_within`, `leaks_within`, `loop_status_within`),
+//! under the rules above: a person placed there, a case whose person is, a
+//! task whose managed record is.
 
 use crate::{get_i64, get_opt_str, placeholders, CaseRecord, PersonRecord, Store, StoreError};
 use std::collections::HashSet;
@@ -193,68 +199,6 @@ impl Store {
             None => Ok(false),
             Some(r) => self.managed_in(get_i64(&r, "managed_id")?, scope).await,
         }
-    }
-
-    /// People placed in `facility` (a managed record there), not merged away,
-    /// matching `query` (name prefix, exact document or phone) when given, by
-    /// id; and how many match in all. The facility operator's person list.
-    pub async fn persons_in_facility(
-        &self,
-        facility: &str,
-        query: Option<&str>,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<PersonRecord>, i64), StoreError> {
-        let q = query.map(str::trim).filter(|q| !q.is_empty());
-        let mut cond = String::from(
-            "p.merged_into IS NULL AND p.id IN (SELECT person_id FROM managed WHERE facility_id = $1)",
-        );
-        if q.is_some() {
-            cond.push_str(" AND (p.name LIKE $2 OR p.document_number = $3 OR p.phone = $4)");
-        }
-        let binds: Vec<String> = match q {
-            None => vec![facility.to_string()],
-            Some(q) => vec![
-                facility.to_string(),
-                format!("{}%", q.replace(['%', '_'], "")),
-                q.to_uppercase(),
-                q.to_string(),
-            ],
-        };
-        let count_sql = format!("SELECT COUNT(*) AS n FROM persons p WHERE {cond}");
-        let mut count = sqlx::query(&count_sql);
-        for b in &binds {
-            count = count.bind(b.clone());
-        }
-        let total = get_i64(&count.fetch_one(&self.pool).await?, "n")?;
-        let sql = format!(
-            "SELECT p.id FROM persons p WHERE {cond} ORDER BY p.id LIMIT {} OFFSET {}",
-            limit.clamp(1, 10_000),
-            offset.max(0)
-        );
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b.clone());
-        }
-        let mut out = Vec::new();
-        for row in q.fetch_all(&self.pool).await? {
-            if let Some(p) = self.person(get_i64(&row, "id")?).await? {
-                out.push(p);
-            }
-        }
-        Ok((out, total))
-    }
-
-    /// Case ids of the people placed in `facility`, in report order: the
-    /// facility operator's case list.
-    pub async fn case_ids_in_facility(&self, facility: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.case_id FROM cases c WHERE c.person_id IN (SELECT person_id FROM managed WHERE facility_id = $1) ORDER BY c.report_time, c.case_id",
-        )
-        .bind(facility)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| crate::get_str(r, "case_id")).collect()
     }
 }
 

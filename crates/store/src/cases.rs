@@ -182,6 +182,10 @@ async fn record_classification(
 pub struct CaseFilter {
     /// Reporting regions to include (a jurisdiction's subtree); `None` is everywhere.
     pub scope: Option<Vec<String>>,
+    /// Only cases whose person is placed in this facility (a managed record
+    /// there): a facility operator's jurisdiction, on top of `scope` (see
+    /// `store::access`).
+    pub facility: Option<String>,
     pub classification: Option<Classification>,
     pub origin: Option<Origin>,
     pub discovery_channel: Option<DiscoveryChannel>,
@@ -255,9 +259,6 @@ pub struct CaseListOptions {
     pub regions: Option<Vec<String>>,
     /// Only cases whose managed record (as a case) is in this state.
     pub loop_state: Option<LoopState>,
-    /// Only cases whose person is placed in this facility (a managed record
-    /// there): a facility operator's jurisdiction.
-    pub facility: Option<String>,
     pub sort: CaseSort,
     pub descending: bool,
     /// Count matches only up to this many (the list's pager says "N+"
@@ -353,9 +354,11 @@ fn case_where(filter: &CaseFilter, options: &CaseListOptions) -> CaseWhere {
         next += 1;
         text.push(state.as_str().into());
     }
-    if let Some(facility) = &options.facility {
+    if let Some(facility) = &filter.facility {
+        // As `access::case_in`: its person was placed there. An IN list
+        // lets the planner start from the facility's few records.
         conditions.push(format!(
-            "EXISTS (SELECT 1 FROM managed f WHERE f.person_id = c.person_id AND f.facility_id = ${next})"
+            "c.person_id IN (SELECT f.person_id FROM managed f WHERE f.facility_id = ${next})"
         ));
         next += 1;
         text.push(facility.clone());
@@ -491,7 +494,7 @@ impl Store {
         // columns (migration 0016), which carry the same names: a few rows
         // per region instead of an index entry per case.
         let counted = options.loop_state.is_none()
-            && options.facility.is_none()
+            && filter.facility.is_none()
             && filter.reported_from.is_none()
             && filter.reported_to.is_none();
         let count_sql = match options.count_cap {
@@ -821,6 +824,7 @@ impl Store {
     ) -> Result<Vec<PersonRecord>, StoreError> {
         let filter = crate::PersonFilter {
             scope: scope.map(<[String]>::to_vec),
+            facility: None,
             query: None,
             limit: 0,
             offset: 0,

@@ -108,11 +108,20 @@ pub struct TaskRecord {
     pub reply: String,
 }
 
+/// Filters of the task list; every one is applied in SQL, before the limit.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
     /// Only this region and below.
     pub scope: Option<String>,
+    /// Only tasks about a managed record placed in this facility: a facility
+    /// operator's jurisdiction, on top of `scope` (see `store::access`).
+    pub facility: Option<String>,
     pub status: Option<String>,
+    /// Only this unit's tasks.
+    pub unit: Option<i64>,
+    /// Only tasks open and past due at this instant (epoch seconds).
+    pub overdue_at: Option<i64>,
+    /// Most tasks returned, soonest due first; 0 or less is 1,000.
     pub limit: i64,
 }
 
@@ -415,13 +424,26 @@ pub(crate) const TASK_COLUMNS: &str = "t.id, t.kind, t.managed_id, t.person_id, 
 /// visited for 5,000 overdue tasks at 1M were `managed`'s index and heap
 /// (and with a join, once `managed` was analysed, it chose a hash join over
 /// all of it: 60–290 ms).
-fn overdue_sql(area: LoopScope<'_>) -> (String, Vec<String>) {
-    let (cte, cond, binds) = area.sql("t.region_code", 2);
+fn overdue_sql(area: LoopScope<'_>, facility: Option<&str>) -> (String, Vec<String>) {
+    let (cte, mut cond, mut binds) = area.sql("t.region_code", 2);
+    if let Some(f) = facility {
+        binds.push(f.to_string());
+        cond.push_str(&in_facility("t.managed_id", binds.len() + 1));
+    }
     let sql = format!(
         "{cte}SELECT {TASK_COLUMNS}
          FROM tasks t WHERE t.status = 'open' AND t.due_at < $1{cond} ORDER BY t.due_at, t.id"
     );
     (sql, binds)
+}
+
+/// ` AND col IN (…)`, `col` a managed record's id, for the records placed in
+/// the facility bound at `$n`: a task, test or managed record is in a
+/// facility's scope when its managed record is placed there (as
+/// `access::managed_in`). Read from `managed_facility_state` (migration 0009),
+/// led by the facility.
+pub(crate) fn in_facility(col: &str, n: usize) -> String {
+    format!(" AND {col} IN (SELECT fm.id FROM managed fm WHERE fm.facility_id = ${n})")
 }
 
 /// The rung each overdue task has reached at `now` and who hears of it.
@@ -708,32 +730,48 @@ impl Store {
         Ok(n)
     }
 
-    /// Tasks, soonest due first.
+    /// Tasks matching the filter, soonest due first (then by id), up to its
+    /// limit: every condition is in the statement, so a filter finds tasks
+    /// however far down the list they are. Read by [`Store::read_tasks`].
     pub async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>, StoreError> {
-        let tree = self.scope_tree(filter.scope.as_deref()).await?;
         let limit = if filter.limit <= 0 {
             1000
         } else {
             filter.limit
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t
-             WHERE ($1 = '' OR t.status = $1) ORDER BY t.due_at, t.id"
-        ))
-        .bind(filter.status.clone().unwrap_or_default())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::new();
-        for r in &rows {
-            let t = task_from_row(r)?;
-            if within(&tree, t.region_code.as_deref(), filter.scope.as_deref()) {
-                out.push(t);
-                if out.len() as i64 >= limit {
-                    break;
-                }
+        let area = match filter.scope.as_deref() {
+            Some(code) => LoopScope::Subtree(code),
+            None => LoopScope::All,
+        };
+        let (cte, mut cond, mut binds) = area.sql("t.region_code", 2);
+        // `$1` is the instant the overdue filter judges at; without it, the
+        // greatest instant, which no due time reaches (the reader always
+        // binds `$1`).
+        let first = match filter.overdue_at {
+            Some(at) => {
+                cond.push_str(" AND t.status = 'open'");
+                at
             }
+            None => i64::MAX,
+        };
+        if let Some(status) = &filter.status {
+            binds.push(status.clone());
+            cond.push_str(&format!(" AND t.status = ${}", binds.len() + 1));
         }
-        Ok(out)
+        if let Some(f) = &filter.facility {
+            binds.push(f.clone());
+            cond.push_str(&in_facility("t.managed_id", binds.len() + 1));
+        }
+        if let Some(unit) = filter.unit {
+            // An integer, written in the statement: the reader binds texts
+            // after `$1`, and PostgreSQL compares no text with a BIGINT.
+            cond.push_str(&format!(" AND t.unit_id = {unit}"));
+        }
+        let sql = format!(
+            "{cte}SELECT {TASK_COLUMNS} FROM tasks t
+             WHERE t.due_at < $1{cond} ORDER BY t.due_at, t.id LIMIT {limit}"
+        );
+        self.read_tasks(&sql, first, &binds).await
     }
 
     /// Marks a task done with a reply (audited).
@@ -793,11 +831,23 @@ impl Store {
         now: i64,
         scope: Option<&str>,
     ) -> Result<Vec<Overdue>, StoreError> {
+        self.overdue_within(profile, now, scope, None).await
+    }
+
+    /// [`Store::overdue`] of the tasks about records placed in `facility`
+    /// when given (a facility operator's jurisdiction, on top of `scope`).
+    pub async fn overdue_within(
+        &self,
+        profile: &Profile,
+        now: i64,
+        scope: Option<&str>,
+        facility: Option<&str>,
+    ) -> Result<Vec<Overdue>, StoreError> {
         let area = match scope {
             Some(code) => LoopScope::Subtree(code),
             None => LoopScope::All,
         };
-        self.overdue_in(profile, now, area).await
+        self.overdue_in(profile, now, area, facility).await
     }
 
     /// [`Store::overdue`] for a jurisdiction given as its region codes (the
@@ -807,12 +857,13 @@ impl Store {
         profile: &Profile,
         now: i64,
         regions: Option<&[String]>,
+        facility: Option<&str>,
     ) -> Result<Vec<Overdue>, StoreError> {
         let area = match regions {
             Some(codes) => LoopScope::Regions(codes),
             None => LoopScope::All,
         };
-        self.overdue_in(profile, now, area).await
+        self.overdue_in(profile, now, area, facility).await
     }
 
     /// Reads the open tasks past due through the partial index on open tasks
@@ -822,14 +873,16 @@ impl Store {
         profile: &Profile,
         now: i64,
         area: LoopScope<'_>,
+        facility: Option<&str>,
     ) -> Result<Vec<Overdue>, StoreError> {
         let structure = self.structure().await?;
-        let (sql, binds) = overdue_sql(area);
+        let (sql, binds) = overdue_sql(area, facility);
         let tasks = self.read_tasks(&sql, now, &binds).await?;
         Ok(escalate(&structure, profile, now, tasks))
     }
 
-    /// Holes in the loop at `now` (`today` in the command's zone).
+    /// Holes in the loop at `now` (`today` in the command's zone), in
+    /// `scope` (a region and everything below it) when given.
     pub async fn leaks(
         &self,
         profile: &Profile,
@@ -837,68 +890,102 @@ impl Store {
         today: chrono::NaiveDate,
         scope: Option<&str>,
     ) -> Result<Vec<Leak>, StoreError> {
-        let tree = self.scope_tree(scope).await?;
-        let mut out = Vec::new();
-        let person = |r: &sqlx::any::AnyRow| -> Result<String, StoreError> {
-            Ok(pseudonym(
-                get_i64(r, "person_id")?,
-                &get_str(r, "document_number")?,
-            ))
+        self.leaks_within(profile, now, today, scope, None).await
+    }
+
+    /// [`Store::leaks`] of the records placed in `facility` when given (a
+    /// facility operator's jurisdiction, on top of `scope`); the scope and
+    /// the facility are conditions of each query.
+    pub async fn leaks_within(
+        &self,
+        profile: &Profile,
+        now: i64,
+        today: chrono::NaiveDate,
+        scope: Option<&str>,
+        facility: Option<&str>,
+    ) -> Result<Vec<Leak>, StoreError> {
+        let area = match scope {
+            Some(code) => LoopScope::Subtree(code),
+            None => LoopScope::All,
         };
-        let mut push = |kind, r: &sqlx::any::AnyRow, since: String| -> Result<(), StoreError> {
-            let region = get_opt_str(r, "region_code")?;
-            if within(&tree, region.as_deref(), scope) {
-                let category = get_opt_str(r, "category")?
-                    .map(|c| crate::decode(&c, ManagedCategory::parse))
-                    .transpose()?;
-                out.push(Leak {
-                    kind,
-                    managed_id: get_opt_i64(r, "managed_id")?,
-                    person: person(r)?,
-                    category,
-                    region_code: region,
-                    since,
-                });
+        // The scope's condition on the managed record `m`, its binds numbered
+        // from `$first` (the region codes, then the facility).
+        let scoped = |first: usize| {
+            let (cte, mut cond, mut binds) = area.sql("m.region_code", first);
+            if let Some(f) = facility {
+                binds.push(f.to_string());
+                cond.push_str(&format!(
+                    " AND m.facility_id = ${}",
+                    first + binds.len() - 1
+                ));
             }
+            (cte, cond, binds)
+        };
+        let mut out = Vec::new();
+        let mut push = |kind, r: &sqlx::any::AnyRow, since: String| -> Result<(), StoreError> {
+            let category = get_opt_str(r, "category")?
+                .map(|c| crate::decode(&c, ManagedCategory::parse))
+                .transpose()?;
+            out.push(Leak {
+                kind,
+                managed_id: get_opt_i64(r, "managed_id")?,
+                person: pseudonym(get_i64(r, "person_id")?, &get_str(r, "document_number")?),
+                category,
+                region_code: get_opt_str(r, "region_code")?,
+                since,
+            });
             Ok(())
         };
+        // Each kind in its order, ties broken by record (and test), so that
+        // a narrower scope lists its leaks in the same order as a wider one.
         let base = "SELECT m.id AS managed_id, m.person_id, p.document_number, m.category, m.region_code, m.control_due, m.state_since FROM managed m JOIN persons p ON p.id = m.person_id";
-        for r in sqlx::query(&format!("{base} WHERE m.state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND m.controlled_at IS NULL AND m.control_due < $1 ORDER BY m.control_due"))
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let kind = if get_str(&r, "category")? == "case" { LeakKind::NotAdmitted } else { LeakKind::NotUnderControl };
+        let (cte, cond, binds) = scoped(2);
+        let sql = format!("{cte}{base} WHERE m.state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND m.controlled_at IS NULL AND m.control_due < $1{cond} ORDER BY m.control_due, m.id");
+        let mut q = sqlx::query(&sql).bind(now);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        for r in q.fetch_all(&self.pool).await? {
+            let kind = if get_str(&r, "category")? == "case" {
+                LeakKind::NotAdmitted
+            } else {
+                LeakKind::NotUnderControl
+            };
             let due = get_i64(&r, "control_due")?;
             push(kind, &r, due.to_string())?;
         }
-        for r in sqlx::query(&format!(
-            "{base} WHERE m.state = 'lost' ORDER BY m.state_since"
-        ))
-        .fetch_all(&self.pool)
-        .await?
-        {
+        let (cte, cond, binds) = scoped(1);
+        let sql = format!("{cte}{base} WHERE m.state = 'lost'{cond} ORDER BY m.state_since, m.id");
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        for r in q.fetch_all(&self.pool).await? {
             let since = get_i64(&r, "state_since")?;
             push(LeakKind::Lost, &r, since.to_string())?;
         }
         if profile.release.negative_tests > 0 {
-            for r in sqlx::query(&format!("{base} WHERE m.category <> 'case' AND m.state = 'released'
-                     AND (SELECT COUNT(*) FROM loop_tests t WHERE t.managed_id = m.id AND t.result = 'negative') < $1 ORDER BY m.state_since"))
-                .bind(i64::from(profile.release.negative_tests))
-                .fetch_all(&self.pool)
-                .await?
-            {
+            let (cte, cond, binds) = scoped(2);
+            let sql = format!("{cte}{base} WHERE m.category <> 'case' AND m.state = 'released'
+                     AND (SELECT COUNT(*) FROM loop_tests t WHERE t.managed_id = m.id AND t.result = 'negative') < $1{cond} ORDER BY m.state_since, m.id");
+            let mut q = sqlx::query(&sql).bind(i64::from(profile.release.negative_tests));
+            for b in &binds {
+                q = q.bind(b.clone());
+            }
+            for r in q.fetch_all(&self.pool).await? {
                 let since = get_i64(&r, "state_since")?;
                 push(LeakKind::ReleasedWithoutTests, &r, since.to_string())?;
             }
         }
-        for r in sqlx::query("SELECT m.id AS managed_id, m.person_id, p.document_number, m.category, m.region_code, t.due_date
+        let (cte, cond, binds) = scoped(2);
+        let sql = format!("{cte}SELECT m.id AS managed_id, m.person_id, p.document_number, m.category, m.region_code, t.due_date
                  FROM loop_tests t JOIN managed m ON m.id = t.managed_id JOIN persons p ON p.id = m.person_id
-                 WHERE t.sampled_at IS NULL AND t.due_date < $1 AND m.state IN ('under_quarantine', 'home_health_monitoring') ORDER BY t.due_date")
-            .bind(today.to_string())
-            .fetch_all(&self.pool)
-            .await?
-        {
+                 WHERE t.sampled_at IS NULL AND t.due_date < $1 AND m.state IN ('under_quarantine', 'home_health_monitoring'){cond} ORDER BY t.due_date, m.id, t.id");
+        let mut q = sqlx::query(&sql).bind(today.to_string());
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        for r in q.fetch_all(&self.pool).await? {
             let due = get_str(&r, "due_date")?;
             push(LeakKind::TestMissed, &r, due)?;
         }
@@ -917,11 +1004,30 @@ impl Store {
         today: chrono::NaiveDate,
         scope: Option<&str>,
     ) -> Result<LoopStatus, StoreError> {
+        self.loop_status_within(profile, now, today, scope, None)
+            .await
+    }
+
+    /// [`Store::loop_status`] of the records placed in `facility` when given
+    /// (a facility operator's jurisdiction, on top of `scope`): those
+    /// records and their tasks and tests are counted from the records
+    /// themselves, since the counters are kept by region (and a facility's
+    /// records are few).
+    pub async fn loop_status_within(
+        &self,
+        profile: &Profile,
+        now: i64,
+        today: chrono::NaiveDate,
+        scope: Option<&str>,
+        facility: Option<&str>,
+    ) -> Result<LoopStatus, StoreError> {
         let area = match scope {
             Some(code) => LoopScope::Subtree(code),
             None => LoopScope::All,
         };
-        let mut status = self.loop_status_in(profile, now, today, area).await?;
+        let mut status = self
+            .loop_status_in(profile, now, today, area, facility)
+            .await?;
         status.scope = scope.map(str::to_string);
         Ok(status)
     }
@@ -934,12 +1040,14 @@ impl Store {
         now: i64,
         today: chrono::NaiveDate,
         regions: Option<&[String]>,
+        facility: Option<&str>,
     ) -> Result<LoopStatus, StoreError> {
         let area = match regions {
             Some(codes) => LoopScope::Regions(codes),
             None => LoopScope::All,
         };
-        self.loop_status_in(profile, now, today, area).await
+        self.loop_status_in(profile, now, today, area, facility)
+            .await
     }
 
     async fn loop_status_in(
@@ -948,16 +1056,37 @@ impl Store {
         now: i64,
         today: chrono::NaiveDate,
         area: LoopScope<'_>,
+        facility: Option<&str>,
     ) -> Result<LoopStatus, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let needed = i64::from(profile.release.negative_tests);
         let mut by_category: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
         let mut leaks: BTreeMap<String, i64> = BTreeMap::new();
-        // Per category, state and number of negatives, summed over the scope.
-        let (cte, cond, binds) = area.sql("region_code", 1);
-        let sql = format!(
-            "{cte}SELECT category, state, negatives, CAST(SUM(n) AS BIGINT) FROM loop_counts WHERE n <> 0{cond} GROUP BY category, state, negatives"
-        );
+        // The scope's condition on a managed record's columns (`prefix`
+        // names its table) and its binds numbered from `$first`: the region
+        // codes, then the facility.
+        let scoped = |prefix: &str, first: usize| {
+            let (cte, mut cond, mut binds) = area.sql(&format!("{prefix}region_code"), first);
+            if let Some(f) = facility {
+                binds.push(f.to_string());
+                cond.push_str(&format!(
+                    " AND {prefix}facility_id = ${}",
+                    first + binds.len() - 1
+                ));
+            }
+            (cte, cond, binds)
+        };
+        // Per category, state and number of negatives, summed over the scope:
+        // from the counters, or for a facility from its records.
+        let (cte, cond, binds) = scoped("", 1);
+        let sql = match facility {
+            None => format!(
+                "{cte}SELECT category, state, negatives, CAST(SUM(n) AS BIGINT) FROM loop_counts WHERE n <> 0{cond} GROUP BY category, state, negatives"
+            ),
+            Some(_) => format!(
+                "{cte}SELECT category, state, negatives, CAST(COUNT(*) AS BIGINT) FROM managed WHERE 1 = 1{cond} GROUP BY category, state, negatives"
+            ),
+        };
         let mut q = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
         for b in &binds {
             q = q.bind(b.clone());
@@ -985,7 +1114,11 @@ impl Store {
             !states.is_empty()
         });
         // Open tasks past due (partial index on open tasks by due time).
-        let (cte, cond, binds) = area.sql("region_code", 2);
+        let (cte, mut cond, mut binds) = area.sql("region_code", 2);
+        if let Some(f) = facility {
+            binds.push(f.to_string());
+            cond.push_str(&in_facility("managed_id", binds.len() + 1));
+        }
         let sql =
             format!("{cte}SELECT COUNT(*) FROM tasks WHERE status = 'open' AND due_at < $1{cond}");
         let mut q = sqlx::query_as::<_, (i64,)>(&sql).bind(now);
@@ -994,7 +1127,7 @@ impl Store {
         }
         let (overdue,) = q.fetch_one(&mut *conn).await?;
         // Open records not under control past their deadline (partial index).
-        let (cte, cond, binds) = area.sql("region_code", 2);
+        let (cte, cond, binds) = scoped("", 2);
         let sql = format!(
             "{cte}SELECT CAST(CASE WHEN category = 'case' THEN 1 ELSE 0 END AS BIGINT), COUNT(*) FROM managed
              WHERE controlled_at IS NULL AND state NOT IN ('released', 'converted_to_case', 'died', 'lost') AND control_due < $1{cond}
@@ -1012,11 +1145,18 @@ impl Store {
             };
             *leaks.entry(kind.as_str().into()).or_default() += n;
         }
-        // Tests due before today and not sampled, of records under quarantine or monitoring.
-        let (cte, cond, binds) = area.sql("region_code", 2);
-        let sql = format!(
-            "{cte}SELECT CAST(SUM(n) AS BIGINT) FROM loop_due_tests WHERE due_date < $1{cond}"
-        );
+        // Tests due before today and not sampled, of records under quarantine
+        // or monitoring: from the counters, or for a facility from its tests.
+        let (cte, cond, binds) = scoped("m.", 2);
+        let sql = match facility {
+            None => format!(
+                "{cte}SELECT CAST(SUM(n) AS BIGINT) FROM loop_due_tests m WHERE due_date < $1{cond}"
+            ),
+            Some(_) => format!(
+                "{cte}SELECT CAST(COUNT(*) AS BIGINT) FROM loop_tests t JOIN managed m ON m.id = t.managed_id
+                 WHERE t.sampled_at IS NULL AND t.due_date < $1 AND m.state IN ('under_quarantine', 'home_health_monitoring'){cond}"
+            ),
+        };
         let mut q = sqlx::query_as::<_, (Option<i64>,)>(&sql).bind(today.to_string());
         for b in &binds {
             q = q.bind(b.clone());
@@ -1393,7 +1533,7 @@ mod tests {
                         notify,
                     });
                 }
-                let fast = s.overdue_in(&profile, now, area).await.unwrap();
+                let fast = s.overdue_in(&profile, now, area, None).await.unwrap();
                 assert_eq!(fast, reference, "{area:?}");
                 levels.extend(fast.iter().map(|o| o.level.as_str()));
             }

@@ -277,6 +277,9 @@ impl ImportSummary {
 #[derive(Debug, Clone, Default)]
 pub struct PersonFilter {
     pub scope: Option<Vec<String>>,
+    /// Only people placed in this facility (a managed record there): a
+    /// facility operator's jurisdiction, on top of `scope` (see `store::access`).
+    pub facility: Option<String>,
     /// Matches name (prefix), document number or phone (exact).
     pub query: Option<String>,
     pub limit: i64,
@@ -386,13 +389,22 @@ impl Store {
             binds.push(q.to_uppercase());
             binds.push(q.to_string());
         }
+        if let Some(f) = &filter.facility {
+            // The same rule as `access::person_in`: placed there at any time.
+            conditions.push(format!(
+                "p.id IN (SELECT m.person_id FROM managed m WHERE m.facility_id = ${})",
+                binds.len() + 1
+            ));
+            binds.push(f.clone());
+        }
         let where_ = conditions.join(" AND ");
         let count_sql = match count_cap {
             // Without a search the count is the sum of the region counters
             // (migration 0016): a few rows instead of an index entry per
             // person (10,001 for a district's page, most of its time). Its
-            // binds are the regions', which come first.
-            _ if query.is_none() => format!(
+            // binds are the regions', which come first. A facility's people
+            // are not counted by region: they are counted directly (few).
+            _ if query.is_none() && filter.facility.is_none() => format!(
                 "SELECT CAST(COALESCE(SUM(p.n), 0) AS BIGINT) AS n FROM person_counts p WHERE {}",
                 if region_conditions.is_empty() {
                     "1 = 1".to_string()

@@ -1077,7 +1077,7 @@ async fn loop_counters_equal_a_recount_after_random_changes() {
                     .with_timezone(&TZ)
                     .date_naive();
                 let listed = store
-                    .loop_status_for(&profile, clock, today, Some(&codes))
+                    .loop_status_for(&profile, clock, today, Some(&codes), None)
                     .await
                     .unwrap();
                 let mut subtree = store
@@ -1407,6 +1407,266 @@ async fn facilities_import_idempotently_and_show_their_occupancy() {
             w.store.verify_audit_chain().await.unwrap().first_break,
             None
         );
+        db.cleanup().await;
+    }
+}
+
+/// A facility operator's lists (issue 5): people, cases, tasks, overdue
+/// tasks, leaks and the loop's counts of a facility hold exactly the records
+/// the by-id reads let them open (a person placed there, a case whose person
+/// is, a task or test whose managed record is), with the region on top.
+#[tokio::test]
+async fn a_facility_scope_lists_only_the_people_placed_there() {
+    use closedloop_store::access::Scope;
+    use closedloop_store::{CaseFilter, CaseListOptions, PersonFilter, TaskFilter};
+    use std::collections::BTreeSet;
+    for db in TestDatabase::each("loop_facility").await {
+        let w = world(&db).await;
+        let s = &w.store;
+        let a = Actor::system();
+        s.enrol_cases(&w.profile, None, &a).await.unwrap();
+        s.enrol_contacts(&w.profile, TZ, ts(9, 12), &a)
+            .await
+            .unwrap();
+        // K1 (41) admitted to D1; 42 and 43 quarantined in H1; 44 and K2
+        // (45) placed nowhere.
+        let k1 = managed_of(&w, 41, ManagedCategory::Case).await;
+        for to in [LoopState::TransferOrdered, LoopState::InTransfer] {
+            go(&w, k1, to, ts(9, 9), None).await.unwrap();
+        }
+        go(&w, k1, LoopState::Admitted, ts(9, 13), Some("D1"))
+            .await
+            .unwrap();
+        let c42 = managed_of(&w, 42, ManagedCategory::CloseContact).await;
+        let c43 = managed_of(&w, 43, ManagedCategory::SecondaryContact).await;
+        for m in [c42, c43] {
+            for to in [
+                LoopState::Notified,
+                LoopState::PlacementOrdered,
+                LoopState::InTransfer,
+            ] {
+                go(&w, m, to, ts(9, 14), None).await.unwrap();
+            }
+            go(&w, m, LoopState::UnderQuarantine, ts(9, 18), Some("H1"))
+                .await
+                .unwrap();
+        }
+        let in_h1: BTreeSet<i64> = [c42, c43].into();
+        let placed_h1: BTreeSet<i64> = [w.ids[&42], w.ids[&43]].into();
+
+        // People: exactly those placed there, counted directly; the region
+        // still applies, and so does a search.
+        let facility = |f: &str| PersonFilter {
+            facility: Some(f.into()),
+            limit: 50,
+            ..Default::default()
+        };
+        let (people, total) = s.persons(&facility("H1")).await.unwrap();
+        let ids: BTreeSet<i64> = people.iter().map(|p| p.id).collect();
+        assert_eq!((ids, total), (placed_h1.clone(), 2));
+        let (_, capped) = s
+            .person_list(&facility("H1"), None, Some(10_000))
+            .await
+            .unwrap();
+        assert_eq!(capped, 2, "the capped count of a facility");
+        let (people, total) = s
+            .person_list(&facility("H1"), Some(&["220102".to_string()]), None)
+            .await
+            .unwrap();
+        assert_eq!((people.len(), total), (2, 2));
+        let elsewhere = PersonFilter {
+            scope: Some(vec!["220100".into()]),
+            ..facility("H1")
+        };
+        assert_eq!(
+            s.persons(&elsewhere).await.unwrap().1,
+            0,
+            "region AND facility"
+        );
+        let search = PersonFilter {
+            query: Some("人员43".into()),
+            ..facility("H1")
+        };
+        let (found, n) = s.persons(&search).await.unwrap();
+        assert_eq!((found[0].id, n), (w.ids[&43], 1));
+        let search = PersonFilter {
+            query: Some("人员44".into()),
+            ..facility("H1")
+        };
+        assert_eq!(
+            s.persons(&search).await.unwrap().1,
+            0,
+            "44 is not placed there"
+        );
+        // Every person listed is one the by-id read lets them open.
+        let scope = Scope {
+            regions: None,
+            facility: Some("H1"),
+        };
+        let everyone = s.persons(&PersonFilter::default()).await.unwrap().0;
+        let all_ids: Vec<i64> = everyone.iter().map(|p| p.id).collect();
+        let visible: BTreeSet<i64> = s
+            .visible_persons(&all_ids, scope)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(visible, placed_h1);
+
+        // Cases: K1's person is in D1; nobody of H1 is a case.
+        let cases = |f: &str| CaseFilter {
+            facility: Some(f.into()),
+            limit: 50,
+            ..Default::default()
+        };
+        let (d1, n) = s.cases(&cases("D1")).await.unwrap();
+        assert_eq!(
+            (
+                d1.iter()
+                    .map(|c| c.case.case_id.as_str())
+                    .collect::<Vec<_>>(),
+                n
+            ),
+            (vec!["K1"], 1)
+        );
+        assert_eq!(s.cases(&cases("H1")).await.unwrap(), (Vec::new(), 0));
+        let capped = CaseListOptions {
+            count_cap: Some(10_000),
+            ..Default::default()
+        };
+        let (d1, n) = s.case_list(&cases("D1"), &capped).await.unwrap();
+        assert_eq!((d1.len(), n), (1, 1));
+        let export = CaseFilter {
+            limit: 0,
+            ..cases("D1")
+        };
+        assert_eq!(s.cases(&export).await.unwrap().0.len(), 1, "the export");
+
+        // Tasks: those of H1's records, and nothing else, whatever the region.
+        let all_tasks = s
+            .tasks(&TaskFilter {
+                limit: i64::MAX,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let want: Vec<_> = all_tasks
+            .iter()
+            .filter(|t| t.managed_id.is_some_and(|m| in_h1.contains(&m)))
+            .cloned()
+            .collect();
+        assert!(!want.is_empty());
+        assert!(want.len() < all_tasks.len());
+        let h1_tasks = TaskFilter {
+            facility: Some("H1".into()),
+            limit: i64::MAX,
+            ..Default::default()
+        };
+        assert_eq!(s.tasks(&h1_tasks).await.unwrap(), want);
+        let in_region = TaskFilter {
+            scope: Some("220102".into()),
+            ..h1_tasks.clone()
+        };
+        assert_eq!(s.tasks(&in_region).await.unwrap(), want);
+        let other_region = TaskFilter {
+            scope: Some("220200".into()),
+            ..h1_tasks.clone()
+        };
+        assert!(s.tasks(&other_region).await.unwrap().is_empty());
+
+        // Overdue tasks, leaks and counts, judged when K1's investigations
+        // and tests of 42 and 43 are late.
+        let now = ts(15, 0);
+        let today: chrono::NaiveDate = "2022-03-15".parse().unwrap();
+        let all = s.overdue(&w.profile, now, None).await.unwrap();
+        for (f, ids) in [("D1", BTreeSet::from([k1])), ("H1", in_h1.clone())] {
+            let want: Vec<_> = all
+                .iter()
+                .filter(|o| o.task.managed_id.is_some_and(|m| ids.contains(&m)))
+                .cloned()
+                .collect();
+            let got = s
+                .overdue_within(&w.profile, now, Some("220000"), Some(f))
+                .await
+                .unwrap();
+            assert_eq!(got, want, "overdue in {f}");
+            let listed = s
+                .overdue_for(&w.profile, now, Some(&["220102".to_string()]), Some(f))
+                .await
+                .unwrap();
+            assert_eq!(listed, want, "overdue in {f} by codes");
+        }
+        assert!(
+            all.iter().any(|o| o.task.managed_id == Some(k1)),
+            "K1 has overdue tasks"
+        );
+        let leaks = s.leaks(&w.profile, now, today, None).await.unwrap();
+        let leaks_h1 = s
+            .leaks_within(&w.profile, now, today, None, Some("H1"))
+            .await
+            .unwrap();
+        let want: Vec<_> = leaks
+            .iter()
+            .filter(|l| l.managed_id.is_some_and(|m| in_h1.contains(&m)))
+            .cloned()
+            .collect();
+        assert_eq!(leaks_h1, want);
+        let missed = want
+            .iter()
+            .filter(|l| l.kind == closedloop_store::LeakKind::TestMissed)
+            .count() as i64;
+        assert!(missed > 0, "42's and 43's tests were not sampled");
+        assert!(
+            leaks.len() > leaks_h1.len(),
+            "44 and K2 are leaks elsewhere"
+        );
+
+        let status = s
+            .loop_status_within(&w.profile, now, today, Some("220000"), Some("H1"))
+            .await
+            .unwrap();
+        let by_category: Vec<(&str, &str, i64)> = status
+            .by_category
+            .iter()
+            .flat_map(|(c, states)| {
+                states
+                    .iter()
+                    .map(move |(st, n)| (c.as_str(), st.as_str(), *n))
+            })
+            .collect();
+        assert_eq!(
+            by_category,
+            vec![
+                ("close_contact", "under_quarantine", 1),
+                ("secondary_contact", "under_quarantine", 1)
+            ]
+        );
+        let overdue_h1 = all
+            .iter()
+            .filter(|o| o.task.managed_id.is_some_and(|m| in_h1.contains(&m)))
+            .count() as i64;
+        assert_eq!(status.overdue_tasks, overdue_h1);
+        let mut want_leaks = std::collections::BTreeMap::new();
+        for l in &leaks_h1 {
+            *want_leaks.entry(l.kind.as_str().to_string()).or_insert(0) += 1;
+        }
+        assert_eq!(status.leaks, want_leaks);
+        let d1 = s
+            .loop_status_for(&w.profile, now, today, None, Some("D1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            d1.by_category.get("case").and_then(|m| m.get("admitted")),
+            Some(&1)
+        );
+        assert_eq!(d1.by_category.len(), 1);
+        // No facility: the counters, unchanged (the whole region's records).
+        let region = s
+            .loop_status(&w.profile, now, today, Some("220000"))
+            .await
+            .unwrap();
+        let everyone: i64 = region.by_category.values().flat_map(|m| m.values()).sum();
+        assert!(everyone > 3, "{region:?}");
         db.cleanup().await;
     }
 }

@@ -641,3 +641,119 @@ async fn release_assessments_are_due_when_quarantine_ends_and_close_with_the_rel
         );
     }
 }
+
+/// The task list applies every filter in its query, before the limit (it read
+/// every task and stopped at the limit, and the console filtered by unit and
+/// by lateness after it): a unit's task beyond the first `limit` tasks is
+/// found, and so are the overdue ones, in due order.
+#[tokio::test]
+async fn the_task_list_filters_before_its_limit() {
+    for db in TestDatabase::each("task_filters").await {
+        let (store, profile) = world(&db).await;
+        let a = Actor::system();
+        store.enrol_cases(&profile, None, &a).await.unwrap();
+        let all = store
+            .tasks(&TaskFilter {
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(all.len() >= 3, "{all:?}");
+        let mut keys: Vec<(i64, i64)> = all.iter().map(|t| (t.due_at, t.id)).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            all.iter().map(|t| (t.due_at, t.id)).collect::<Vec<_>>(),
+            "soonest due first"
+        );
+        // The admission (transfer group) is due first; the investigation
+        // group's first task is further down.
+        let first = store
+            .tasks(&TaskFilter {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(first[0].kind, TaskKind::Admit);
+        let investigation = task(&store, TaskKind::InvestigateCore, None)
+            .await
+            .unit_id
+            .unwrap();
+        assert_ne!(first[0].unit_id, Some(investigation));
+        let of_unit = store
+            .tasks(&TaskFilter {
+                unit: Some(investigation),
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(of_unit.len(), 1);
+        assert_eq!(of_unit[0].kind, TaskKind::InvestigateCore);
+        let want: Vec<_> = all
+            .iter()
+            .filter(|t| t.unit_id == Some(investigation))
+            .cloned()
+            .collect();
+        let of_unit = store
+            .tasks(&TaskFilter {
+                unit: Some(investigation),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(of_unit, want);
+        // Overdue at 11:00: the admission (due 10:00) only; once done, none.
+        let overdue = |at| TaskFilter {
+            overdue_at: Some(at),
+            limit: 100,
+            ..Default::default()
+        };
+        let late = store.tasks(&overdue(ts(9, 11))).await.unwrap();
+        assert_eq!(
+            late.iter().map(|t| t.kind).collect::<Vec<_>>(),
+            vec![TaskKind::Admit]
+        );
+        store
+            .complete_task(late[0].id, "done", ts(9, 11), &a)
+            .await
+            .unwrap();
+        assert!(store.tasks(&overdue(ts(9, 11))).await.unwrap().is_empty());
+        // Status, unit and region together.
+        let done = store
+            .tasks(&TaskFilter {
+                status: Some("done".into()),
+                scope: Some("220102".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(done.iter().map(|t| t.id).collect::<Vec<_>>(), [late[0].id]);
+        let open_elsewhere = store
+            .tasks(&TaskFilter {
+                status: Some("open".into()),
+                scope: Some("220104".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(open_elsewhere.is_empty(), "朝阳区 has no tasks");
+        let open_of_unit = store
+            .tasks(&TaskFilter {
+                status: Some("open".into()),
+                scope: Some("220000".into()),
+                unit: Some(investigation),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(open_of_unit, want);
+        db.cleanup().await;
+    }
+}

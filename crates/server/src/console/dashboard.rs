@@ -177,6 +177,8 @@ struct DashData {
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct DashKey {
     jurisdiction: String,
+    /// A facility operator's facility: their loop figures are the facility's.
+    facility: Option<String>,
     scope: Option<Vec<String>>,
     day: NaiveDate,
     lang: Lang,
@@ -263,6 +265,7 @@ async fn build(s: &AppState, mut page: Page, q: DashQuery) -> PageResult {
     };
     let key = DashKey {
         jurisdiction: viewer.jurisdiction.region.clone(),
+        facility: viewer.jurisdiction.facility.clone(),
         scope: scope.clone(),
         day,
         lang,
@@ -458,7 +461,7 @@ async fn compute(
     if show_loop {
         let status = s
             .store
-            .loop_status(&s.profile, now, loop_day, Some(&jur))
+            .loop_status_within(&s.profile, now, loop_day, Some(&jur), viewer.facility())
             .await
             .map_err(|e| page.fail(e))?;
         let mut per_state: BTreeMap<&str, i64> = BTreeMap::new();
@@ -496,8 +499,9 @@ async fn compute(
         overdue_count = page.int(status.overdue_tasks);
         leaks_count = page.int(status.leaks.values().sum());
         if show_escalations {
-            overdue = overdue_rows(s, page, &tree, now, &jur, LISTED).await?;
-            leaks = leak_rows(s, page, &tree, now, loop_day, &jur, LISTED).await?;
+            let area = (jur.as_str(), viewer.facility());
+            overdue = overdue_rows(s, page, &tree, now, area, LISTED).await?;
+            leaks = leak_rows(s, page, &tree, now, loop_day, area, LISTED).await?;
         }
     }
 
@@ -576,18 +580,19 @@ fn region_label(
     }
 }
 
-/// The overdue items at `now` in the jurisdiction, longest overdue first.
+/// The overdue items at `now` in the jurisdiction (its region and, for a
+/// facility operator, facility), longest overdue first.
 pub(crate) async fn overdue_rows(
     s: &AppState,
     page: &Page,
     tree: &closedloop_domain::region::RegionTree,
     now: i64,
-    jur: &str,
+    (jur, facility): (&str, Option<&str>),
     limit: usize,
 ) -> Result<Vec<ItemRow>, Response> {
     let mut items = s
         .store
-        .overdue(&s.profile, now, Some(jur))
+        .overdue_within(&s.profile, now, Some(jur), facility)
         .await
         .map_err(|e| page.fail(e))?;
     items.sort_by(|a, b| {
@@ -612,19 +617,20 @@ pub(crate) async fn overdue_rows(
         .collect())
 }
 
-/// The leaks at `now` in the jurisdiction.
+/// The leaks at `now` in the jurisdiction (its region and, for a facility
+/// operator, facility).
 pub(crate) async fn leak_rows(
     s: &AppState,
     page: &Page,
     tree: &closedloop_domain::region::RegionTree,
     now: i64,
     day: NaiveDate,
-    jur: &str,
+    (jur, facility): (&str, Option<&str>),
     limit: usize,
 ) -> Result<Vec<ItemRow>, Response> {
     let items = s
         .store
-        .leaks(&s.profile, now, day, Some(jur))
+        .leaks_within(&s.profile, now, day, Some(jur), facility)
         .await
         .map_err(|e| page.fail(e))?;
     Ok(items

@@ -182,18 +182,19 @@ async fn build_tasks(s: &AppState, page: Page, q: LoopQuery) -> PageResult {
         .store
         .tasks(&TaskFilter {
             scope: Some(region.clone()),
+            facility: viewer.facility().map(str::to_string),
             status: status.clone(),
+            // In the query, before the limit: a unit's tasks are found however
+            // far down the region's list they are.
+            unit: unit_filter,
+            overdue_at: overdue_only.then_some(now),
             limit: TASK_LIMIT,
         })
         .await
         .map_err(|e| page.fail(e))?;
     let is_overdue = |t: &TaskRecord| t.status == "open" && t.due_at < now;
     let mut by_unit: BTreeMap<Option<i64>, Vec<&TaskRecord>> = BTreeMap::new();
-    for t in tasks
-        .iter()
-        .filter(|t| unit_filter.is_none() || t.unit_id == unit_filter)
-        .filter(|t| !overdue_only || is_overdue(t))
-    {
+    for t in &tasks {
         by_unit.entry(t.unit_id).or_default().push(t);
     }
     let can_open = viewer.can(Capability::ReadRegistry);
@@ -376,7 +377,12 @@ async fn build_overdue(s: &AppState, page: Page, q: LoopQuery) -> PageResult {
     let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
     let mut items = s
         .store
-        .overdue(&s.profile, now, Some(&viewer.jurisdiction.region))
+        .overdue_within(
+            &s.profile,
+            now,
+            Some(&viewer.jurisdiction.region),
+            viewer.facility(),
+        )
         .await
         .map_err(|e| page.fail(e))?;
     items.sort_by(|a, b| {
@@ -516,7 +522,13 @@ async fn build_leaks(s: &AppState, page: Page, q: LoopQuery) -> PageResult {
     let tree = s.store.region_tree().await.map_err(|e| page.fail(e))?;
     let items = s
         .store
-        .leaks(&s.profile, now, today, Some(&viewer.jurisdiction.region))
+        .leaks_within(
+            &s.profile,
+            now,
+            today,
+            Some(&viewer.jurisdiction.region),
+            viewer.facility(),
+        )
         .await
         .map_err(|e| page.fail(e))?;
     let rows = items

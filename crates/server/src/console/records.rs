@@ -398,6 +398,7 @@ impl CaseQuery {
         };
         let filter = CaseFilter {
             scope: viewer.region_scope(),
+            facility: viewer.facility().map(str::to_string),
             classification: non_empty(&self.classification)
                 .map(Classification::parse)
                 .transpose()?,
@@ -413,7 +414,6 @@ impl CaseQuery {
         let options = CaseListOptions {
             regions,
             loop_state: non_empty(&self.state).map(LoopState::parse).transpose()?,
-            facility: viewer.jurisdiction.facility.clone(),
             sort,
             descending,
             count_cap: Some(LIST_COUNT_CAP),
@@ -979,22 +979,13 @@ async fn persons_inner(
     let asked = !search || !text.is_empty();
     let (persons, total) = if !asked {
         (Vec::new(), 0)
-    } else if let Some(facility) = &viewer.jurisdiction.facility {
-        // A facility operator's people: those placed in the facility.
-        s.store
-            .persons_in_facility(
-                facility,
-                (!text.is_empty()).then_some(text.as_str()),
-                PAGE_SIZE,
-                (current - 1) * PAGE_SIZE,
-            )
-            .await
-            .map_err(|e| page.fail(e))?
     } else {
         s.store
             .person_list(
                 &PersonFilter {
                     scope: viewer.region_scope(),
+                    // A facility operator's people: those placed in the facility.
+                    facility: viewer.facility().map(str::to_string),
                     query: (!text.is_empty()).then(|| text.clone()),
                     limit: PAGE_SIZE,
                     offset: (current - 1) * PAGE_SIZE,
