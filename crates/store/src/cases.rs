@@ -273,7 +273,7 @@ pub struct CaseListOptions {
 /// ~0.5 ms each under load, and replans a statement its first five times on
 /// each connection: 44 regions cost 20-30 ms a plan, more than the city's
 /// page costs read in report order (1-2 ms).
-const REGION_BRANCHES: usize = 24;
+pub(crate) const REGION_BRANCHES: usize = 24;
 
 /// The WHERE of the case list: the reporting regions (the scope and the
 /// chosen subtree intersected, so one set of codes), the other conditions,

@@ -336,6 +336,95 @@ impl Store {
         find_by_document(&mut conn, document).await
     }
 
+    /// A page of the people (not merged away) living in every one of `sets`
+    /// (each a list of region codes), in id order; `None` when they live in
+    /// more regions than a page merges.
+    ///
+    /// Each region with anyone in it (its counter, migration 0016, is above
+    /// zero) gives its first ids up to the page's end from
+    /// `persons_live_region` (region, id), and the page merges them, as
+    /// `case_page_keys` does for cases (on PostgreSQL through a lateral
+    /// join): a page reads about its own entries
+    /// and those of the pages before it. In id order with the region tested
+    /// as a filter, a district's fourth page walked about 4,900 entries of
+    /// `persons_live_id_region` for 50 people, and at 20 users its p95 was
+    /// 83-103 ms.
+    async fn person_page_by_region(
+        &self,
+        sets: [Option<&[String]>; 2],
+        limit: i64,
+        offset: i64,
+    ) -> Result<Option<Vec<PersonRecord>>, StoreError> {
+        let mut codes: Option<Vec<String>> = None;
+        for set in sets.into_iter().flatten() {
+            codes = Some(match codes {
+                None => set.to_vec(),
+                Some(c) => c.into_iter().filter(|x| set.contains(x)).collect(),
+            });
+        }
+        let Some(codes) = codes.filter(|c| !c.is_empty()) else {
+            return Ok(Some(Vec::new()));
+        };
+        let mut lived_in: Vec<String> = Vec::new();
+        for chunk in codes.chunks(500) {
+            let sql = format!(
+                "SELECT region_code FROM person_counts WHERE n > 0 AND region_code IN ({}) ORDER BY region_code",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q.bind(c.as_str());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                lived_in.push(get_str(&r, "region_code")?);
+            }
+        }
+        if lived_in.len() > crate::cases::REGION_BRANCHES {
+            return Ok(None);
+        }
+        if lived_in.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        // The page's bounds are written in the statement (as in
+        // `case_page_keys`: as binds PostgreSQL replans every execution).
+        let end = limit.saturating_add(offset);
+        let keys = if self.backend == crate::Backend::Postgres {
+            // One read per region through a lateral join: planned once, where
+            // a UNION ALL of a district's 17 branches took 3.5-4.7 ms to plan
+            // and 1 ms to run.
+            format!(
+                "SELECT x.id AS page_id FROM (VALUES {}) r(code) CROSS JOIN LATERAL
+                 (SELECT p.id FROM persons p WHERE p.region_code = r.code AND p.merged_into IS NULL ORDER BY p.id LIMIT {end}) x",
+                (1..=lived_in.len())
+                    .map(|n| format!("(${n})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            (1..=lived_in.len())
+                .map(|n| {
+                    format!(
+                        "SELECT * FROM (SELECT p.id AS page_id FROM persons p
+                         WHERE p.region_code = ${n} AND p.merged_into IS NULL ORDER BY p.id LIMIT {end}) b{n}"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
+        };
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM (SELECT page_id FROM ({keys}) branches ORDER BY page_id LIMIT {limit} OFFSET {offset}) page
+             JOIN persons p ON p.id = page.page_id ORDER BY p.id"
+        );
+        let mut q = sqlx::query(&sql);
+        for c in &lived_in {
+            q = q.bind(c.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok(Some(
+            rows.iter().map(person_from_row).collect::<Result<_, _>>()?,
+        ))
+    }
+
     /// People (not merged away) matching the filter, and how many match in all.
     pub async fn persons(
         &self,
@@ -435,6 +524,18 @@ impl Store {
         // A limit of 0 or less returns every match (for exports). A page
         // takes its ids first, so an index on the filter's columns and the id
         // answers without visiting the table (as `case_list` does).
+        // Residents of a few regions and nothing else: the page is merged
+        // from each region's own index read (see `person_page_by_region`).
+        let only_regions = conditions.len() == 1 + region_conditions.len();
+        if filter.limit > 0 && only_regions && !nobody && !region_conditions.is_empty() {
+            let sets = [filter.scope.as_deref(), regions];
+            if let Some(page) = self
+                .person_page_by_region(sets, filter.limit.min(10_000), filter.offset.max(0))
+                .await?
+            {
+                return Ok((page, total));
+            }
+        }
         let sql = if filter.limit > 0 {
             // When the count found few matches, fetch them all and sort them:
             // PostgreSQL's estimate for a name prefix can be 10x too high,
