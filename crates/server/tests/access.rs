@@ -990,8 +990,13 @@ async fn a_facility_operator_reads_the_people_placed_there_only() {
                 .status,
             StatusCode::NOT_FOUND
         );
+        // The dashboard's loop funnel: F1's one record; Nanguan's two.
+        let total = |n: i64| format!("<td class=\"num\">{n}</td></tr></tfoot>");
         let dashboard = w.get_with_cookie("/", &cookie).await;
         assert_eq!(dashboard.status, StatusCode::OK);
+        assert!(dashboard.body.contains(&total(1)), "{}", dashboard.body);
+        let dashboard = w.get_with_cookie("/", &commander).await;
+        assert!(dashboard.body.contains(&total(2)), "{}", dashboard.body);
         assert_eq!(
             w.get_with_token(&format!("/api/persons/{}", w.a), &ward)
                 .await
