@@ -560,6 +560,55 @@ async fn lists_filter_sort_and_export_within_the_jurisdiction() {
         let (_, html) = b.get("/search?q=13900000001").await;
         assert_eq!(html.matches("data-testid=\"person-row\"").count(), 1);
 
+        // The person list's export: exactly what the list shows (the
+        // district's people with the search), in the persons contract, audited.
+        let (_, html) = b.get(&format!("/persons?q={}", enc("张"))).await;
+        assert!(
+            html.contains("/persons/export?q=%E5%BC%A0&#38;format=csv"),
+            "{html}"
+        );
+        let r = b
+            .get_raw(&format!("/persons/export?q={}&format=csv", enc("张")))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let csv = body(r).await;
+        let mut lines = csv.lines();
+        let header_line = lines.next().unwrap();
+        let col = header_line.split(',').position(|c| c == "name").unwrap();
+        let mut exported: Vec<String> = lines
+            .map(|l| l.split(',').nth(col).unwrap().to_string())
+            .collect();
+        exported.sort();
+        let mut shown: Vec<String> = html
+            .split("data-testid=\"person-row\"")
+            .skip(1)
+            .filter_map(|row| {
+                let name = row.split("\">").nth(1)?;
+                Some(name.split('<').next()?.to_string())
+            })
+            .collect();
+        shown.sort();
+        assert_eq!(shown.len(), 5, "{html}");
+        assert_eq!(exported, shown);
+        let r = b.get_raw("/persons/export?format=xlsx").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let xlsx = r.into_body().collect().await.unwrap().to_bytes();
+        assert!(xlsx.starts_with(b"PK"), "a zip container");
+        let r = b.get_raw("/persons/export?format=pdf").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let audit = w
+            .store
+            .audit_log(&AuditFilter {
+                entity: Some("persons".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let exports: Vec<_> = audit.iter().filter(|e| e.action == "export").collect();
+        assert_eq!(exports.len(), 2, "both exports are audited: {audit:?}");
+        assert!(exports.iter().any(|e| e.detail["rows"] == 5));
+
         w.store.close().await;
         db.cleanup().await;
     }

@@ -38,6 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/cases/export", get(cases_export))
         .route("/cases/{case_id}", get(case_page))
         .route("/persons", get(persons_page))
+        .route("/persons/export", get(persons_export))
         .route("/search", get(search_page))
 }
 
@@ -657,18 +658,7 @@ async fn export_inner(
     let page = Page::new(s, viewer, headers, &current_path(uri), T::Cases).await;
     page.require(Capability::ReadRegistry)?;
     page.require(Capability::ExportRecords)?;
-    let xlsx = match non_empty(&q.format) {
-        None | Some("csv") => false,
-        Some("xlsx") => true,
-        Some(raw) => {
-            return Err(page.fail(ApiError::bad_request(
-                &closedloop_domain::DomainError::UnknownValue {
-                    value: raw.chars().take(40).collect(),
-                    expected: "csv xlsx",
-                },
-            )))
-        }
-    };
+    let xlsx = export_is_xlsx(&page, &q.format)?;
     let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
     let (mut filter, options) = q.parse(s, viewer, &tree).map_err(|e| page.fail(e))?;
     filter.limit = 0;
@@ -681,21 +671,7 @@ async fn export_inner(
     let rows = cases
         .iter()
         .map(|c| closedloop_ingest::case_record(&c.case, s.tz));
-    let mut body: Vec<u8> = Vec::new();
-    let written = if xlsx {
-        closedloop_ingest::write_xlsx_to(&mut body, closedloop_ingest::Contract::Cases, rows)
-    } else {
-        closedloop_ingest::write_csv(&mut body, closedloop_ingest::Contract::Cases, rows)
-    };
-    written.map_err(|e| {
-        tracing::error!(error = %e, "case export failed");
-        page.fail(ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            &crate::error::HttpError::Internal {
-                code: "export_failed",
-            },
-        ))
-    })?;
+    let body = export_body(&page, xlsx, closedloop_ingest::Contract::Cases, rows)?;
     let mut filter_json = serde_json::Map::new();
     for (k, v) in q.filter_pairs().into_iter().chain(q.sort_pairs()) {
         if !v.is_empty() {
@@ -715,22 +691,66 @@ async fn export_inner(
         )
         .await
         .map_err(|e| page.fail(e))?;
-    let (mime, name) = if xlsx {
+    Ok(export_response(body, xlsx, "cases"))
+}
+
+/// Whether an export's `format` asks for XLSX (else CSV; anything else is 400).
+fn export_is_xlsx(page: &Page, format: &Option<String>) -> Result<bool, Response> {
+    match non_empty(format) {
+        None | Some("csv") => Ok(false),
+        Some("xlsx") => Ok(true),
+        Some(raw) => Err(page.fail(ApiError::bad_request(
+            &closedloop_domain::DomainError::UnknownValue {
+                value: raw.chars().take(40).collect(),
+                expected: "csv xlsx",
+            },
+        ))),
+    }
+}
+
+/// An export's file in the import contract's columns, so it reads back in.
+fn export_body(
+    page: &Page,
+    xlsx: bool,
+    contract: closedloop_ingest::Contract,
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<Vec<u8>, Response> {
+    let mut body: Vec<u8> = Vec::new();
+    let written = if xlsx {
+        closedloop_ingest::write_xlsx_to(&mut body, contract, rows)
+    } else {
+        closedloop_ingest::write_csv(&mut body, contract, rows)
+    };
+    written.map_err(|e| {
+        tracing::error!(error = %e, "export failed");
+        page.fail(ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            &crate::error::HttpError::Internal {
+                code: "export_failed",
+            },
+        ))
+    })?;
+    Ok(body)
+}
+
+/// The download: `stem.csv` or `stem.xlsx`.
+fn export_response(body: Vec<u8>, xlsx: bool, stem: &str) -> Response {
+    let (mime, ext) = if xlsx {
         (
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "cases.xlsx",
+            "xlsx",
         )
     } else {
-        ("text/csv; charset=utf-8", "cases.csv")
+        ("text/csv; charset=utf-8", "csv")
     };
     let mut response = body.into_response();
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(mime));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{stem}.{ext}\"")) {
         response.headers_mut().insert(CONTENT_DISPOSITION, v);
     }
-    Ok(response)
+    response
 }
 
 // ---------------------------------------------------------------------------
@@ -894,6 +914,7 @@ pub(crate) struct PersonQuery {
     pub region: Option<String>,
     pub q: Option<String>,
     pub page: Option<String>,
+    pub format: Option<String>,
 }
 
 pub(crate) struct PersonRow {
@@ -916,6 +937,9 @@ struct PersonsTpl {
     rows: Vec<PersonRow>,
     pager: Pager,
     asked: bool,
+    can_export: bool,
+    export_csv: String,
+    export_xlsx: String,
 }
 
 async fn persons_page(
@@ -958,22 +982,11 @@ async fn persons_inner(
     page.require(Capability::ReadRegistry)?;
     let lang = page.lang;
     let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
-    let text: String = non_empty(&q.q)
-        .unwrap_or_default()
-        .chars()
-        .take(MAX_QUERY)
-        .collect();
-    let region = non_empty(&q.region).unwrap_or_default().to_string();
-    let regions = if region.is_empty() {
-        None
-    } else if tree.get(&region).is_some() {
-        Some(tree.subtree_codes(&region))
-    } else {
-        return Err(page.fail(ApiError::not_found(
-            Entity::Region,
-            region.chars().take(20).collect::<String>(),
-        )));
-    };
+    let PersonListQuery {
+        text,
+        region,
+        regions,
+    } = PersonListQuery::parse(&page, &tree, q)?;
     let current = page_number(&q.page);
     // The search lists nothing until asked.
     let asked = !search || !text.is_empty();
@@ -982,14 +995,7 @@ async fn persons_inner(
     } else {
         s.store
             .person_list(
-                &PersonFilter {
-                    scope: viewer.region_scope(),
-                    // A facility operator's people: those placed in the facility.
-                    facility: viewer.facility().map(str::to_string),
-                    query: (!text.is_empty()).then(|| text.clone()),
-                    limit: PAGE_SIZE,
-                    offset: (current - 1) * PAGE_SIZE,
-                },
+                &person_filter(viewer, &text, PAGE_SIZE, (current - 1) * PAGE_SIZE),
                 regions.as_deref(),
                 Some(LIST_COUNT_CAP),
             )
@@ -1014,6 +1020,11 @@ async fn persons_inner(
         .collect::<Vec<_>>();
     let action = if search { "/search" } else { "/persons" };
     let pairs = vec![("region", region.clone()), ("q", text.clone())];
+    let export = |format: &str| {
+        let mut p = pairs.clone();
+        p.push(("format", format.to_string()));
+        format!("/persons/export?{}", query_string(&p))
+    };
     let pager = Pager::capped(
         &page,
         current,
@@ -1034,9 +1045,118 @@ async fn persons_inner(
         rows,
         pager,
         asked,
+        can_export: viewer.can(Capability::ExportRecords),
+        export_csv: export("csv"),
+        export_xlsx: export("xlsx"),
         page,
     };
     render(&tpl, &tpl.page)
+}
+
+/// What the person list and its export read: the search text, the chosen
+/// region and its subtree (an unknown region is 404).
+struct PersonListQuery {
+    text: String,
+    region: String,
+    regions: Option<Vec<String>>,
+}
+
+impl PersonListQuery {
+    fn parse(page: &Page, tree: &RegionTree, q: &PersonQuery) -> Result<Self, Response> {
+        let text: String = non_empty(&q.q)
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_QUERY)
+            .collect();
+        let region = non_empty(&q.region).unwrap_or_default().to_string();
+        let regions = if region.is_empty() {
+            None
+        } else if tree.get(&region).is_some() {
+            Some(tree.subtree_codes(&region))
+        } else {
+            return Err(page.fail(ApiError::not_found(
+                Entity::Region,
+                region.chars().take(20).collect::<String>(),
+            )));
+        };
+        Ok(PersonListQuery {
+            text,
+            region,
+            regions,
+        })
+    }
+}
+
+/// The person list's filter in the viewer's jurisdiction.
+fn person_filter(viewer: &Viewer, text: &str, limit: i64, offset: i64) -> PersonFilter {
+    PersonFilter {
+        scope: viewer.region_scope(),
+        // A facility operator's people: those placed in the facility.
+        facility: viewer.facility().map(str::to_string),
+        query: (!text.is_empty()).then(|| text.to_string()),
+        limit,
+        offset,
+    }
+}
+
+async fn persons_export(
+    State(s): State<AppState>,
+    PageViewer(viewer): PageViewer,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<PersonQuery>,
+) -> Response {
+    finish(persons_export_inner(&s, &viewer, &headers, &uri, &q).await)
+}
+
+/// Exactly what the person list shows for the same query, every page of it,
+/// in the persons import contract's columns; audited with its filter.
+async fn persons_export_inner(
+    s: &AppState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    uri: &Uri,
+    q: &PersonQuery,
+) -> PageResult {
+    let page = Page::new(s, viewer, headers, &current_path(uri), T::RecPersonList).await;
+    page.require(Capability::ReadRegistry)?;
+    page.require(Capability::ExportRecords)?;
+    let xlsx = export_is_xlsx(&page, &q.format)?;
+    let tree = s.region_tree().await.map_err(|e| page.fail(e))?;
+    let query = PersonListQuery::parse(&page, &tree, q)?;
+    let (persons, _) = s
+        .store
+        .person_list(
+            &person_filter(viewer, &query.text, 0, 0),
+            query.regions.as_deref(),
+            None,
+        )
+        .await
+        .map_err(|e| page.fail(e))?;
+    let rows = persons
+        .iter()
+        .map(|p| closedloop_ingest::person_record(&p.person));
+    let body = export_body(&page, xlsx, closedloop_ingest::Contract::Persons, rows)?;
+    let mut filter_json = serde_json::Map::new();
+    for (k, v) in [("region", &query.region), ("q", &query.text)] {
+        if !v.is_empty() {
+            filter_json.insert(k.to_string(), serde_json::Value::String(v.clone()));
+        }
+    }
+    filter_json.insert(
+        "format".into(),
+        serde_json::Value::String(if xlsx { "xlsx" } else { "csv" }.into()),
+    );
+    s.store
+        .audit_export(
+            &viewer.actor(),
+            "persons",
+            serde_json::Value::Object(filter_json),
+            persons.len() as u64,
+        )
+        .await
+        .map_err(|e| page.fail(e))?;
+    Ok(export_response(body, xlsx, "persons"))
 }
 
 #[cfg(test)]
