@@ -451,6 +451,12 @@ async fn a_district_reads_nothing_of_another_district() {
             export.body
         );
         assert!(!export.body.contains("乙某"), "{}", export.body);
+        let export = w
+            .get_with_token("/persons/export?format=csv", &nanguan)
+            .await;
+        assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+        assert!(export.body.contains("甲某"), "{}", export.body);
+        assert!(!export.body.contains("乙某"), "{}", export.body);
 
         // A linked person outside the jurisdiction is pseudonymised: 丙某
         // (Kuancheng) is a contact of CA (Nanguan).
@@ -974,7 +980,12 @@ async fn a_facility_operator_reads_the_people_placed_there_only() {
         assert!(page.body.contains(&link(cc)), "{}", page.body);
         // Pages a facility cannot be limited to are not theirs: the export
         // of lists and the overdue and leak lists.
-        for path in ["/cases/export?format=csv", "/loop/overdue", "/loop/leaks"] {
+        for path in [
+            "/cases/export?format=csv",
+            "/persons/export?format=csv",
+            "/loop/overdue",
+            "/loop/leaks",
+        ] {
             let page = w.get_with_cookie(path, &cookie).await;
             assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
         }
