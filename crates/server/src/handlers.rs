@@ -178,7 +178,7 @@ pub struct PersonsQuery {
     get, path = "/api/persons", tag = "persons",
     params(PersonsQuery, LangParam),
     responses(
-        (status = 200, description = "People not merged away, by id", body = PersonPage),
+        (status = 200, description = "People not merged away in the jurisdiction (for a facility operator, those placed in the facility), by id", body = PersonPage),
         (status = 400, description = "A bad query value", body = ErrorBody),
     )
 )]
@@ -289,7 +289,7 @@ pub struct CasesQuery {
     get, path = "/api/cases", tag = "cases",
     params(CasesQuery, LangParam),
     responses(
-        (status = 200, description = "Cases in report order", body = CasePage),
+        (status = 200, description = "Cases in the jurisdiction (for a facility operator, those of the people placed in the facility), in report order", body = CasePage),
         (status = 400, description = "A bad query value", body = ErrorBody),
     )
 )]

@@ -136,7 +136,7 @@ pub struct TasksQuery {
     get, path = "/api/loop/tasks", tag = "loop",
     params(TasksQuery, LangParam),
     responses(
-        (status = 200, description = "Tasks soonest due first (or overdue items)", content_type = "application/json"),
+        (status = 200, description = "Tasks in the jurisdiction (for a facility operator, those about the records placed in the facility), soonest due first (or overdue items)", content_type = "application/json"),
         (status = 400, description = "A bad query value", body = ErrorBody),
     )
 )]

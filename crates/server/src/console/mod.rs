@@ -18,9 +18,11 @@
 //! 3. **Handler**: take [`PageViewer`] (anonymous browsers go to /login),
 //!    build the context with [`Page::new`] (it checks nothing), check the
 //!    capability with [`Page::require`], read the store with the viewer's
-//!    `region_scope()` (by-id reads through `store::access`, a miss is 404),
-//!    and answer [`render`]`(&tpl)`. Errors become the localised error page
-//!    with `page.fail(e)` (any `Into<ApiError>`): `.map_err(|e| page.fail(e))?`.
+//!    `region_scope()` and `facility()` (lists: a facility operator's hold
+//!    only the people placed there; by-id reads through `store::access` with
+//!    `scope()`, a miss is 404), and answer [`render`]`(&tpl)`. Errors
+//!    become the localised error page with `page.fail(e)` (any
+//!    `Into<ApiError>`): `.map_err(|e| page.fail(e))?`.
 //!    Forms post `csrf` (= `page.csrf`, put it in a hidden input) and the
 //!    handler checks it with [`Page::check_csrf`].
 //! 4. **Route**: in the area's `pub(crate) fn routes() -> Router<AppState>`,
