@@ -128,6 +128,8 @@ pub struct TasksQuery {
     /// true: only open tasks past due, with their escalation.
     pub overdue: Option<bool>,
     pub now: Option<String>,
+    /// Only the tasks of this responsible unit (its id).
+    pub unit: Option<i64>,
     /// Most tasks to return (default 100).
     pub limit: Option<i64>,
 }
@@ -155,6 +157,7 @@ pub async fn loop_tasks(
             .store
             .overdue_within(&s.profile, now, scope.as_deref(), viewer.facility())
             .await?;
+        items.retain(|o| q.unit.is_none() || o.task.unit_id == q.unit);
         items.truncate(limit as usize);
         return Ok(Json(to_value(&items)));
     }
@@ -164,6 +167,7 @@ pub async fn loop_tasks(
             scope,
             facility: viewer.facility().map(str::to_string),
             status: given(&q.status).map(str::to_string),
+            unit: q.unit,
             limit,
             ..TaskFilter::default()
         })

@@ -342,6 +342,14 @@ async fn the_loop_is_served_with_stable_error_codes() {
             .iter()
             .all(|o| o["task"]["kind"] != "admit"));
 
+        // The unit filter reaches the query (this world's tasks have no
+        // unit; the store's tests cover a unit's tasks beyond the limit).
+        let (_, all) = call(&app, Method::GET, "/api/loop/tasks?limit=1000", None).await;
+        assert!(!all.as_array().unwrap().is_empty(), "{all}");
+        let (st, v) = call(&app, Method::GET, "/api/loop/tasks?limit=1000&unit=1", None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v.as_array().unwrap().len(), 0, "{v}");
+
         let (st, v) = call(&app, Method::GET, "/api/audit/verify", None).await;
         assert_eq!(
             (st, &v["intact"]),
