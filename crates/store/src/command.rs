@@ -514,6 +514,26 @@ impl LoopScope<'_> {
             ),
         }
     }
+
+    /// [`LoopScope::sql`] on a managed record's columns (`prefix` names its
+    /// table, as `m.`), and for a facility operator the facility too: the
+    /// binds are the region codes, then the facility.
+    pub(crate) fn managed_sql(
+        &self,
+        prefix: &str,
+        facility: Option<&str>,
+        first: usize,
+    ) -> (String, String, Vec<String>) {
+        let (cte, mut cond, mut binds) = self.sql(&format!("{prefix}region_code"), first);
+        if let Some(f) = facility {
+            binds.push(f.to_string());
+            cond.push_str(&format!(
+                " AND {prefix}facility_id = ${}",
+                first + binds.len() - 1
+            ));
+        }
+        (cte, cond, binds)
+    }
 }
 
 fn within(tree: &RegionTree, code: Option<&str>, scope: Option<&str>) -> bool {
@@ -908,19 +928,7 @@ impl Store {
             Some(code) => LoopScope::Subtree(code),
             None => LoopScope::All,
         };
-        // The scope's condition on the managed record `m`, its binds numbered
-        // from `$first` (the region codes, then the facility).
-        let scoped = |first: usize| {
-            let (cte, mut cond, mut binds) = area.sql("m.region_code", first);
-            if let Some(f) = facility {
-                binds.push(f.to_string());
-                cond.push_str(&format!(
-                    " AND m.facility_id = ${}",
-                    first + binds.len() - 1
-                ));
-            }
-            (cte, cond, binds)
-        };
+        let scoped = |first: usize| area.managed_sql("m.", facility, first);
         let mut out = Vec::new();
         let mut push = |kind, r: &sqlx::any::AnyRow, since: String| -> Result<(), StoreError> {
             let category = get_opt_str(r, "category")?
@@ -1062,20 +1070,7 @@ impl Store {
         let needed = i64::from(profile.release.negative_tests);
         let mut by_category: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
         let mut leaks: BTreeMap<String, i64> = BTreeMap::new();
-        // The scope's condition on a managed record's columns (`prefix`
-        // names its table) and its binds numbered from `$first`: the region
-        // codes, then the facility.
-        let scoped = |prefix: &str, first: usize| {
-            let (cte, mut cond, mut binds) = area.sql(&format!("{prefix}region_code"), first);
-            if let Some(f) = facility {
-                binds.push(f.to_string());
-                cond.push_str(&format!(
-                    " AND {prefix}facility_id = ${}",
-                    first + binds.len() - 1
-                ));
-            }
-            (cte, cond, binds)
-        };
+        let scoped = |prefix: &str, first: usize| area.managed_sql(prefix, facility, first);
         // Per category, state and number of negatives, summed over the scope:
         // from the counters, or for a facility from its records.
         let (cte, cond, binds) = scoped("", 1);
