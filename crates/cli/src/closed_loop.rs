@@ -133,6 +133,12 @@ pub enum TasksCommand {
         /// Judge deadlines at this instant instead of now (RFC 3339 or local YYYY-MM-DD HH:MM)
         #[arg(long)]
         now: Option<String>,
+        /// Only the tasks of this responsible unit (its id) / 仅该责任单位的任务
+        #[arg(long)]
+        unit: Option<i64>,
+        /// Only the tasks about people placed in this facility / 仅该场所人员的任务
+        #[arg(long)]
+        facility: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
@@ -629,6 +635,8 @@ pub async fn run_tasks(args: TasksArgs, config: &Config) -> Result<()> {
             status,
             overdue,
             now,
+            unit,
+            facility,
             limit,
             format,
         } => {
@@ -636,9 +644,10 @@ pub async fn run_tasks(args: TasksArgs, config: &Config) -> Result<()> {
             let scope = region(&store, &r, lang).await?;
             if overdue {
                 let mut items = store
-                    .overdue(&config.profile, now, scope.as_deref())
+                    .overdue_within(&config.profile, now, scope.as_deref(), facility.as_deref())
                     .await
                     .map_err(|e| fail(&e))?;
+                items.retain(|o| unit.is_none() || o.task.unit_id == unit);
                 items.truncate(limit.max(0) as usize);
                 if format == TextOrJson::Json {
                     println!("{}", json(&items)?);
@@ -664,6 +673,8 @@ pub async fn run_tasks(args: TasksArgs, config: &Config) -> Result<()> {
                     .tasks(&TaskFilter {
                         scope,
                         status,
+                        facility,
+                        unit,
                         limit,
                         ..TaskFilter::default()
                     })

@@ -81,6 +81,47 @@ fn overdue_tasks_escalate_and_their_notices_are_kept_and_acknowledged() {
         "--format",
         "json",
     ]);
+    // --unit: exactly that unit's tasks, overdue or all.
+    let unit = overdue
+        .iter()
+        .find_map(|o| o["task"]["unit_id"].as_i64())
+        .expect("an overdue task with a unit");
+    let want: Vec<&Value> = overdue
+        .iter()
+        .filter(|o| o["task"]["unit_id"] == unit)
+        .collect();
+    assert!(
+        want.len() < overdue.len(),
+        "other units' tasks are overdue too"
+    );
+    let unit_s = unit.to_string();
+    let of_unit: Vec<Value> = d.json(&[
+        "tasks",
+        "list",
+        "--overdue",
+        "--now",
+        now,
+        "--unit",
+        &unit_s,
+        "--limit",
+        "100000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(of_unit.iter().collect::<Vec<_>>(), want);
+    let every: Vec<Value> = d.json(&["tasks", "list", "--limit", "100000", "--format", "json"]);
+    let unit_tasks: Vec<Value> = d.json(&[
+        "tasks", "list", "--unit", &unit_s, "--limit", "100000", "--format", "json",
+    ]);
+    assert!(!unit_tasks.is_empty());
+    assert_eq!(
+        unit_tasks,
+        every
+            .iter()
+            .filter(|t| t["unit_id"] == unit)
+            .cloned()
+            .collect::<Vec<_>>()
+    );
     let notices = d.json(&all);
     for o in &overdue {
         let task = o["task"]["id"].as_i64().unwrap();
