@@ -487,7 +487,17 @@ pub(crate) enum LoopScope<'a> {
     Regions(&'a [String]),
 }
 
-impl LoopScope<'_> {
+impl<'a> LoopScope<'a> {
+    /// A region and everything below it; `None` is everywhere.
+    pub(crate) fn subtree(scope: Option<&'a str>) -> Self {
+        scope.map_or(LoopScope::All, LoopScope::Subtree)
+    }
+
+    /// A jurisdiction given as its region codes; `None` is everywhere.
+    pub(crate) fn regions(regions: Option<&'a [String]>) -> Self {
+        regions.map_or(LoopScope::All, LoopScope::Regions)
+    }
+
     /// A `WITH RECURSIVE` prefix, an ` AND col IN (…)` condition and their
     /// binds, numbered from `$first`. The column is compared as an expression
     /// (`col || ''`), so that no planner walks an index on the region (every
@@ -759,10 +769,7 @@ impl Store {
         } else {
             filter.limit
         };
-        let area = match filter.scope.as_deref() {
-            Some(code) => LoopScope::Subtree(code),
-            None => LoopScope::All,
-        };
+        let area = LoopScope::subtree(filter.scope.as_deref());
         let (cte, mut cond, mut binds) = area.sql("t.region_code", 2);
         // `$1` is the instant the overdue filter judges at; without it, the
         // greatest instant, which no due time reaches (the reader always
@@ -863,10 +870,7 @@ impl Store {
         scope: Option<&str>,
         facility: Option<&str>,
     ) -> Result<Vec<Overdue>, StoreError> {
-        let area = match scope {
-            Some(code) => LoopScope::Subtree(code),
-            None => LoopScope::All,
-        };
+        let area = LoopScope::subtree(scope);
         self.overdue_in(profile, now, area, facility).await
     }
 
@@ -879,10 +883,7 @@ impl Store {
         regions: Option<&[String]>,
         facility: Option<&str>,
     ) -> Result<Vec<Overdue>, StoreError> {
-        let area = match regions {
-            Some(codes) => LoopScope::Regions(codes),
-            None => LoopScope::All,
-        };
+        let area = LoopScope::regions(regions);
         self.overdue_in(profile, now, area, facility).await
     }
 
@@ -924,10 +925,7 @@ impl Store {
         scope: Option<&str>,
         facility: Option<&str>,
     ) -> Result<Vec<Leak>, StoreError> {
-        let area = match scope {
-            Some(code) => LoopScope::Subtree(code),
-            None => LoopScope::All,
-        };
+        let area = LoopScope::subtree(scope);
         let scoped = |first: usize| area.managed_sql("m.", facility, first);
         let mut out = Vec::new();
         let mut push = |kind, r: &sqlx::any::AnyRow, since: String| -> Result<(), StoreError> {
@@ -1029,10 +1027,7 @@ impl Store {
         scope: Option<&str>,
         facility: Option<&str>,
     ) -> Result<LoopStatus, StoreError> {
-        let area = match scope {
-            Some(code) => LoopScope::Subtree(code),
-            None => LoopScope::All,
-        };
+        let area = LoopScope::subtree(scope);
         let mut status = self
             .loop_status_in(profile, now, today, area, facility)
             .await?;
@@ -1050,10 +1045,7 @@ impl Store {
         regions: Option<&[String]>,
         facility: Option<&str>,
     ) -> Result<LoopStatus, StoreError> {
-        let area = match regions {
-            Some(codes) => LoopScope::Regions(codes),
-            None => LoopScope::All,
-        };
+        let area = LoopScope::regions(regions);
         self.loop_status_in(profile, now, today, area, facility)
             .await
     }

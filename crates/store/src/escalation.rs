@@ -113,20 +113,6 @@ struct NewNotice {
     region_code: Option<String>,
 }
 
-fn area(scope: Option<&str>) -> LoopScope<'_> {
-    match scope {
-        Some(code) => LoopScope::Subtree(code),
-        None => LoopScope::All,
-    }
-}
-
-fn area_for(regions: Option<&[String]>) -> LoopScope<'_> {
-    match regions {
-        Some(codes) => LoopScope::Regions(codes),
-        None => LoopScope::All,
-    }
-}
-
 impl Store {
     /// Creates the notices due at `now`: for every open task past its due
     /// time and every rung of `profile.escalation` it has reached, the notice
@@ -245,7 +231,8 @@ impl Store {
         scope: Option<&str>,
         filter: &NoticeFilter,
     ) -> Result<Vec<Notice>, StoreError> {
-        self.notices_in(area(scope), filter, None).await
+        self.notices_in(LoopScope::subtree(scope), filter, None)
+            .await
     }
 
     /// [`Store::notices`] for a jurisdiction given as its region codes (the
@@ -255,7 +242,8 @@ impl Store {
         regions: Option<&[String]>,
         filter: &NoticeFilter,
     ) -> Result<Vec<Notice>, StoreError> {
-        self.notices_in(area_for(regions), filter, None).await
+        self.notices_in(LoopScope::regions(regions), filter, None)
+            .await
     }
 
     async fn notices_in(
@@ -302,7 +290,8 @@ impl Store {
         at: i64,
         actor: &Actor,
     ) -> Result<Notice, StoreError> {
-        self.acknowledge_in(id, area(scope), at, actor).await
+        self.acknowledge_in(id, LoopScope::subtree(scope), at, actor)
+            .await
     }
 
     /// [`Store::acknowledge_notice`] for a jurisdiction given as its region codes.
@@ -313,7 +302,8 @@ impl Store {
         at: i64,
         actor: &Actor,
     ) -> Result<Notice, StoreError> {
-        self.acknowledge_in(id, area_for(regions), at, actor).await
+        self.acknowledge_in(id, LoopScope::regions(regions), at, actor)
+            .await
     }
 
     async fn acknowledge_in(

@@ -155,10 +155,7 @@ impl Store {
         &self,
         scope: Option<&str>,
     ) -> Result<Vec<FacilityOccupancy>, StoreError> {
-        let area = match scope {
-            Some(code) => LoopScope::Subtree(code),
-            None => LoopScope::All,
-        };
+        let area = LoopScope::subtree(scope);
         self.facility_occupancy_in(area).await
     }
 
@@ -168,10 +165,7 @@ impl Store {
         &self,
         regions: Option<&[String]>,
     ) -> Result<Vec<FacilityOccupancy>, StoreError> {
-        let area = match regions {
-            Some(codes) => LoopScope::Regions(codes),
-            None => LoopScope::All,
-        };
+        let area = LoopScope::regions(regions);
         self.facility_occupancy_in(area).await
     }
 

@@ -671,27 +671,14 @@ async fn export_inner(
     let rows = cases
         .iter()
         .map(|c| closedloop_ingest::case_record(&c.case, s.tz));
-    let body = export_body(&page, xlsx, closedloop_ingest::Contract::Cases, rows)?;
-    let mut filter_json = serde_json::Map::new();
-    for (k, v) in q.filter_pairs().into_iter().chain(q.sort_pairs()) {
-        if !v.is_empty() {
-            filter_json.insert(k.to_string(), serde_json::Value::String(v));
-        }
-    }
-    filter_json.insert(
-        "format".into(),
-        serde_json::Value::String(if xlsx { "xlsx" } else { "csv" }.into()),
-    );
-    s.store
-        .audit_export(
-            &viewer.actor(),
-            "cases",
-            serde_json::Value::Object(filter_json),
-            cases.len() as u64,
-        )
-        .await
-        .map_err(|e| page.fail(e))?;
-    Ok(export_response(body, xlsx, "cases"))
+    let filter = q.filter_pairs().into_iter().chain(q.sort_pairs()).collect();
+    let file = Export {
+        entity: "cases",
+        contract: closedloop_ingest::Contract::Cases,
+        xlsx,
+        filter,
+    };
+    file.deliver(s, viewer, &page, rows, cases.len()).await
 }
 
 /// Whether an export's `format` asks for XLSX (else CSV; anything else is 400).
@@ -708,49 +695,76 @@ fn export_is_xlsx(page: &Page, format: &Option<String>) -> Result<bool, Response
     }
 }
 
-/// An export's file in the import contract's columns, so it reads back in.
-fn export_body(
-    page: &Page,
-    xlsx: bool,
+/// A list's export: the file in the import contract's columns (so it reads
+/// back in), audited with the list's filter and its row count.
+struct Export {
+    /// The audit record's entity and the file's name: "cases", "persons".
+    entity: &'static str,
     contract: closedloop_ingest::Contract,
-    rows: impl Iterator<Item = Vec<String>>,
-) -> Result<Vec<u8>, Response> {
-    let mut body: Vec<u8> = Vec::new();
-    let written = if xlsx {
-        closedloop_ingest::write_xlsx_to(&mut body, contract, rows)
-    } else {
-        closedloop_ingest::write_csv(&mut body, contract, rows)
-    };
-    written.map_err(|e| {
-        tracing::error!(error = %e, "export failed");
-        page.fail(ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            &crate::error::HttpError::Internal {
-                code: "export_failed",
-            },
-        ))
-    })?;
-    Ok(body)
+    xlsx: bool,
+    /// The list's query pairs (empty values are left out of the audit).
+    filter: Vec<(&'static str, String)>,
 }
 
-/// The download: `stem.csv` or `stem.xlsx`.
-fn export_response(body: Vec<u8>, xlsx: bool, stem: &str) -> Response {
-    let (mime, ext) = if xlsx {
-        (
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-        )
-    } else {
-        ("text/csv; charset=utf-8", "csv")
-    };
-    let mut response = body.into_response();
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(mime));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{stem}.{ext}\"")) {
-        response.headers_mut().insert(CONTENT_DISPOSITION, v);
+impl Export {
+    async fn deliver(
+        self,
+        s: &AppState,
+        viewer: &Viewer,
+        page: &Page,
+        rows: impl Iterator<Item = Vec<String>>,
+        count: usize,
+    ) -> PageResult {
+        let mut body: Vec<u8> = Vec::new();
+        let written = if self.xlsx {
+            closedloop_ingest::write_xlsx_to(&mut body, self.contract, rows)
+        } else {
+            closedloop_ingest::write_csv(&mut body, self.contract, rows)
+        };
+        written.map_err(|e| {
+            tracing::error!(error = %e, "export failed");
+            page.fail(ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                &crate::error::HttpError::Internal {
+                    code: "export_failed",
+                },
+            ))
+        })?;
+        let (mime, ext) = if self.xlsx {
+            (
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "xlsx",
+            )
+        } else {
+            ("text/csv; charset=utf-8", "csv")
+        };
+        let mut filter_json = serde_json::Map::new();
+        for (k, v) in self.filter {
+            if !v.is_empty() {
+                filter_json.insert(k.to_string(), serde_json::Value::String(v));
+            }
+        }
+        filter_json.insert("format".into(), serde_json::Value::String(ext.into()));
+        s.store
+            .audit_export(
+                &viewer.actor(),
+                self.entity,
+                serde_json::Value::Object(filter_json),
+                count as u64,
+            )
+            .await
+            .map_err(|e| page.fail(e))?;
+        let mut response = body.into_response();
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(mime));
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("attachment; filename=\"{}.{ext}\"", self.entity))
+        {
+            response.headers_mut().insert(CONTENT_DISPOSITION, v);
+        }
+        Ok(response)
     }
-    response
 }
 
 // ---------------------------------------------------------------------------
@@ -1136,27 +1150,13 @@ async fn persons_export_inner(
     let rows = persons
         .iter()
         .map(|p| closedloop_ingest::person_record(&p.person));
-    let body = export_body(&page, xlsx, closedloop_ingest::Contract::Persons, rows)?;
-    let mut filter_json = serde_json::Map::new();
-    for (k, v) in [("region", &query.region), ("q", &query.text)] {
-        if !v.is_empty() {
-            filter_json.insert(k.to_string(), serde_json::Value::String(v.clone()));
-        }
-    }
-    filter_json.insert(
-        "format".into(),
-        serde_json::Value::String(if xlsx { "xlsx" } else { "csv" }.into()),
-    );
-    s.store
-        .audit_export(
-            &viewer.actor(),
-            "persons",
-            serde_json::Value::Object(filter_json),
-            persons.len() as u64,
-        )
-        .await
-        .map_err(|e| page.fail(e))?;
-    Ok(export_response(body, xlsx, "persons"))
+    let file = Export {
+        entity: "persons",
+        contract: closedloop_ingest::Contract::Persons,
+        xlsx,
+        filter: vec![("region", query.region.clone()), ("q", query.text.clone())],
+    };
+    file.deliver(s, viewer, &page, rows, persons.len()).await
 }
 
 #[cfg(test)]
